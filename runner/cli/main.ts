@@ -5,6 +5,8 @@ import { EXIT, printJson } from '../core/output.js';
 import { log } from '../core/logger.js';
 import { registerHostCommands } from './host-commands.js';
 import { registerImageCommands } from './image-commands.js';
+import { registerSandboxCommands } from './sandbox-commands.js';
+import { registerTaskCommands } from './task-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('deploylab')
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerHostCommands(program);
   registerImageCommands(program);
+  registerSandboxCommands(program);
+  registerTaskCommands(program);
   return program;
 }
 

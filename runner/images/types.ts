@@ -1,0 +1,42 @@
+import type { Config } from '../core/config.js';
+
+/** The sandbox images this project builds (sandbox-images/<name>/). */
+export const IMAGE_NAMES = ['base', 'workspace-cpu', 'toolbox', 'workspace-gpu'] as const;
+export type ImageName = (typeof IMAGE_NAMES)[number];
+
+export interface ImageState {
+  name: ImageName;
+  /** `<prefix>/<name>:<inputs-hash>` — the tag the current inputs would produce. */
+  ref: string;
+  /** An image with this exact ref exists in the engine. */
+  current: boolean;
+  /** Some image of this name exists, maybe built from older inputs. */
+  present: boolean;
+}
+
+export interface ImageBuildResult {
+  name: ImageName;
+  ref: string;
+  outcome: 'built' | 'cached' | 'skipped';
+  seconds: number;
+  /** Why it was skipped (e.g. the CUDA base cannot be had without a registry). */
+  reason?: string;
+}
+
+export interface ImageBuildProgress {
+  name: ImageName;
+  phase: string;
+  line?: string;
+}
+
+export interface BuildImagesOptions {
+  config: Config;
+  offline: boolean;
+  /** Build only these (and what they depend on); all by default. */
+  names?: ImageName[];
+  onProgress?: (p: ImageBuildProgress) => void;
+}
+
+/** Implemented in image-build.ts. */
+export type BuildImages = (opts: BuildImagesOptions) => Promise<ImageBuildResult[]>;
+export type InspectImages = (config: Config) => Promise<ImageState[]>;
