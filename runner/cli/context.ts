@@ -13,9 +13,10 @@ export function contextOf(cmd: Command): CliContext {
   let root = cmd;
   while (root.parent) root = root.parent;
   const o = root.opts<{ lang?: string; json?: boolean; config?: string; logLevel?: string }>();
-  const lang = detectLang(o.lang);
-  const flags: Record<string, unknown> = { lang };
+  const flags: Record<string, unknown> = {};
+  if (o.lang) flags.lang = o.lang;
   if (o.logLevel) flags.logLevel = o.logLevel;
   const config = loadConfig({ file: o.config, flags });
+  const lang = detectLang(o.lang, process.env, config.lang);
   return { config, lang, json: Boolean(o.json) };
 }

@@ -7,6 +7,7 @@ import { registerHostCommands } from './host-commands.js';
 import { registerImageCommands } from './image-commands.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 import { registerTaskCommands } from './task-commands.js';
+import { registerServeCommands } from './serve-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('deploylab')
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerImageCommands(program);
   registerSandboxCommands(program);
   registerTaskCommands(program);
+  registerServeCommands(program);
   return program;
 }
 

@@ -9,7 +9,8 @@ import { parseOrThrow } from './validation.js';
  * environment → command-line flags. Strict everywhere: an unknown key is an error, not ignored.
  */
 export const ConfigSchema = z.strictObject({
-  lang: z.enum(['zh', 'en']).default('zh'),
+  /** Unset means: follow the locale (Simplified Chinese unless it is an English one). */
+  lang: z.enum(['zh', 'en']).optional(),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   dataDir: z.string().min(1).default('./data'),
   docker: z
@@ -171,11 +172,12 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   return parseOrThrow(ConfigSchema, merged, { source: 'flags', code: 'CONFIG_INVALID', what: { zh: '配置', en: 'config' } });
 }
 
-/** Language for people: --lang wins, then config, then the locale; Simplified Chinese otherwise. */
-export function detectLang(flag: string | undefined, env: Env = process.env): Lang {
+/** Language for people: --lang wins, then config (file or DEPLOYLAB_LANG), then the locale; Simplified Chinese otherwise. */
+export function detectLang(flag: string | undefined, env: Env = process.env, configured?: Lang): Lang {
   if (flag === 'en' || flag === 'zh') return flag;
-  const fromCfg = env.DEPLOYLAB_LANG;
-  if (fromCfg === 'en' || fromCfg === 'zh') return fromCfg;
+  const fromEnv = env.DEPLOYLAB_LANG;
+  if (fromEnv === 'en' || fromEnv === 'zh') return fromEnv;
+  if (configured) return configured;
   const locale = env.LC_ALL || env.LC_MESSAGES || env.LANG || '';
   return /^en/i.test(locale) ? 'en' : 'zh';
 }

@@ -1,0 +1,97 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { detectLang, loadConfig } from './config.js';
+import { DeploylabError } from './errors.js';
+
+function tempFile(name: string, text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'deploylab-config-'));
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+function thrown(fn: () => unknown): DeploylabError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof DeploylabError) return e;
+    throw e;
+  }
+  throw new Error('expected a DeploylabError');
+}
+
+describe('layered config', () => {
+  it('fills every default from the schema when nothing is given', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.lang).toBeUndefined();
+    expect(c.dataDir).toBe('./data');
+    expect(c.images.prefix).toBe('deploylab');
+    expect(c.images.llamaCppNpmVersion).toBe('3.21.1');
+    expect(c.host.minFreeDiskGiB).toBe(20);
+  });
+
+  it('layers file < environment < flags', () => {
+    const file = tempFile('a.yaml', 'dataDir: /from-file\nimages:\n  prefix: fromfile\nhost:\n  minFreeDiskGiB: 5\n');
+    const c = loadConfig({
+      file,
+      env: { DEPLOYLAB_DATA_DIR: '/from-env', DEPLOYLAB_HOST_MIN_FREE_DISK_GIB: '7' },
+      flags: { dataDir: '/from-flag' },
+    });
+    expect(c.dataDir).toBe('/from-flag');
+    expect(c.images.prefix).toBe('fromfile');
+    expect(c.host.minFreeDiskGiB).toBe(7);
+  });
+
+  it('names the file and the path of an unknown key, all problems at once', () => {
+    const file = tempFile('bad.yaml', 'lnag: en\nimages:\n  offlin: true\nhost:\n  minFreeDiskGiB: -1\n');
+    const e = thrown(() => loadConfig({ file, env: {} }));
+    expect(e.code).toBe('CONFIG_INVALID');
+    expect(e.fault).toBe('config');
+    expect(e.message).toContain(file);
+    expect(e.message).toContain('lnag');
+    expect(e.message).toContain('images');
+    expect(e.message).toContain('offlin');
+    expect(e.message).toContain('host.minFreeDiskGiB');
+    expect((e.details?.issues as unknown[]).length).toBe(3);
+  });
+
+  it('rejects an unknown DEPLOYLAB_* variable and lists the known ones', () => {
+    const e = thrown(() => loadConfig({ env: { DEPLOYLAB_LNAG: 'en' } }));
+    expect(e.code).toBe('CONFIG_UNKNOWN_ENV');
+    expect(e.message).toContain('DEPLOYLAB_LNAG');
+    expect(e.hint?.en).toContain('DEPLOYLAB_LANG');
+  });
+
+  it('rejects a bad value from the environment, naming the environment', () => {
+    const e = thrown(() => loadConfig({ env: { DEPLOYLAB_LANG: 'fr' } }));
+    expect(e.code).toBe('CONFIG_INVALID');
+    expect(e.message).toContain('environment: lang');
+  });
+
+  it('reports YAML syntax errors as config faults', () => {
+    const file = tempFile('syntax.yaml', 'images: [unclosed\n');
+    const e = thrown(() => loadConfig({ file, env: {} }));
+    expect(e.code).toBe('CONFIG_FILE_SYNTAX');
+  });
+
+  it('reports a missing config file', () => {
+    const e = thrown(() => loadConfig({ file: '/nonexistent/deploylab.yaml', env: {} }));
+    expect(e.code).toBe('CONFIG_FILE_UNREADABLE');
+  });
+});
+
+describe('language detection', () => {
+  it('defaults to Simplified Chinese', () => {
+    expect(detectLang(undefined, {})).toBe('zh');
+    expect(detectLang(undefined, { LANG: 'C.UTF-8' })).toBe('zh');
+  });
+  it('follows --lang, then DEPLOYLAB_LANG, then the locale', () => {
+    expect(detectLang('en', { LANG: 'zh_CN.UTF-8' })).toBe('en');
+    expect(detectLang(undefined, { DEPLOYLAB_LANG: 'en' })).toBe('en');
+    expect(detectLang(undefined, { LANG: 'en_US.UTF-8' })).toBe('en');
+    expect(detectLang(undefined, { LC_ALL: 'zh_CN.UTF-8', LANG: 'en_US.UTF-8' })).toBe('zh');
+    expect(detectLang(undefined, { LANG: 'zh_CN.UTF-8' }, 'en')).toBe('en');
+  });
+});
