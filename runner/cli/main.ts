@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { asDeploylabError } from '../core/errors.js';
 import { detectLang } from '../core/config.js';
@@ -9,9 +10,12 @@ import { registerSandboxCommands } from './sandbox-commands.js';
 import { registerTaskCommands } from './task-commands.js';
 import { registerServeCommands } from './serve-commands.js';
 
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
 export function buildProgram(): Command {
   const program = new Command('deploylab')
     .description('大模型部署工程师实操考核平台 (LLM Deployment Engineer practical-exam harness)')
+    .version(pkg.version)
     .option('--lang <lang>', '界面语言 zh|en (language for people)')
     .option('--json', '在标准输出打印机器可读的 JSON (machine-readable JSON on stdout)')
     .option('-c, --config <file>', '配置文件 (config file, YAML)')
