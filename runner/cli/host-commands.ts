@@ -1,4 +1,43 @@
 import type { Command } from 'commander';
+import { printJson, printText } from '../core/output.js';
+import { checkHost, renderReport } from '../host/check.js';
+import { imageOps } from '../host/images.js';
+import { effectiveConfig, prepareHost } from '../host/prepare.js';
+import type { HostReport } from '../host/types.js';
+import { contextOf, type CliContext } from './context.js';
 
-/** `deploylab host check|prepare` — filled in by the host module. */
-export function registerHostCommands(_program: Command): void {}
+function emit(ctx: CliContext, report: HostReport): void {
+  if (ctx.json) printJson(report);
+  else printText(renderReport(report, ctx.lang));
+  process.exitCode = report.exitCode;
+}
+
+/** `deploylab host check|prepare`: exit 0 ready, 1 not ready, 2 could not check, 3 bad input. */
+export function registerHostCommands(program: Command): void {
+  const host = program.command('host').description('考点主机：检查与准备 (exam host: check and prepare)');
+
+  host
+    .command('check')
+    .description('检查主机是否可以开考：引擎、cgroup、磁盘、GPU、镜像 (is this host ready: engine, cgroups, disk, GPUs, images)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      emit(ctx, await checkHost(ctx.config));
+    });
+
+  host
+    .command('prepare')
+    .description('准备主机：按需安装并启动 Docker 引擎、构建缺少的镜像，最后检查 (install/start the engine if needed, build missing images, then check)')
+    .option('--offline', '不用镜像仓库：从 Debian 镜像站自举基础镜像 (no registry: bootstrap the base from the Debian mirror)')
+    .option('--no-images', '只准备引擎，不构建镜像 (engine only, build no images)')
+    .action(async (opts: { offline?: boolean; images: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const offline = Boolean(opts.offline) || ctx.config.images.offline;
+      const ops = await imageOps();
+      const progress = (m: { zh: string; en: string }): void => {
+        process.stderr.write(`[host prepare] ${ctx.lang === 'zh' ? `${m.zh} (${m.en})` : m.en}\n`);
+      };
+      await prepareHost(ctx.config, { offline, images: opts.images }, { ...ops, progress });
+      // Judge with the same image recipe (offline or not) that prepare just built.
+      emit(ctx, await checkHost(effectiveConfig(ctx.config, { offline }), { inspectImages: ops.inspectImages }));
+    });
+}
