@@ -51,3 +51,53 @@ export function parseOrThrow<S extends ZodType>(
     details: { issues },
   });
 }
+
+/** An issue with what was found and what is expected, for files people edit by hand. */
+export interface DetailedIssue extends IssueReport {
+  /** The offending value (JSON, shortened) or key. */
+  found?: string;
+  expected?: string;
+  /** The raw path, for mapping back to a line of the source file. */
+  rawPath: PropertyKey[];
+}
+
+function shorten(v: unknown): string {
+  if (v === undefined) return '(missing)';
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = root;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+/**
+ * Like issuesOf, plus the value found and the expectation, one issue per unknown key (its path
+ * names the key itself, so a typo points at the typo).
+ */
+export function detailedIssuesOf(error: ZodError, source: string, input: unknown): DetailedIssue[] {
+  const out: DetailedIssue[] = [];
+  for (const i of error.issues) {
+    const path = [...i.path];
+    if (i.code === 'unrecognized_keys') {
+      for (const k of i.keys) {
+        out.push({ source, path: formatPath([...path, k]), rawPath: [...path, k], problem: `unknown key: ${k}`, found: k, expected: 'no such key (check the spelling)' });
+      }
+      continue;
+    }
+    let expected: string | undefined;
+    if (i.code === 'invalid_type') expected = i.expected;
+    else if (i.code === 'invalid_value') expected = `one of ${i.values.map((v) => JSON.stringify(v)).join(' | ')}`;
+    else if (i.code === 'too_small') expected = `${i.inclusive ? '>=' : '>'} ${String(i.minimum)}${i.origin === 'array' ? ' item(s)' : i.origin === 'string' ? ' character(s)' : ''}`;
+    else if (i.code === 'too_big') expected = `${i.inclusive ? '<=' : '<'} ${String(i.maximum)}${i.origin === 'array' ? ' item(s)' : i.origin === 'string' ? ' character(s)' : ''}`;
+    else if (i.code === 'invalid_format') expected = i.format === 'regex' && 'pattern' in i ? `text matching ${String(i.pattern)}` : i.format;
+    else if (i.code === 'invalid_union' && 'options' in i && Array.isArray(i.options)) expected = `one of ${i.options.map((v) => JSON.stringify(v)).join(' | ')}`;
+    out.push({ source, path: formatPath(path), rawPath: path, problem: i.message, found: shorten(valueAt(input, path)), ...(expected ? { expected } : {}) });
+  }
+  return out;
+}

@@ -1,0 +1,331 @@
+import { z } from 'zod';
+
+/**
+ * Parameters of every probe kind, one strict schema per kind. The task schema uses the union;
+ * the probe library imports the per-kind schemas (and may `.extend()` them) so a probe and the
+ * task files always agree on what a check may say.
+ */
+
+/** A seat container by role ("workspace", "docker", a sidecar name). */
+export const ContainerRole = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a container role: lowercase letters, digits, -');
+export const AbsolutePath = z.string().regex(/^\/[^\0]*$/, 'an absolute path inside the seat');
+export const UrlPath = z.string().regex(/^\/[^\s]*$/, 'an URL path starting with /');
+export const Port = z.number().int().min(1).max(65535);
+/** Octal permission bits as text, e.g. "0644". */
+export const FileMode = z.string().regex(/^0?[0-7]{3,4}$/, 'octal mode such as "0644"');
+const Regex = z.string().refine(
+  (s) => {
+    try {
+      new RegExp(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not a valid regular expression' },
+);
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits');
+const Timeout = z.number().int().positive().max(600_000);
+
+/** Where a network probe connects: a port of one of the seat's containers, from the harness side. */
+export const TargetSchema = z.strictObject({
+  container: ContainerRole.default('workspace'),
+  port: Port,
+  scheme: z.enum(['http', 'https']).default('http'),
+});
+
+export const ProcessMatchSchema = z
+  .strictObject({
+    /** Executable basename, e.g. "llama-server". */
+    exe: z.string().min(1).optional(),
+    /** Regular expression over the full command line. */
+    commandMatches: Regex.optional(),
+  })
+  .refine((m) => m.exe !== undefined || m.commandMatches !== undefined, { message: 'give exe or commandMatches' });
+
+export const HttpParamsSchema = z.strictObject({
+  kind: z.literal('http'),
+  target: TargetSchema,
+  method: z.enum(['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS']).default('GET'),
+  path: UrlPath.default('/'),
+  headers: z.record(z.string(), z.string()).default({}),
+  /** A string is sent as is; anything else as JSON. */
+  body: z.unknown().optional(),
+  expect: z
+    .strictObject({
+      status: z.union([z.number().int().min(100).max(599), z.array(z.number().int().min(100).max(599)).min(1)]).default(200),
+      bodyContains: z.array(z.string().min(1)).optional(),
+      bodyMatches: Regex.optional(),
+      /** JSON pointer (RFC 6901) checks on the response body. */
+      json: z
+        .array(z.strictObject({ pointer: z.string().regex(/^(\/.*)?$/), equals: z.unknown().optional(), exists: z.boolean().default(true) }))
+        .optional(),
+      headers: z.record(z.string(), Regex).optional(),
+    })
+    .prefault({}),
+  timeoutMs: Timeout.default(5_000),
+});
+
+export const OpenAIChatParamsSchema = z.strictObject({
+  kind: z.literal('openai-chat'),
+  target: TargetSchema,
+  path: UrlPath.default('/v1/chat/completions'),
+  /** Model name to send; omitted means the server's default. */
+  model: z.string().min(1).optional(),
+  prompt: z.string().min(1).default('你好，请用一句话介绍你自己。'),
+  maxTokens: z.number().int().min(1).max(4096).default(16),
+  stream: z.boolean().default(false),
+  headers: z.record(z.string(), z.string()).default({}),
+  expect: z
+    .strictObject({
+      minCompletionTokens: z.number().int().min(1).default(1),
+      /** The response must carry usage.prompt_tokens / usage.completion_tokens. */
+      usage: z.boolean().default(true),
+      /** The response's `model` must equal this. */
+      model: z.string().min(1).optional(),
+      /**
+       * The server's own token counter must move by at least the completion tokens, so a fake
+       * endpoint that returns canned JSON cannot pass.
+       */
+      serverCounter: z
+        .strictObject({
+          target: TargetSchema.optional(),
+          path: UrlPath.default('/metrics'),
+          metric: z.string().min(1).default('llamacpp:tokens_predicted_total'),
+        })
+        .optional(),
+    })
+    .prefault({}),
+  timeoutMs: Timeout.default(60_000),
+});
+
+export const LoadParamsSchema = z
+  .strictObject({
+    kind: z.literal('load'),
+    target: TargetSchema,
+    method: z.enum(['GET', 'POST']).default('POST'),
+    path: UrlPath.default('/v1/chat/completions'),
+    headers: z.record(z.string(), z.string()).default({}),
+    body: z.unknown().optional(),
+    requests: z.number().int().min(1).max(10_000),
+    concurrency: z.number().int().min(1).max(256),
+    expect: z.strictObject({
+      maxErrorRate: z.number().min(0).max(1).default(0),
+      maxP95Ms: z.number().positive().optional(),
+      /** p95 latency ÷ the reference configuration's p95 measured on the same host in the same run. */
+      maxP95RatioToReference: z.number().positive().optional(),
+      minThroughputRps: z.number().positive().optional(),
+    }),
+    timeoutMs: Timeout.default(120_000),
+  })
+  .refine((p) => p.concurrency <= p.requests, { message: 'concurrency must not exceed requests', path: ['concurrency'] });
+
+export const RateLimitParamsSchema = z.strictObject({
+  kind: z.literal('rate-limit'),
+  target: TargetSchema,
+  method: z.enum(['GET', 'POST']).default('GET'),
+  path: UrlPath.default('/'),
+  headers: z.record(z.string(), z.string()).default({}),
+  body: z.unknown().optional(),
+  /** Requests sent as one burst. */
+  requests: z.number().int().min(2).max(1_000),
+  concurrency: z.number().int().min(1).max(64).default(10),
+  expect: z.strictObject({
+    limitedStatus: z.array(z.number().int().min(400).max(599)).min(1).default([429, 503]),
+    minLimited: z.number().int().min(1),
+    minAllowed: z.number().int().min(1),
+    maxAllowed: z.number().int().min(1).optional(),
+  }),
+  timeoutMs: Timeout.default(30_000),
+});
+
+/** GGUF tensor type names as llama.cpp spells them. */
+export const GgmlType = z.enum([
+  'F32', 'F16', 'BF16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q8_1',
+  'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'Q8_K',
+  'IQ1_S', 'IQ1_M', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ3_XXS', 'IQ3_S', 'IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0',
+]);
+
+export const GgufParamsSchema = z.strictObject({
+  kind: z.literal('gguf'),
+  container: ContainerRole.default('workspace'),
+  path: AbsolutePath,
+  expect: z
+    .strictObject({
+      /** general.file_type (llama_ftype), e.g. 15 = MOSTLY_Q4_K_M. */
+      fileType: z.number().int().min(0).optional(),
+      architecture: z.string().min(1).optional(),
+      /** Read from the tensor table, not the name: these types must hold at least minShare of the 2-D weights. */
+      tensorTypes: z
+        .strictObject({
+          majority: z.array(GgmlType).min(1),
+          minShare: z.number().gt(0).max(1).default(0.5),
+          forbid: z.array(GgmlType).optional(),
+        })
+        .optional(),
+      /** Size of this file ÷ size of `source`. */
+      sizeRatio: z
+        .strictObject({ source: AbsolutePath, min: z.number().positive().optional(), max: z.number().positive().optional() })
+        .refine((r) => r.min !== undefined || r.max !== undefined, { message: 'give min or max' })
+        .optional(),
+      /** Load it in the trusted toolbox and generate this many tokens. */
+      loads: z.strictObject({ generateTokens: z.number().int().min(1).max(256).default(8) }).optional(),
+    })
+    .prefault({}),
+  timeoutMs: Timeout.default(120_000),
+});
+
+export const FileParamsSchema = z
+  .strictObject({
+    kind: z.literal('file'),
+    container: ContainerRole.default('workspace'),
+    path: AbsolutePath,
+    expect: z
+      .strictObject({
+        exists: z.boolean().default(true),
+        sha256: Sha256.optional(),
+        /** The expected digest is read from a JSON manifest in the seat image: { "<key>": { "sha256": ... } } or { "<key>": "<hex>" }. */
+        sha256FromManifest: z.strictObject({ manifest: AbsolutePath, key: z.string().min(1) }).optional(),
+        mode: FileMode.optional(),
+        owner: z.string().min(1).optional(),
+        minBytes: z.number().int().min(0).optional(),
+        maxBytes: z.number().int().min(0).optional(),
+        contains: z.array(z.string().min(1)).optional(),
+        matches: Regex.optional(),
+      })
+      .prefault({}),
+    timeoutMs: Timeout.default(10_000),
+  })
+  .refine((p) => !(p.expect.sha256 && p.expect.sha256FromManifest), { message: 'give sha256 or sha256FromManifest, not both', path: ['expect'] });
+
+export const ProcessParamsSchema = z.strictObject({
+  kind: z.literal('process'),
+  container: ContainerRole.default('workspace'),
+  match: ProcessMatchSchema,
+  expect: z
+    .strictObject({
+      running: z.boolean().default(true),
+      count: z.strictObject({ min: z.number().int().min(0).default(1), max: z.number().int().min(1).optional() }).optional(),
+      user: z.string().min(1).optional(),
+      /** Command-line options, any spelling of the flag: { flags: ["-t", "--threads"], equals: "2" }. */
+      args: z.array(z.strictObject({ flags: z.array(z.string().regex(/^-{1,2}[A-Za-z0-9][\w-]*$/)).min(1), equals: z.string() })).optional(),
+      /** The process listens on this TCP port. */
+      listens: Port.optional(),
+    })
+    .prefault({}),
+  timeoutMs: Timeout.default(10_000),
+});
+
+export const ContainerParamsSchema = z.strictObject({
+  kind: z.literal('container'),
+  /** "inner": containers of the seat's own Docker daemon (docker-in-seat tasks); "seat": the seat's containers. */
+  scope: z.enum(['inner', 'seat']).default('inner'),
+  match: z
+    .strictObject({
+      name: Regex.optional(),
+      image: Regex.optional(),
+      labels: z.record(z.string(), z.string()).optional(),
+      composeService: z.string().min(1).optional(),
+    })
+    .refine((m) => Object.values(m).some((v) => v !== undefined), { message: 'give at least one matcher' }),
+  expect: z
+    .strictObject({
+      running: z.boolean().default(true),
+      count: z.strictObject({ min: z.number().int().min(0).default(1), max: z.number().int().min(1).optional() }).optional(),
+      healthy: z.boolean().optional(),
+      restartPolicy: z.enum(['no', 'always', 'unless-stopped', 'on-failure']).optional(),
+      maxCpus: z.number().positive().optional(),
+      maxMemoryMiB: z.number().int().positive().optional(),
+      publishes: z.array(Port).optional(),
+    })
+    .prefault({}),
+  timeoutMs: Timeout.default(20_000),
+});
+
+export const DisruptSchema = z.discriminatedUnion('action', [
+  z.strictObject({
+    action: z.literal('kill-process'),
+    container: ContainerRole.default('workspace'),
+    match: ProcessMatchSchema,
+    signal: z.enum(['SIGKILL', 'SIGTERM', 'SIGINT']).default('SIGKILL'),
+  }),
+  z.strictObject({ action: z.literal('restart-container'), container: ContainerRole }),
+  z.strictObject({ action: z.literal('stop-inner-container'), match: z.strictObject({ name: Regex }) }),
+]);
+
+export const RecoveryParamsSchema = z.strictObject({
+  kind: z.literal('recovery'),
+  disrupt: DisruptSchema,
+  /** After the disruption the service must answer like this again within `withinSeconds`. */
+  then: z.strictObject({
+    target: TargetSchema,
+    path: UrlPath.default('/health'),
+    status: z.number().int().min(100).max(599).default(200),
+    withinSeconds: z.number().int().min(1).max(600),
+    pollMs: z.number().int().min(100).max(10_000).default(1_000),
+  }),
+  timeoutMs: Timeout.default(180_000),
+});
+
+const Comparison = z.strictObject({
+  metric: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'a Prometheus metric name'),
+  labels: z.record(z.string(), z.string()).optional(),
+  op: z.enum(['exists', '>', '>=', '<', '<=', '==']),
+  value: z.number().optional(),
+});
+
+export const PrometheusParamsSchema = z.strictObject({
+  kind: z.literal('prometheus'),
+  source: z.discriminatedUnion('from', [
+    /** Scrape an exposition endpoint (text format). */
+    z.strictObject({ from: z.literal('exposition'), target: TargetSchema, path: UrlPath.default('/metrics') }),
+    /** Ask a Prometheus server the candidate runs (instant query API). */
+    z.strictObject({ from: z.literal('query'), target: TargetSchema, query: z.string().min(1) }),
+  ]),
+  expect: z
+    .array(Comparison.refine((c) => c.op === 'exists' || c.value !== undefined, { message: 'value is required unless op is exists' }))
+    .min(1),
+  timeoutMs: Timeout.default(10_000),
+});
+
+export const NvidiaSmiParamsSchema = z.strictObject({
+  kind: z.literal('nvidia-smi'),
+  expect: z
+    .strictObject({
+      minGpus: z.number().int().min(1).optional(),
+      migEnabled: z.boolean().optional(),
+      /** A process of the seat (mapped host-side by PID) holds GPU memory within these bounds. */
+      process: z
+        .strictObject({
+          container: ContainerRole.default('workspace'),
+          match: ProcessMatchSchema,
+          minMemoryMiB: z.number().int().min(0).optional(),
+          maxMemoryMiB: z.number().int().min(1).optional(),
+        })
+        .optional(),
+      maxMemoryUsedMiB: z.number().int().min(1).optional(),
+    })
+    .prefault({}),
+  timeoutMs: Timeout.default(15_000),
+});
+
+export const ProbeParamsSchema = z.discriminatedUnion('kind', [
+  HttpParamsSchema,
+  OpenAIChatParamsSchema,
+  LoadParamsSchema,
+  RateLimitParamsSchema,
+  GgufParamsSchema,
+  FileParamsSchema,
+  ProcessParamsSchema,
+  ContainerParamsSchema,
+  RecoveryParamsSchema,
+  PrometheusParamsSchema,
+  NvidiaSmiParamsSchema,
+]);
+
+export type ProbeParams = z.output<typeof ProbeParamsSchema>;
+export type ProbeKind = ProbeParams['kind'];
+export const PROBE_KINDS = [
+  'http', 'openai-chat', 'load', 'rate-limit', 'gguf', 'file', 'process', 'container', 'recovery', 'prometheus', 'nvidia-smi',
+] as const satisfies readonly ProbeKind[];
+export type ParamsOf<K extends ProbeKind> = Extract<ProbeParams, { kind: K }>;
