@@ -1,7 +1,11 @@
 import type { Config } from '../core/config.js';
 
-/** The sandbox images this project builds (sandbox-images/<name>/). */
-export const IMAGE_NAMES = ['base', 'workspace-cpu', 'toolbox', 'workspace-gpu'] as const;
+/**
+ * The sandbox images this project builds (sandbox-images/<name>/), in dependency order.
+ * `llama-build` holds the llama.cpp tools and tiny models compiled once; workspace-cpu and toolbox
+ * copy them out of it. It is never run as a sandbox.
+ */
+export const IMAGE_NAMES = ['base', 'llama-build', 'workspace-cpu', 'toolbox', 'workspace-gpu'] as const;
 export type ImageName = (typeof IMAGE_NAMES)[number];
 
 export interface ImageState {
@@ -12,6 +16,10 @@ export interface ImageState {
   current: boolean;
   /** Some image of this name exists, maybe built from older inputs. */
   present: boolean;
+  /** Full SHA-256 of the inputs (also the image label deploylab.inputs). */
+  inputsHash: string;
+  /** Size of the current image, when there is one. */
+  sizeBytes?: number;
 }
 
 export interface ImageBuildResult {
@@ -20,7 +28,8 @@ export interface ImageBuildResult {
   outcome: 'built' | 'cached' | 'skipped';
   seconds: number;
   /** Why it was skipped (e.g. the CUDA base cannot be had without a registry). */
-  reason?: string;
+  reason?: { zh: string; en: string };
+  sizeBytes?: number;
 }
 
 export interface ImageBuildProgress {
