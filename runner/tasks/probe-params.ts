@@ -184,8 +184,11 @@ export const FileParamsSchema = z
       .strictObject({
         exists: z.boolean().default(true),
         sha256: Sha256.optional(),
-        /** The expected digest is read from a JSON manifest in the seat image: { "<key>": { "sha256": ... } } or { "<key>": "<hex>" }. */
-        sha256FromManifest: z.strictObject({ manifest: AbsolutePath, key: z.string().min(1) }).optional(),
+        /**
+         * The expected digest comes from a models manifest in the seat image
+         * ({ "models": [{ "file": "<name>", "sha256": "<hex>" }, ...] }), read host-side.
+         */
+        sha256FromManifest: z.strictObject({ manifest: AbsolutePath, file: z.string().min(1) }).optional(),
         mode: FileMode.optional(),
         owner: z.string().min(1).optional(),
         minBytes: z.number().int().min(0).optional(),
