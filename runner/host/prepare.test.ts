@@ -38,7 +38,7 @@ const freshDebian: HostFacts = {
 };
 const img = (name: ImageState['name'], current: boolean): ImageState => ({ name, ref: `deploylab/${name}:h`, current, present: current, inputsHash: 'h' });
 const allCurrent = ['base', 'llama-build', 'workspace-cpu', 'toolbox'].map((n) => img(n as ImageState['name'], true)).concat(img('workspace-gpu', false));
-const facts = (over: Partial<PrepareFacts> & { host?: Partial<HostFacts> } = {}): PrepareFacts => ({
+const facts = (over: Partial<Omit<PrepareFacts, 'host'>> & { host?: Partial<HostFacts> } = {}): PrepareFacts => ({
   engine: over.engine ?? up,
   host: { ...freshDebian, dockerdPath: '/usr/sbin/dockerd', debootstrapPath: '/usr/sbin/debootstrap', dockerdPid: 1, ...over.host },
   gpu: over.gpu ?? { state: 'absent' },
