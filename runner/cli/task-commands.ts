@@ -1,4 +1,190 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { DeploylabError } from '../core/errors.js';
+import { EXIT, printJson, printText, say, table } from '../core/output.js';
+import { LEVELS, levelOf, loadCatalogue, findSkill, type Level } from '../tasks/catalogue.js';
+import { DEFAULT_TASKS_ROOT, formatProblem, loadTaskTree, validatePaths, pointsByFunction } from '../tasks/loader.js';
+import { contextOf } from './context.js';
 
-/** `deploylab tasks ...` — filled in by the task module. */
-export function registerTaskCommands(_program: Command): void {}
+function parseLevel(v: string | undefined): Level | undefined {
+  if (v === undefined) return undefined;
+  if ((LEVELS as readonly string[]).includes(v)) return v as Level;
+  throw new DeploylabError({
+    code: 'BAD_FLAG',
+    fault: 'config',
+    message: { zh: `未知等级：${v}`, en: `unknown level: ${v}` },
+    hint: { zh: `可选：${LEVELS.join(', ')}`, en: `one of ${LEVELS.join(', ')}` },
+  });
+}
+
+function tasksRoot(cmd: Command): string {
+  let c: Command | null = cmd;
+  while (c) {
+    const dir = c.opts<{ tasksDir?: string }>().tasksDir;
+    if (dir) return resolve(dir);
+    c = c.parent;
+  }
+  return DEFAULT_TASKS_ROOT;
+}
+
+/** `deploylab tasks list|show|validate` and `deploylab standard show`. */
+export function registerTaskCommands(program: Command): void {
+  const tasks = program
+    .command('tasks')
+    .description('考题：列出、查看、校验 (tasks: list, show, validate)')
+    .option('--tasks-dir <dir>', '考题目录 (tasks folder; the project’s tasks/ by default)');
+
+  tasks
+    .command('list')
+    .description('列出考题 (list tasks)')
+    .option('--level <level>', 'junior | intermediate | senior')
+    .action((opts: { level?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const level = parseLevel(opts.level);
+      const tree = loadTaskTree(tasksRoot(cmd));
+      const rows = tree.tasks.filter((t) => !level || t.task.level === level).sort((a, b) => LEVELS.indexOf(a.task.level) - LEVELS.indexOf(b.task.level) || a.task.id.localeCompare(b.task.id));
+      if (ctx.json) {
+        printJson({
+          ok: true,
+          tasks: rows.map((t) => ({
+            id: t.task.id,
+            level: t.task.level,
+            title: t.task.title,
+            version: t.task.version,
+            profile: t.task.needs.profile,
+            estimatedMinutes: t.task.needs.estimatedMinutes,
+            skills: [...new Set(t.task.checks.map((c) => c.skill))],
+            points: t.task.checks.reduce((a, c) => a + c.points, 0),
+          })),
+          invalid: tree.problems.length,
+        });
+        return;
+      }
+      printText(
+        table(
+          [say(ctx.lang, '编号', 'id'), say(ctx.lang, '等级', 'level'), say(ctx.lang, '标题', 'title'), say(ctx.lang, '技能项', 'skills'), say(ctx.lang, '分值', 'points'), say(ctx.lang, '分钟', 'min')],
+          rows.map((t) => [
+            t.task.id,
+            t.task.level,
+            ctx.lang === 'zh' ? `${t.task.title.zh} (${t.task.title.en})` : t.task.title.en,
+            [...new Set(t.task.checks.map((c) => c.skill))].join(' '),
+            String(t.task.checks.reduce((a, c) => a + c.points, 0)),
+            String(t.task.needs.estimatedMinutes),
+          ]),
+        ),
+      );
+      if (tree.problems.length > 0) {
+        process.stderr.write(say(ctx.lang, `另有 ${tree.problems.length} 处问题，运行 tasks validate 查看`, `${tree.problems.length} problem(s) hidden; run tasks validate`) + '\n');
+      }
+    });
+
+  tasks
+    .command('show <id>')
+    .description('查看考题（中英文）(show a task, both languages)')
+    .action((id: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const tree = loadTaskTree(tasksRoot(cmd));
+      const t = tree.tasks.find((x) => x.task.id === id);
+      if (!t) {
+        const broken = tree.problems.filter((p) => p.file.includes(`/${id}/`));
+        throw new DeploylabError({
+          code: 'TASK_NOT_FOUND',
+          fault: 'config',
+          message: { zh: `没有有效的考题：${id}`, en: `no valid task: ${id}` },
+          hint: broken.length
+            ? { zh: '该考题文件有问题，运行 tasks validate 查看', en: 'the task has problems; run tasks validate' }
+            : { zh: `可选：${tree.tasks.map((x) => x.task.id).join(', ')}`, en: `known: ${tree.tasks.map((x) => x.task.id).join(', ')}` },
+        });
+      }
+      const cat = loadCatalogue();
+      const { task } = t;
+      if (ctx.json) {
+        printJson({ ok: true, task, instructions: t.instructions, dir: t.dir });
+        return;
+      }
+      const lines: string[] = [
+        `${task.title.zh}`,
+        `${task.title.en}`,
+        '',
+        `${say(ctx.lang, '编号', 'id')}: ${task.id}   ${say(ctx.lang, '等级', 'level')}: ${levelOf(cat, task.level).zh} ${task.level}   ${say(ctx.lang, '版本', 'version')}: ${task.version}`,
+        `${say(ctx.lang, '环境', 'needs')}: ${task.needs.profile}, ${task.needs.cpus} CPU, ${task.needs.memoryMiB} MiB${task.needs.gpus ? `, ${task.needs.gpus} GPU` : ''}, ~${task.needs.estimatedMinutes} min`,
+        '',
+        table(
+          [say(ctx.lang, '检查项', 'check'), say(ctx.lang, '技能项', 'skill'), say(ctx.lang, '分值', 'points'), say(ctx.lang, '探针', 'probe'), say(ctx.lang, '内容', 'what')],
+          task.checks.map((c) => [c.id, c.skill, String(c.points), c.probe.kind, `${c.title.zh} / ${c.title.en}`]),
+        ),
+        '',
+        ...[...new Set(task.checks.map((c) => c.skill))].map((s) => {
+          const sk = findSkill(cat, task.level, s);
+          return `${s} ${sk?.zh ?? ''}\n      ${sk?.en ?? ''}`;
+        }),
+        '',
+        '──────── 中文 ────────',
+        t.instructions.zh.trimEnd(),
+        '',
+        '──────── English ────────',
+        t.instructions.en.trimEnd(),
+      ];
+      printText(lines.join('\n'));
+    });
+
+  tasks
+    .command('validate [paths...]')
+    .description('校验考题与试卷，一次列出全部问题 (validate tasks and papers; every problem at once)')
+    .action((paths: string[], _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const tree = validatePaths(paths, tasksRoot(cmd));
+      const coverage = tree.papers.map((p) => {
+        const ts = p.paper.tasks.map((id) => tree.tasks.find((t) => t.task.id === id)?.task).filter((t) => t !== undefined);
+        return { id: p.paper.id, practice: p.paper.practice, pointsByFunction: pointsByFunction(ts) };
+      });
+      if (ctx.json) {
+        printJson({ ok: tree.problems.length === 0, tasks: tree.tasks.map((t) => t.task.id), papers: coverage, problems: tree.problems });
+      } else if (tree.problems.length === 0) {
+        printText(say(ctx.lang, `全部有效：${tree.tasks.length} 个考题，${tree.papers.length} 份试卷`, `all valid: ${tree.tasks.length} task(s), ${tree.papers.length} paper(s)`));
+        for (const c of coverage) {
+          if (c.practice) printText(say(ctx.lang, `  ${c.id}：练习卷`, `  ${c.id}: practice paper`) + ` — ${JSON.stringify(c.pointsByFunction)}`);
+        }
+      } else {
+        printText(say(ctx.lang, `发现 ${tree.problems.length} 处问题`, `${tree.problems.length} problem(s) found`));
+        for (const p of tree.problems) printText(`  ${formatProblem(p)}`);
+      }
+      if (tree.problems.length > 0) process.exitCode = EXIT.badInput;
+    });
+
+  const standard = program.command('standard').description('评价标准目录 (the skill standard as data)');
+  standard
+    .command('show')
+    .description('显示职业功能、工作内容、技能要求与权重 (functions, work contents, skill items, weights)')
+    .option('--level <level>', 'junior | intermediate | senior')
+    .action((opts: { level?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const level = parseLevel(opts.level);
+      const cat = loadCatalogue();
+      const levels = level ? [levelOf(cat, level)] : cat.levels;
+      if (ctx.json) {
+        printJson({
+          ok: true,
+          standard: cat.standard,
+          exam: cat.exam,
+          levels: levels.map((l) => ({ ...l, weights: { practical: cat.weights.practical[l.code], theory: cat.weights.theory[l.code] } })),
+        });
+        return;
+      }
+      const out: string[] = [`${cat.standard.title.zh}（${cat.standard.edition.zh}）`, cat.standard.title.en, ''];
+      for (const l of levels) {
+        const w = cat.weights.practical[l.code];
+        out.push(`== ${l.zh} ${l.en} (${l.code}) — ${say(ctx.lang, '技能操作', 'practical')} ≥ ${cat.exam.practicalMinMinutes[l.code]} min, ${say(ctx.lang, '合格', 'pass')} ≥ ${cat.exam.passMark}/${cat.exam.marksOutOf}`);
+        const rows: string[][] = [];
+        for (const f of l.functions) {
+          rows.push([f.code, `${f.zh} [${w[f.code]}%]`, f.en]);
+          for (const wc of f.workContents) {
+            rows.push([`  ${wc.code}`, wc.zh, wc.en]);
+            for (const s of wc.skills) rows.push([`    ${s.code}`, s.zh, s.en]);
+          }
+        }
+        out.push(table([say(ctx.lang, '编号', 'code'), '中文', 'English'], rows), '');
+      }
+      printText(out.join('\n'));
+    });
+}
