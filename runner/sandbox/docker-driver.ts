@@ -1,0 +1,725 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { PassThrough, Transform, type Duplex, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import Docker from 'dockerode';
+import { DeploylabError } from '../core/errors.js';
+import { metrics } from '../core/metrics.js';
+import type {
+  Endpoint,
+  EvidenceArchive,
+  ExecOptions,
+  ExecResult,
+  FileEntry,
+  SandboxDriver,
+  SeatPlan,
+  SeatProcess,
+  SeatRef,
+  SeatStatus,
+  SweepFilter,
+  SweptItem,
+  TerminalSession,
+  WriteFile,
+} from './driver.js';
+import { bridgeName, closeHostToSeat, removeHostRules } from './host-firewall.js';
+import { engineError, fileNotFound, seatFrozen, seatNotFound, tooLarge } from './errors.js';
+import { LABEL, labelFilters, seatLabels, seatObjectName } from './labels.js';
+import { TarTooLarge, buildTar, readTar } from './tar.js';
+
+/**
+ * Capabilities a seat container keeps. Docker's default set minus NET_RAW (no raw sockets/spoofing),
+ * MKNOD and SETFCAP; enough for apt, nginx (bind <1024, drop to its user), chown'ing one's files.
+ */
+export const SEAT_CAPABILITIES = [
+  'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
+  'NET_BIND_SERVICE', 'SYS_CHROOT', 'AUDIT_WRITE',
+];
+
+const CANDIDATE_USER = '1000:1000';
+const DEFAULT_OUTPUT_CAP = 1 << 20;
+const DEFAULT_READ_CAP = 64 << 20;
+const DIND_PORT = 2375;
+
+export interface DockerDriverOptions {
+  docker?: Docker;
+  /** e.g. tcp://127.0.0.1:2375; empty: the local socket. */
+  host?: string;
+  /**
+   * Add the host INPUT rule that keeps seats from reaching host services (host-firewall.ts).
+   * Default: on when the engine is local (its bridges are this host's interfaces).
+   */
+  hostFirewall?: boolean;
+}
+
+function dockerFrom(host: string | undefined): Docker {
+  if (!host) return new Docker();
+  const u = new URL(host);
+  if (u.protocol === 'unix:') return new Docker({ socketPath: u.pathname });
+  return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: u.protocol === 'https:' ? 'https' : 'http' });
+}
+
+function statusCodeOf(e: unknown): number | undefined {
+  const c = (e as { statusCode?: unknown } | null)?.statusCode;
+  return typeof c === 'number' ? c : undefined;
+}
+
+/** A Transform that keeps at most `cap` bytes and remembers whether it dropped any. */
+class Capped {
+  readonly chunks: Buffer[] = [];
+  kept = 0;
+  truncated = false;
+  constructor(private readonly cap: number) {}
+  push(chunk: Buffer): void {
+    const room = this.cap - this.kept;
+    if (room <= 0) {
+      this.truncated = true;
+      return;
+    }
+    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (part.length < chunk.length) this.truncated = true;
+    this.chunks.push(part);
+    this.kept += part.length;
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+interface SeatContainer {
+  id: string;
+  role: string;
+  state: string;
+  created: number;
+  labels: Record<string, string>;
+}
+
+export class DockerDriver implements SandboxDriver {
+  readonly name = 'docker' as const;
+  readonly docker: Docker;
+  /** Open candidate terminals per seat, detached on freeze. */
+  private readonly terminals = new Map<string, Set<TerminalSession>>();
+
+  private readonly hostFirewall: boolean;
+
+  constructor(opts: DockerDriverOptions = {}) {
+    this.docker = opts.docker ?? dockerFrom(opts.host);
+    this.hostFirewall = opts.hostFirewall ?? (!opts.host || opts.host.startsWith('unix:'));
+  }
+
+  private async op<T>(operation: string, fn: () => Promise<T>, ref?: SeatRef): Promise<T> {
+    const end = metrics.sandboxOpSeconds.startTimer({ driver: 'docker', operation });
+    try {
+      return await fn();
+    } catch (e) {
+      throw engineError('docker', operation, e, ref);
+    } finally {
+      end();
+    }
+  }
+
+  // ---- provisioning -------------------------------------------------------------------------
+
+  async provision(plan: SeatPlan): Promise<SeatStatus> {
+    const ref = { session: plan.session, seat: plan.seat };
+    return this.op('provision', async () => {
+      try {
+        await this.createSeat(plan);
+      } catch (e) {
+        // Leave nothing half-made behind; the caller may retry from scratch.
+        await this.destroy(ref).catch(() => undefined);
+        if (statusCodeOf(e) === 404 && /image/i.test(String((e as Error).message))) {
+          throw new DeploylabError({
+            code: 'SANDBOX_IMAGE_MISSING',
+            fault: 'infrastructure',
+            message: { zh: `考位镜像不存在：${(e as Error).message}`, en: `seat image missing: ${(e as Error).message}` },
+            hint: { zh: '先运行 deploylab images build', en: 'run `deploylab images build` first' },
+            details: { ...ref },
+            cause: e,
+          });
+        }
+        throw e;
+      }
+      return this.status(ref);
+    }, ref);
+  }
+
+  private hostConfigBase(plan: SeatPlan, network: string): Docker.HostConfig {
+    return {
+      NetworkMode: network,
+      NanoCpus: Math.round(plan.resources.cpus * 1e9),
+      Memory: plan.resources.memoryMiB * 1024 * 1024,
+      // Same as Memory: no swap, so a memory hog is OOM-killed instead of thrashing the host.
+      MemorySwap: plan.resources.memoryMiB * 1024 * 1024,
+      PidsLimit: plan.resources.pids,
+      CapDrop: ['ALL'],
+      CapAdd: SEAT_CAPABILITIES,
+      Privileged: false,
+      Init: true,
+      RestartPolicy: { Name: 'no' },
+    };
+  }
+
+  private async createSeat(plan: SeatPlan): Promise<void> {
+    const ref = { session: plan.session, seat: plan.seat };
+    const netName = seatObjectName(ref, 'net');
+    await this.docker.createNetwork({
+      Name: netName,
+      Driver: 'bridge',
+      // No route out unless the plan opens egress; the host still reaches seat IPs directly.
+      Internal: plan.network.egress === 'none',
+      CheckDuplicate: true,
+      Options: { 'com.docker.network.bridge.name': bridgeName(ref) },
+      Labels: seatLabels(plan, 'network'),
+    });
+    if (this.hostFirewall) await closeHostToSeat(bridgeName(ref));
+    const toStart: Docker.Container[] = [];
+    const endpointFor = (alias: string): Docker.ContainerCreateOptions['NetworkingConfig'] => ({
+      EndpointsConfig: { [netName]: { Aliases: [alias] } },
+    });
+
+    let dind: Docker.Container | undefined;
+    if (plan.dockerInSeat.enabled) {
+      const volName = seatObjectName(ref, 'dind-data');
+      await this.docker.createVolume({ Name: volName, Labels: seatLabels(plan, 'dind-data') });
+      dind = await this.docker.createContainer({
+        name: seatObjectName(ref, 'dind'),
+        Image: plan.dockerInSeat.image ?? plan.workspace.image,
+        Cmd: ['dockerd', `--host=tcp://0.0.0.0:${DIND_PORT}`, '--storage-driver=vfs', '--tls=false'],
+        Hostname: 'dind',
+        Labels: seatLabels(plan, 'dind'),
+        HostConfig: {
+          ...this.hostConfigBase(plan, netName),
+          // What a nested dockerd needs on a host where --privileged is refused (CAP_SYS_RESOURCE
+          // is outside the bounding set). Never given to the candidate's own container.
+          CapDrop: ['SYS_RESOURCE'],
+          CapAdd: ['ALL'],
+          SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
+          Binds: ['/sys/fs/cgroup:/sys/fs/cgroup:rw'],
+          Mounts: [{ Type: 'volume', Source: volName, Target: '/var/lib/docker' }],
+          // Nested images and layers need room: the pids limit stays, memory doubles.
+          Memory: plan.resources.memoryMiB * 2 * 1024 * 1024,
+          MemorySwap: plan.resources.memoryMiB * 2 * 1024 * 1024,
+        },
+        NetworkingConfig: endpointFor('dind'),
+      });
+      toStart.push(dind);
+    }
+
+    for (const svc of plan.services) {
+      toStart.push(
+        await this.docker.createContainer({
+          name: seatObjectName(ref, svc.name),
+          Image: svc.image,
+          ...(svc.command ? { Cmd: svc.command } : {}),
+          Env: Object.entries(svc.env).map(([k, v]) => `${k}=${v}`),
+          Hostname: svc.name,
+          Labels: seatLabels(plan, svc.name),
+          ExposedPorts: Object.fromEntries(svc.ports.map((p) => [`${p.port}/${p.protocol}`, {}])),
+          HostConfig: this.hostConfigBase(plan, netName),
+          NetworkingConfig: endpointFor(svc.name),
+        }),
+      );
+    }
+
+    const ws = plan.workspace;
+    const env: Record<string, string> = { ...ws.env };
+    if (dind) env.DOCKER_HOST = `tcp://dind:${DIND_PORT}`;
+    const hostConfig = this.hostConfigBase(plan, netName);
+    if (plan.gpu.devices.length > 0) {
+      hostConfig.DeviceRequests = [{ Driver: 'nvidia', DeviceIDs: plan.gpu.devices, Capabilities: [['gpu']] }];
+    }
+    const workspace = await this.docker.createContainer({
+      name: seatObjectName(ref, 'workspace'),
+      Image: ws.image,
+      Cmd: ws.command ?? ['sleep', 'infinity'],
+      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      Hostname: ws.hostname,
+      WorkingDir: ws.workdir,
+      Labels: seatLabels(plan, 'workspace'),
+      ExposedPorts: Object.fromEntries(ws.ports.map((p) => [`${p.port}/${p.protocol}`, {}])),
+      HostConfig: hostConfig,
+      NetworkingConfig: endpointFor('workspace'),
+    });
+    // The workdir belongs to the candidate even when the image lacks it (Docker makes it root's).
+    await workspace.putArchive(await buildTar([], [ws.workdir]), { path: '/' });
+    toStart.push(workspace);
+
+    for (const allow of plan.network.allow) {
+      await this.docker.getNetwork(netName).connect({ Container: allow.target, EndpointConfig: { Aliases: [allow.alias] } });
+    }
+    await Promise.all(toStart.map((c) => c.start()));
+    if (dind && plan.dockerInSeat.preload.length > 0) await this.preloadImages(dind, plan.dockerInSeat.preload);
+  }
+
+  /** Copy images from the host engine into the seat's own daemon (no registry needed). */
+  private async preloadImages(dind: Docker.Container, images: string[]): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const r = await this.execIn(dind, { cmd: ['docker', '-H', `tcp://127.0.0.1:${DIND_PORT}`, 'info'], user: 'root', deadlineMs: 10_000 });
+      if (r.exitCode === 0) break;
+      if (Date.now() > deadline) throw new Error(`docker-in-seat daemon not ready: ${r.stderr.slice(-400)}`);
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    for (const image of images) {
+      const tarStream = (await this.docker.getImage(image).get()) as Readable;
+      const r = await this.execIn(dind, {
+        cmd: ['docker', '-H', `tcp://127.0.0.1:${DIND_PORT}`, 'load'],
+        user: 'root',
+        stdin: tarStream,
+        deadlineMs: 300_000,
+      });
+      if (r.exitCode !== 0) throw new Error(`docker load of ${image} into the seat failed: ${r.stderr.slice(-400)}`);
+    }
+  }
+
+  // ---- inspection ---------------------------------------------------------------------------
+
+  private async seatContainers(ref: Partial<SeatRef>): Promise<SeatContainer[]> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: labelFilters(ref) } });
+    return list.map((c) => ({
+      id: c.Id,
+      role: c.Labels[LABEL.role] ?? '?',
+      state: c.State,
+      created: c.Created * 1000,
+      labels: c.Labels,
+    }));
+  }
+
+  private async container(ref: SeatRef, role = 'workspace'): Promise<Docker.Container> {
+    const all = await this.op('find', () => this.seatContainers(ref), ref);
+    const c = all.find((x) => x.role === role);
+    if (!c) throw seatNotFound(ref);
+    return this.docker.getContainer(c.id);
+  }
+
+  private async isFrozen(ref: SeatRef): Promise<boolean> {
+    try {
+      await this.docker.getVolume(seatObjectName(ref, 'frozen')).inspect();
+      return true;
+    } catch (e) {
+      if (statusCodeOf(e) === 404) return false;
+      throw e;
+    }
+  }
+
+  async status(ref: SeatRef): Promise<SeatStatus> {
+    return this.op('status', async () => {
+      const found = await this.seatContainers(ref);
+      if (found.length === 0) throw seatNotFound(ref);
+      return this.statusOf(ref, found, await this.isFrozen(ref));
+    }, ref);
+  }
+
+  private async statusOf(ref: SeatRef, found: SeatContainer[], frozen: boolean): Promise<SeatStatus> {
+    const containers = await Promise.all(
+      found.map(async (c) => {
+        const info = await this.docker.getContainer(c.id).inspect();
+        return {
+          role: c.role,
+          id: c.id,
+          running: info.State.Running,
+          exitCode: info.State.Running ? null : info.State.ExitCode,
+          oomKilled: info.State.OOMKilled,
+        };
+      }),
+    );
+    const allUp = containers.every((c) => c.running) && containers.some((c) => c.role === 'workspace');
+    return {
+      ref,
+      state: !allUp ? 'degraded' : frozen ? 'frozen' : 'running',
+      task: found[0]?.labels[LABEL.task] ?? '',
+      containers,
+      createdAt: new Date(Math.min(...found.map((c) => c.created))).toISOString(),
+    };
+  }
+
+  async list(filter: SweepFilter = {}): Promise<SeatStatus[]> {
+    return this.op('list', async () => {
+      const found = await this.seatContainers({ session: filter.session });
+      const bySeat = new Map<string, SeatContainer[]>();
+      for (const c of found) {
+        const key = `${c.labels[LABEL.session]}/${c.labels[LABEL.seat]}`;
+        bySeat.set(key, [...(bySeat.get(key) ?? []), c]);
+      }
+      const now = Date.now();
+      const out: SeatStatus[] = [];
+      for (const [key, cs] of bySeat) {
+        if (filter.olderThanMs !== undefined && now - Math.min(...cs.map((c) => c.created)) < filter.olderThanMs) continue;
+        const [session, seat] = key.split('/') as [string, string];
+        const ref = { session, seat };
+        out.push(await this.statusOf(ref, cs, await this.isFrozen(ref)));
+      }
+      return out.sort((a, b) => `${a.ref.session}/${a.ref.seat}`.localeCompare(`${b.ref.session}/${b.ref.seat}`));
+    });
+  }
+
+  // ---- exec -------------------------------------------------------------------------------
+
+  async exec(ref: SeatRef, opts: ExecOptions): Promise<ExecResult> {
+    const user = opts.user ?? 'candidate';
+    if (user === 'candidate' && (await this.op('exec', () => this.isFrozen(ref), ref))) throw seatFrozen(ref);
+    const container = await this.container(ref, opts.container ?? 'workspace');
+    return this.op('exec', () => this.execIn(container, opts), ref);
+  }
+
+  private async execIn(container: Docker.Container, opts: Omit<ExecOptions, 'stdin'> & { stdin?: string | Buffer | Readable }): Promise<ExecResult> {
+    const started = Date.now();
+    const tty = opts.tty ?? false;
+    const exec = await container.exec({
+      Cmd: opts.cmd,
+      User: (opts.user ?? 'candidate') === 'candidate' ? CANDIDATE_USER : '0:0',
+      Tty: tty,
+      AttachStdin: opts.stdin !== undefined,
+      AttachStdout: true,
+      AttachStderr: true,
+      Env: Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      ...(opts.workdir ? { WorkingDir: opts.workdir } : {}),
+    });
+    const stream = (await exec.start({ hijack: true, stdin: opts.stdin !== undefined, Tty: tty })) as Duplex;
+    const cap = opts.outputCapBytes ?? DEFAULT_OUTPUT_CAP;
+    const out = new Capped(cap);
+    const err = new Capped(cap);
+    const sink = (which: 'stdout' | 'stderr', target: Capped): PassThrough => {
+      const p = new PassThrough();
+      p.on('data', (c: Buffer) => {
+        target.push(c);
+        opts.onOutput?.(which, c);
+      });
+      return p;
+    };
+    const outP = sink('stdout', out);
+    const errP = sink('stderr', err);
+    if (tty) stream.pipe(outP);
+    else this.docker.modem.demuxStream(stream, outP, errP);
+
+    let timedOut = false;
+    const ended = new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = opts.deadlineMs
+      ? new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          resolve();
+        }, opts.deadlineMs);
+      })
+      : new Promise<void>(() => undefined);
+
+    if (opts.stdin !== undefined) {
+      const src = opts.stdin;
+      if (typeof src === 'string' || Buffer.isBuffer(src)) stream.end(src);
+      else src.pipe(stream);
+    }
+    await Promise.race([ended, deadline]);
+    if (timer) clearTimeout(timer);
+    if (timedOut) {
+      await this.killExec(exec, container.id);
+      stream.destroy();
+    }
+    let exitCode: number | null = null;
+    for (let i = 0; i < 50; i++) {
+      const info = await exec.inspect();
+      if (!info.Running) {
+        exitCode = timedOut ? null : info.ExitCode;
+        break;
+      }
+      if (timedOut) break;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    return {
+      exitCode,
+      stdout: out.text(),
+      stderr: err.text(),
+      truncated: out.truncated || err.truncated,
+      timedOut,
+      durationMs: Date.now() - started,
+    };
+  }
+
+  /**
+   * Docker has no "kill exec": kill the exec's process from the host, after checking through
+   * /proc that the PID still belongs to this container (PIDs are reused). Only possible when the
+   * engine is local; otherwise the stream is cut and the process is left to the seat's end.
+   */
+  private async killExec(exec: Docker.Exec, containerId: string): Promise<void> {
+    try {
+      const info = await exec.inspect();
+      const pid = info.Pid;
+      if (!info.Running || !pid) return;
+      const cgroupFile = `/proc/${pid}/cgroup`;
+      if (!existsSync(cgroupFile) || !readFileSync(cgroupFile, 'utf8').includes(containerId)) return;
+      // The whole process group the exec leads, then the leader itself.
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        process.kill(pid, 'SIGKILL');
+      }
+    } catch {
+      // best effort: the result already says timedOut
+    }
+  }
+
+  async openTerminal(ref: SeatRef, opts: { cols?: number; rows?: number; cmd?: string[] } = {}): Promise<TerminalSession> {
+    if (await this.op('terminal', () => this.isFrozen(ref), ref)) throw seatFrozen(ref);
+    const container = await this.container(ref);
+    return this.op('terminal', async () => {
+      const exec = await container.exec({
+        Cmd: opts.cmd ?? ['/bin/bash', '-l'],
+        User: CANDIDATE_USER,
+        Tty: true,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Env: ['TERM=xterm-256color', 'HOME=/home/candidate', 'USER=candidate'],
+      });
+      const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as Duplex;
+      await exec.resize({ h: opts.rows ?? 24, w: opts.cols ?? 80 }).catch(() => undefined);
+      const key = `${ref.session}/${ref.seat}`;
+      const done = new Promise<number | null>((resolve) => {
+        const finish = (): void => {
+          this.terminals.get(key)?.delete(session);
+          exec.inspect().then((i) => resolve(i.Running ? null : i.ExitCode), () => resolve(null));
+        };
+        stream.on('close', finish);
+        stream.on('end', finish);
+      });
+      const session: TerminalSession = {
+        stream,
+        resize: async (cols, rows) => {
+          await exec.resize({ h: rows, w: cols });
+        },
+        done,
+        close: () => stream.destroy(),
+      };
+      if (!this.terminals.has(key)) this.terminals.set(key, new Set());
+      this.terminals.get(key)!.add(session);
+      return session;
+    }, ref);
+  }
+
+  // ---- files --------------------------------------------------------------------------------
+
+  private async archive(ref: SeatRef, path: string, container?: string): Promise<Readable> {
+    const c = await this.container(ref, container);
+    try {
+      return (await c.getArchive({ path })) as Readable;
+    } catch (e) {
+      if (statusCodeOf(e) === 404) throw fileNotFound(ref, path);
+      throw engineError('docker', 'getArchive', e, ref);
+    }
+  }
+
+  async readTree(ref: SeatRef, path: string, opts: { maxBytes?: number; container?: string } = {}): Promise<FileEntry[]> {
+    const max = opts.maxBytes ?? DEFAULT_READ_CAP;
+    const stream = await this.archive(ref, path, opts.container);
+    return this.op('readTree', async () => {
+      let entries: FileEntry[];
+      try {
+        entries = await readTar(stream, max);
+      } catch (e) {
+        if (e instanceof TarTooLarge) throw tooLarge(ref, `${path} (${e.entry})`, max);
+        throw e;
+      }
+      // The archive is rooted at the basename of `path`; make paths relative to `path` itself.
+      const root = entries[0]?.path ?? '';
+      return entries.map((e) => ({ ...e, path: e.path === root ? '.' : e.path.slice(root.length + 1) }));
+    }, ref);
+  }
+
+  async readFile(ref: SeatRef, path: string, opts: { maxBytes?: number; container?: string } = {}): Promise<Buffer> {
+    const entries = await this.readTree(ref, path, opts);
+    const first = entries[0];
+    if (!first || first.type !== 'file' || !first.content) {
+      throw new DeploylabError({
+        code: 'SANDBOX_NOT_A_FILE',
+        fault: 'candidate',
+        message: { zh: `不是普通文件：${path}`, en: `not a regular file: ${path}` },
+        details: { ...ref, path, type: first?.type },
+      });
+    }
+    return first.content;
+  }
+
+  async writeFiles(ref: SeatRef, files: WriteFile[], opts: { container?: string } = {}): Promise<void> {
+    const c = await this.container(ref, opts.container);
+    await this.op('writeFiles', async () => c.putArchive(await buildTar(files), { path: '/' }), ref);
+  }
+
+  // ---- processes, endpoints -------------------------------------------------------------
+
+  async processes(ref: SeatRef): Promise<SeatProcess[]> {
+    return this.op('processes', async () => {
+      const found = (await this.seatContainers(ref)).filter((c) => c.state === 'running');
+      if (found.length === 0) throw seatNotFound(ref);
+      const out: SeatProcess[] = [];
+      for (const c of found) {
+        // `docker top` runs ps on the host for the container's cgroup: host PIDs, nothing runs inside.
+        const top = (await this.docker.getContainer(c.id).top({ ps_args: '-o pid,ppid,user,args' })) as {
+          Titles: string[];
+          Processes: string[][];
+        };
+        const col = (name: string): number => top.Titles.findIndex((t) => t.trim().toUpperCase() === name);
+        const [pid, ppid, user, cmd] = [col('PID'), col('PPID'), col('USER'), col('COMMAND')];
+        for (const row of top.Processes) {
+          out.push({
+            hostPid: Number(row[pid]),
+            ppid: Number(row[ppid]),
+            user: row[user] ?? '',
+            command: row[cmd] ?? '',
+            role: c.role,
+          });
+        }
+      }
+      return out;
+    }, ref);
+  }
+
+  /**
+   * Graders reach a seat's service at the container's address on the seat network, which the
+   * host routes to directly. (Docker publishes no ports for containers on `internal` networks,
+   * so a 127.0.0.1 mapping is not available for seats without egress.) The runner must therefore
+   * run on the engine's host.
+   */
+  async endpoint(ref: SeatRef, port: number, opts: { container?: string } = {}): Promise<Endpoint> {
+    const c = await this.container(ref, opts.container);
+    return this.op('endpoint', async () => {
+      const info = await c.inspect();
+      const net = info.NetworkSettings.Networks[seatObjectName(ref, 'net')];
+      if (!info.State.Running || !net?.IPAddress) {
+        throw new DeploylabError({
+          code: 'SANDBOX_NO_ENDPOINT',
+          fault: 'candidate',
+          message: { zh: `考位容器未运行，无法访问端口 ${port}`, en: `seat container is not running; port ${port} unreachable` },
+          details: { ...ref, port },
+        });
+      }
+      return { host: net.IPAddress, port };
+    }, ref);
+  }
+
+  // ---- freeze, evidence, teardown ---------------------------------------------------------
+
+  /**
+   * Freeze = candidate access closed: a labelled marker volume says so (it survives a runner
+   * restart and is swept with the seat), new candidate execs and terminals are refused, and the
+   * terminals this driver opened are detached. Nothing is paused or killed: graders probe the
+   * candidate's services live.
+   */
+  async freeze(ref: SeatRef): Promise<void> {
+    const status = await this.status(ref);
+    await this.op('freeze', async () => {
+      if (!(await this.isFrozen(ref))) {
+        await this.docker.createVolume({
+          Name: seatObjectName(ref, 'frozen'),
+          Labels: {
+            [LABEL.session]: ref.session,
+            [LABEL.seat]: ref.seat,
+            [LABEL.task]: status.task,
+            [LABEL.component]: 'seat',
+            [LABEL.role]: 'frozen-marker',
+          },
+        });
+      }
+    }, ref);
+    const key = `${ref.session}/${ref.seat}`;
+    for (const t of this.terminals.get(key) ?? []) t.close();
+    this.terminals.delete(key);
+  }
+
+  async thaw(ref: SeatRef): Promise<void> {
+    await this.status(ref);
+    await this.op('thaw', async () => {
+      try {
+        await this.docker.getVolume(seatObjectName(ref, 'frozen')).remove();
+      } catch (e) {
+        if (statusCodeOf(e) !== 404) throw e;
+      }
+    }, ref);
+  }
+
+  async captureEvidence(ref: SeatRef, destFile: string, opts: { path?: string } = {}): Promise<EvidenceArchive> {
+    let path = opts.path;
+    if (!path) {
+      const info = await (await this.container(ref)).inspect();
+      path = info.Config.WorkingDir || '/workspace';
+    }
+    const stream = await this.archive(ref, path);
+    return this.op('captureEvidence', async () => {
+      const hash = createHash('sha256');
+      const hashing = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          hash.update(chunk);
+          cb(null, chunk);
+        },
+      });
+      await pipeline(stream, createGzip(), hashing, createWriteStream(destFile));
+      return { file: destFile, bytes: (await stat(destFile)).size, sha256: hash.digest('hex') };
+    }, ref);
+  }
+
+  async destroy(ref: SeatRef): Promise<void> {
+    await this.op('destroy', () => this.removeMatching(ref, {}), ref);
+    this.terminals.delete(`${ref.session}/${ref.seat}`);
+  }
+
+  async sweep(filter: SweepFilter = {}): Promise<SweptItem[]> {
+    return this.op('sweep', () => this.removeMatching({ session: filter.session }, filter));
+  }
+
+  private async removeMatching(ref: Partial<SeatRef>, filter: SweepFilter): Promise<SweptItem[]> {
+    const now = Date.now();
+    const old = (createdMs: number): boolean => filter.olderThanMs === undefined || now - createdMs >= filter.olderThanMs;
+    const item = (kind: string, id: string, name: string, labels: Record<string, string> | undefined): SweptItem => ({
+      kind,
+      id,
+      name,
+      session: labels?.[LABEL.session] ?? '',
+      seat: labels?.[LABEL.seat] ?? '',
+    });
+    const label = labelFilters(ref);
+    const removed: SweptItem[] = [];
+    const ignore404 = (e: unknown): void => {
+      if (statusCodeOf(e) !== 404) throw e;
+    };
+
+    const containers = (await this.docker.listContainers({ all: true, filters: { label } })).filter((c) => old(c.Created * 1000));
+    await Promise.all(
+      containers.map(async (c) => {
+        await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignore404);
+        removed.push(item('container', c.Id, c.Names[0]?.replace(/^\//, '') ?? '', c.Labels));
+      }),
+    );
+    const networks = (await this.docker.listNetworks({ filters: { label } })).filter((n) => old(Date.parse(n.Created)));
+    await Promise.all(
+      networks.map(async (n) => {
+        const net = this.docker.getNetwork(n.Id);
+        // In-room services joined to the seat network (allow-list) are not ours: detach them.
+        const info = (await net.inspect()) as { Containers?: Record<string, unknown> };
+        for (const id of Object.keys(info.Containers ?? {})) {
+          await net.disconnect({ Container: id, Force: true }).catch(ignore404);
+        }
+        await net.remove().catch(ignore404);
+        const seat = { session: n.Labels?.[LABEL.session] ?? '', seat: n.Labels?.[LABEL.seat] ?? '' };
+        if (this.hostFirewall) await removeHostRules(bridgeName(seat));
+        removed.push(item('network', n.Id, n.Name, n.Labels));
+      }),
+    );
+    const vols = ((await this.docker.listVolumes({ filters: { label } })).Volumes ?? []).filter((v) =>
+      old(Date.parse((v as { CreatedAt?: string }).CreatedAt ?? '') || 0),
+    );
+    await Promise.all(
+      vols.map(async (v) => {
+        await this.docker.getVolume(v.Name).remove().catch(ignore404);
+        removed.push(item('volume', v.Name, v.Name, v.Labels));
+      }),
+    );
+    // Rules whose bridge vanished some other way (engine restart, manual removal).
+    if (this.hostFirewall && ref.seat === undefined) await removeHostRules();
+    return removed;
+  }
+}

@@ -1,0 +1,241 @@
+import type { Duplex } from 'node:stream';
+import { z } from 'zod';
+import { parseOrThrow } from '../core/validation.js';
+
+/**
+ * The one narrow interface through which the harness provisions and inspects a candidate's
+ * machine ("seat"). Two implementations: docker-driver.ts (local engine) and k8s-driver.ts
+ * (a namespace per seat). Both must pass test/conformance/driver-contract.ts.
+ *
+ * Grading never runs a candidate's binaries through this interface: files come out through the
+ * engine's archive API (docker) or a trusted sidecar (k8s); processes are listed host-side.
+ */
+
+const Name = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/, 'lower-case letters, digits and "-", 1-40 characters');
+const PortNumber = z.number().int().min(1).max(65535);
+
+export const PortSpecSchema = z.strictObject({
+  name: Name,
+  port: PortNumber,
+  protocol: z.enum(['tcp', 'udp']).default('tcp'),
+});
+
+const EnvSchema = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({});
+
+export const ContainerSpecSchema = z.strictObject({
+  image: z.string().min(1),
+  /** Replaces the image's command; the workspace defaults to a long sleep so the seat idles. */
+  command: z.array(z.string()).optional(),
+  env: EnvSchema,
+  /** Ports the container serves on; graders reach them through `endpoint()`. */
+  ports: z.array(PortSpecSchema).default([]),
+});
+
+export const ServiceSpecSchema = ContainerSpecSchema.extend({
+  /** DNS name of the service on the seat network. */
+  name: Name,
+});
+
+export const SeatPlanSchema = z
+  .strictObject({
+    session: Name,
+    seat: Name,
+    task: Name,
+    /** Harness version that created the seat; lets a sweep tell old leftovers apart. */
+    version: z.string().min(1).default('0.1.0'),
+    workspace: ContainerSpecSchema.extend({
+      /** Working directory of candidate execs and the root of the evidence archive. */
+      workdir: z.string().startsWith('/').default('/workspace'),
+      hostname: Name.default('workspace'),
+    }),
+    /** Extra containers on the seat network (databases, a task's broken service, ...). */
+    services: z.array(ServiceSpecSchema).default([]),
+    resources: z
+      .strictObject({
+        cpus: z.number().positive().max(256).default(1),
+        /** Hard limit; swap is disabled (memory+swap = memory). */
+        memoryMiB: z.number().int().min(64).default(2048),
+        pids: z.number().int().min(16).default(1024),
+      })
+      .prefault({}),
+    network: z
+      .strictObject({
+        /** No route out of the seat by default. */
+        egress: z.enum(['none', 'open']).default('none'),
+        /**
+         * In-room services the seat may reach (e.g. a model mirror): each is joined to the seat's
+         * network under `alias`, so seats still cannot reach one another.
+         */
+        allow: z.array(z.strictObject({ target: z.string().min(1), alias: Name })).default([]),
+      })
+      .prefault({}),
+    gpu: z
+      .strictObject({
+        /** Whole GPUs or MIG instances by UUID, as placed by gpu-placement.ts. Empty: no GPU. */
+        devices: z.array(z.string().regex(/^(GPU|MIG)-[0-9a-fA-F-]+$/)).default([]),
+      })
+      .prefault({}),
+    /** A sidecar docker daemon reachable only from this seat as tcp://dind:2375. */
+    dockerInSeat: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        /** Image with dockerd; defaults to the workspace image. */
+        image: z.string().optional(),
+        /** Images copied from the host engine into the seat's daemon at provision time. */
+        preload: z.array(z.string()).default([]),
+      })
+      .prefault({}),
+    labels: z.record(z.string(), z.string()).default({}),
+  })
+  .superRefine((plan, ctx) => {
+    const names = new Set<string>(['workspace', 'dind', ...plan.network.allow.map((a) => a.alias)]);
+    plan.services.forEach((s, i) => {
+      if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['services', i, 'name'], message: `name "${s.name}" is taken` });
+      names.add(s.name);
+    });
+  });
+
+export type SeatPlanInput = z.input<typeof SeatPlanSchema>;
+export type SeatPlan = z.output<typeof SeatPlanSchema>;
+
+/** Validate a plan once, at the boundary; drivers take the parsed value. */
+export function parseSeatPlan(value: unknown, source = 'seat plan'): SeatPlan {
+  return parseOrThrow(SeatPlanSchema, value, {
+    source,
+    code: 'SANDBOX_PLAN_INVALID',
+    what: { zh: '考位计划', en: 'seat plan' },
+  });
+}
+
+/** How a seat is addressed after provisioning: the same ids the labels carry. */
+export interface SeatRef {
+  session: string;
+  seat: string;
+}
+
+export type SeatState = 'running' | 'frozen' | 'degraded' | 'missing';
+
+export interface SeatStatus {
+  ref: SeatRef;
+  state: SeatState;
+  task: string;
+  /** Per container: role (workspace, dind, a service name) and whether it runs. */
+  containers: { role: string; id: string; running: boolean; exitCode: number | null; oomKilled: boolean }[];
+  createdAt: string;
+}
+
+export interface ExecOptions {
+  cmd: string[];
+  /** Candidate execs run as uid 1000 and are refused while the seat is frozen. */
+  user?: 'candidate' | 'root';
+  /** Which container: 'workspace' (default) or a service name. */
+  container?: string;
+  tty?: boolean;
+  env?: Record<string, string>;
+  workdir?: string;
+  stdin?: string | Buffer;
+  /** Milliseconds; the exec is killed when it passes. */
+  deadlineMs?: number;
+  /** Bytes kept per stream; the rest is counted and dropped. */
+  outputCapBytes?: number;
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+}
+
+export interface ExecResult {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+export interface TerminalSession {
+  /** Raw TTY bytes both ways. */
+  stream: Duplex;
+  resize(cols: number, rows: number): Promise<void>;
+  /** Resolves with the shell's exit code once it ends (or null when it was cut off). */
+  done: Promise<number | null>;
+  /** Detach; the shell's processes are left alone. */
+  close(): void;
+}
+
+export interface FileEntry {
+  /** Path relative to the root asked for. */
+  path: string;
+  type: 'file' | 'directory' | 'symlink' | 'other';
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: Date;
+  linkTarget?: string;
+  /** Present for regular files (subject to the byte cap). */
+  content?: Buffer;
+}
+
+export interface WriteFile {
+  path: string;
+  content: string | Buffer;
+  mode?: number;
+  /** Owner; the candidate (1000) by default. */
+  uid?: number;
+  gid?: number;
+}
+
+export interface SeatProcess {
+  /** PID as the host sees it (what nvidia-smi reports). */
+  hostPid: number;
+  ppid: number;
+  user: string;
+  command: string;
+  /** Which container of the seat runs it. */
+  role: string;
+}
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface EvidenceArchive {
+  file: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface SweepFilter {
+  session?: string;
+  /** Only things created longer ago than this many milliseconds. */
+  olderThanMs?: number;
+}
+
+export interface SweptItem {
+  kind: string;
+  id: string;
+  name: string;
+  session: string;
+  seat: string;
+}
+
+export interface SandboxDriver {
+  readonly name: 'docker' | 'k8s';
+  provision(plan: SeatPlan): Promise<SeatStatus>;
+  status(ref: SeatRef): Promise<SeatStatus>;
+  exec(ref: SeatRef, opts: ExecOptions): Promise<ExecResult>;
+  openTerminal(ref: SeatRef, opts?: { cols?: number; rows?: number; cmd?: string[] }): Promise<TerminalSession>;
+  readFile(ref: SeatRef, path: string, opts?: { maxBytes?: number; container?: string }): Promise<Buffer>;
+  readTree(ref: SeatRef, path: string, opts?: { maxBytes?: number; container?: string }): Promise<FileEntry[]>;
+  writeFiles(ref: SeatRef, files: WriteFile[], opts?: { container?: string }): Promise<void>;
+  processes(ref: SeatRef): Promise<SeatProcess[]>;
+  endpoint(ref: SeatRef, port: number, opts?: { container?: string }): Promise<Endpoint>;
+  /** Candidate access closed (new candidate execs refused, open terminals detached); services run on. */
+  freeze(ref: SeatRef): Promise<void>;
+  thaw(ref: SeatRef): Promise<void>;
+  captureEvidence(ref: SeatRef, destFile: string, opts?: { path?: string }): Promise<EvidenceArchive>;
+  destroy(ref: SeatRef): Promise<void>;
+  /** Seats that exist, found by labels. */
+  list(filter?: SweepFilter): Promise<SeatStatus[]>;
+  /** Remove everything carrying our labels that matches the filter. */
+  sweep(filter?: SweepFilter): Promise<SweptItem[]>;
+}

@@ -1,0 +1,76 @@
+import { DeploylabError } from '../core/errors.js';
+import { metrics } from '../core/metrics.js';
+import type { SeatRef } from './driver.js';
+
+/** Anything the engine (Docker daemon, Kubernetes API) throws becomes a typed infrastructure error. */
+export function engineError(driver: string, operation: string, cause: unknown, ref?: SeatRef): DeploylabError {
+  if (cause instanceof DeploylabError) return cause;
+  metrics.engineErrors.inc({ operation: `${driver}.${operation}` });
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  const statusCode = (cause as { statusCode?: unknown } | null)?.statusCode;
+  return new DeploylabError({
+    code: 'SANDBOX_ENGINE_ERROR',
+    fault: 'infrastructure',
+    message: {
+      zh: `容器引擎操作失败（${driver} ${operation}）：${detail}`,
+      en: `container engine operation failed (${driver} ${operation}): ${detail}`,
+    },
+    hint: { zh: '检查引擎是否运行、主机资源是否充足', en: 'check that the engine is running and the host has resources left' },
+    details: { driver, operation, statusCode, ...(ref ?? {}) },
+    cause,
+  });
+}
+
+export function seatNotFound(ref: SeatRef): DeploylabError {
+  return new DeploylabError({
+    code: 'SANDBOX_SEAT_NOT_FOUND',
+    fault: 'infrastructure',
+    message: {
+      zh: `考位不存在：${ref.session}/${ref.seat}`,
+      en: `seat not found: ${ref.session}/${ref.seat}`,
+    },
+    hint: { zh: '考位可能已被删除或清理，需重新分配', en: 'the seat may have been destroyed or swept; provision it again' },
+    details: { ...ref },
+  });
+}
+
+export function seatFrozen(ref: SeatRef): DeploylabError {
+  return new DeploylabError({
+    code: 'SANDBOX_SEAT_FROZEN',
+    fault: 'candidate',
+    message: {
+      zh: `考位已冻结，考生不能再操作：${ref.session}/${ref.seat}`,
+      en: `seat is frozen; candidate access is closed: ${ref.session}/${ref.seat}`,
+    },
+    details: { ...ref },
+  });
+}
+
+export function fileNotFound(ref: SeatRef, path: string): DeploylabError {
+  return new DeploylabError({
+    code: 'SANDBOX_FILE_NOT_FOUND',
+    fault: 'candidate',
+    message: { zh: `考位中没有该文件：${path}`, en: `no such file in the seat: ${path}` },
+    details: { ...ref, path },
+  });
+}
+
+export function tooLarge(ref: SeatRef, path: string, maxBytes: number): DeploylabError {
+  return new DeploylabError({
+    code: 'SANDBOX_FILE_TOO_LARGE',
+    fault: 'candidate',
+    message: {
+      zh: `文件超过读取上限 ${maxBytes} 字节：${path}`,
+      en: `file exceeds the read limit of ${maxBytes} bytes: ${path}`,
+    },
+    details: { ...ref, path, maxBytes },
+  });
+}
+
+export function unsupported(driver: string, what: string): DeploylabError {
+  return new DeploylabError({
+    code: 'SANDBOX_UNSUPPORTED',
+    fault: 'config',
+    message: { zh: `${driver} 驱动不支持：${what}`, en: `the ${driver} driver does not support: ${what}` },
+  });
+}
