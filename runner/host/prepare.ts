@@ -240,6 +240,19 @@ export async function prepareHost(given: Config, opts: PrepareOptions, deps: Pre
   const steps = planPrepare(f, opts);
   const done: PrepareStep[] = [];
   const builds: ImageBuildResult[] = [];
+  const waitRunning = async (pid: number): Promise<void> => {
+    say({ zh: `dockerd（PID ${pid}）已在运行，等待它就绪`, en: `dockerd (PID ${pid}) is already running: waiting for it` });
+    engine = await waitForEngine(config, env, waitMs);
+    if (!engine.reachable) {
+      throw new DeploylabError({
+        code: 'ENGINE_UNREACHABLE',
+        fault: 'infrastructure',
+        message: engine.error.message,
+        ...(engine.error.hint ? { hint: engine.error.hint } : {}),
+        details: { dockerdPid: pid, waitedMs: waitMs },
+      });
+    }
+  };
   if (steps.length === 0) say({ zh: '无需改动：引擎与镜像均已就绪', en: 'nothing to do: engine and images are ready' });
 
   for (const step of steps) {
@@ -249,8 +262,12 @@ export async function prepareHost(given: Config, opts: PrepareOptions, deps: Pre
       await runLogged('apt-get', ['update'], aptEnv);
       await runLogged('apt-get', ['install', '-y', ...step.packages], aptEnv);
     } else if (step.kind === 'start-engine') {
-      say({ zh: `启动 Docker 引擎（${step.via}）`, en: `starting the Docker engine (${step.via})` });
-      if (step.via === 'systemd') {
+      // The package's own scripts may have started it already: never start a second dockerd.
+      const pid = gatherHostFacts(env).dockerdPid;
+      if (pid !== null) {
+        await waitRunning(pid);
+      } else if (step.via === 'systemd') {
+        say({ zh: '启动 Docker 引擎（systemd）', en: 'starting the Docker engine (systemd)' });
         await runLogged('systemctl', ['start', 'docker'], {});
         engine = await waitForEngine(config, env, waitMs);
         if (!engine.reachable) {
@@ -262,21 +279,12 @@ export async function prepareHost(given: Config, opts: PrepareOptions, deps: Pre
           });
         }
       } else {
+        say({ zh: '启动 dockerd（无 systemd，后台运行）', en: 'starting dockerd (no systemd: in the background)' });
         engine = await startDockerd(config, env, step.socketPath, waitMs);
       }
       say({ zh: `引擎就绪：Docker ${engine.reachable ? engine.version : '?'}`, en: `engine ready: Docker ${engine.reachable ? engine.version : '?'}` });
     } else if (step.kind === 'wait-engine') {
-      say({ zh: `dockerd（PID ${step.pid}）已在运行，等待它就绪`, en: `dockerd (PID ${step.pid}) is already running: waiting for it` });
-      engine = await waitForEngine(config, env, waitMs);
-      if (!engine.reachable) {
-        throw new DeploylabError({
-          code: 'ENGINE_UNREACHABLE',
-          fault: 'infrastructure',
-          message: engine.error.message,
-          ...(engine.error.hint ? { hint: engine.error.hint } : {}),
-          details: { dockerdPid: step.pid, waitedMs: waitMs },
-        });
-      }
+      await waitRunning(step.pid);
     } else {
       // The engine may have just come up: look again so only what is missing gets built.
       let names = step.names;
