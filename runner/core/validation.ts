@@ -97,7 +97,9 @@ export function detailedIssuesOf(error: ZodError, source: string, input: unknown
     else if (i.code === 'too_big') expected = `${i.inclusive ? '<=' : '<'} ${String(i.maximum)}${i.origin === 'array' ? ' item(s)' : i.origin === 'string' ? ' character(s)' : ''}`;
     else if (i.code === 'invalid_format') expected = i.format === 'regex' && 'pattern' in i ? `text matching ${String(i.pattern)}` : i.format;
     else if (i.code === 'invalid_union' && 'options' in i && Array.isArray(i.options)) expected = `one of ${i.options.map((v) => JSON.stringify(v)).join(' | ')}`;
-    out.push({ source, path: formatPath(path), rawPath: path, problem: i.message, found: shorten(valueAt(input, path)), ...(expected ? { expected } : {}) });
+    const found = valueAt(input, path);
+    const problem = i.code === 'invalid_type' && found === undefined ? 'required key is missing' : i.message;
+    out.push({ source, path: formatPath(path), rawPath: path, problem, found: shorten(found), ...(expected ? { expected } : {}) });
   }
   return out;
 }

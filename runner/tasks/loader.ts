@@ -176,20 +176,20 @@ export function loadTaskDir(dir: string, catalogue: Catalogue = loadCatalogue())
     const files = Array.isArray(setup.files) ? setup.files : [];
     files.forEach((f, i) => {
       if (isObj(f) && typeof f.from === 'string' && !existsSync(join(dir, 'setup', f.from))) {
-        at('TASK_MISSING_FILE', ['setup', 'files', i, 'from'], 'setup file is missing', { found: f.from, expected: `a file at ${join(dir, 'setup', f.from)}` });
+        at('TASK_MISSING_FILE', ['setup', 'files', i, 'from'], 'setup file is missing', { found: f.from, expected: `a file at setup/${f.from} in the task folder` });
       }
     });
     const faults = Array.isArray(setup.faults) ? setup.faults : [];
     faults.forEach((f, i) => {
       if (isObj(f) && f.kind === 'replace-file' && typeof f.from === 'string' && !existsSync(join(dir, 'setup', f.from))) {
-        at('TASK_MISSING_FILE', ['setup', 'faults', i, 'from'], 'fault file is missing', { found: f.from, expected: `a file at ${join(dir, 'setup', f.from)}` });
+        at('TASK_MISSING_FILE', ['setup', 'faults', i, 'from'], 'fault file is missing', { found: f.from, expected: `a file at setup/${f.from} in the task folder` });
       }
     });
     const solution = isObj(raw.solution) ? raw.solution : {};
     const scripts = Array.isArray(solution.scripts) ? solution.scripts : [];
     scripts.forEach((s, i) => {
       if (typeof s === 'string' && !existsSync(join(dir, 'solution', s))) {
-        at('TASK_MISSING_FILE', ['solution', 'scripts', i], 'solution script is missing', { found: s, expected: `a file at ${join(dir, 'solution', s)}` });
+        at('TASK_MISSING_FILE', ['solution', 'scripts', i], 'solution script is missing', { found: s, expected: `a file at solution/${s} in the task folder` });
       }
     });
   }
