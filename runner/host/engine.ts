@@ -69,6 +69,11 @@ const InfoSchema = z.object({
   CgroupVersion: z.enum(['1', '2']).optional(),
   CgroupDriver: z.string().optional(),
   OperatingSystem: z.string().default(''),
+  MemoryLimit: z.boolean().optional(),
+  SwapLimit: z.boolean().optional(),
+  CpuCfsQuota: z.boolean().optional(),
+  PidsLimit: z.boolean().optional(),
+  Runtimes: z.record(z.string(), z.unknown()).nullish(),
 });
 
 export function unreachableError(target: EngineTarget, cause: unknown): FactError {
@@ -114,6 +119,8 @@ export async function probeEngine(target: EngineTarget, timeoutMs = 10_000): Pro
       rootDir: i.DockerRootDir,
       ncpu: i.NCPU,
       memTotalBytes: i.MemTotal,
+      limits: { memory: i.MemoryLimit ?? null, swap: i.SwapLimit ?? null, cpuQuota: i.CpuCfsQuota ?? null, pids: i.PidsLimit ?? null },
+      runtimes: Object.keys(i.Runtimes ?? {}),
     };
   } catch (cause) {
     metrics.engineErrors.inc({ operation: 'host-probe' });

@@ -34,6 +34,8 @@ function inventory(change: (inv: HostInventory) => void = () => {}): HostInvento
       rootDir: '/var/lib/docker',
       ncpu: 2,
       memTotalBytes: 24 * GiB,
+      limits: { memory: true, swap: true, cpuQuota: true, pids: true },
+      runtimes: ['io.containerd.runc.v2', 'runc'],
     },
     host: {
       cpus: 2,
@@ -45,6 +47,7 @@ function inventory(change: (inv: HostInventory) => void = () => {}): HostInvento
       dockerdPath: '/usr/sbin/dockerd',
       debootstrapPath: '/usr/sbin/debootstrap',
       dockerdPid: 100,
+      nvidiaContainerToolkit: null,
     },
     disks: [
       { purpose: 'data', path: '/srv/deploylab/data', measuredPath: '/srv', freeBytes: 77 * GiB, totalBytes: 100 * GiB },
@@ -60,7 +63,8 @@ function inventory(change: (inv: HostInventory) => void = () => {}): HostInvento
 const item = (inv: HostInventory, id: ItemId) => evaluateHost(inv, T).items.find((i) => i.id === id)!;
 
 /** GPU facts from a real capture (H200, under load: three processes). */
-function gpuFrom(file: string, phase: 'idle' | 'load'): GpuFacts {
+function gpuFrom(file: string, phase: 'idle' | 'load', inv?: HostInventory): GpuFacts {
+  if (inv) inv.host.nvidiaContainerToolkit = '/usr/bin/nvidia-ctk';
   return {
     state: 'present',
     nvidiaSmi: '/usr/bin/nvidia-smi',
@@ -167,7 +171,7 @@ describe('evaluateHost', () => {
   });
 
   it('GPU host (real H200 capture, idle): ok with model, memory and driver; workspace-gpu becomes required', () => {
-    const inv = inventory((i) => (i.gpu = gpuFrom(H200, 'idle')));
+    const inv = inventory((i) => (i.gpu = gpuFrom(H200, 'idle', i)));
     const g = item(inv, 'gpu');
     expect(g.status).toBe('ok');
     expect(g.message.en).toBe('0: NVIDIA H200 143771 MiB, driver 590.48.01');
@@ -176,23 +180,47 @@ describe('evaluateHost', () => {
   });
 
   it('GPU under load (real capture): processes already on the GPU warn, with PIDs and memory', () => {
-    const g = item(inventory((i) => (i.gpu = gpuFrom(H200, 'load'))), 'gpu');
+    const g = item(inventory((i) => (i.gpu = gpuFrom(H200, 'load', i))), 'gpu');
     expect(g).toMatchObject({ status: 'warn', code: 'GPU_BUSY' });
     expect(g.message.en).toContain('10291 /root/tools/memhog 2566 MiB; 10293 /root/tools/memhog 1542 MiB; 10309 ./gpu_burn 28234 MiB');
   });
 
   it('MIG: devices are reported; a pending mode change warns', () => {
-    const inv = inventory((i) => (i.gpu = gpuFrom(H200_MIG, 'idle')));
+    const inv = inventory((i) => (i.gpu = gpuFrom(H200_MIG, 'idle', i)));
     const g = item(inv, 'gpu');
     expect(g.status).toBe('ok');
     expect(g.message.en).toContain('NVIDIA H200 143771 MiB MIG');
     expect((g.details.migDevices as unknown[]).length).toBe(5);
     const pending = inventory((i) => {
-      const gf = gpuFrom(H200_MIG, 'idle');
+      const gf = gpuFrom(H200_MIG, 'idle', i);
       if (gf.state === 'present') gf.gpus[0]!.migModePending = 'Disabled';
       i.gpu = gf;
     });
     expect(item(pending, 'gpu')).toMatchObject({ status: 'warn', code: 'MIG_PENDING' });
+  });
+
+  it('GPUs but no NVIDIA Container Toolkit (binary or engine runtime): warn GPU_RUNTIME_MISSING', () => {
+    const g = item(inventory((i) => (i.gpu = gpuFrom(H200, 'idle'))), 'gpu');
+    expect(g).toMatchObject({ status: 'warn', code: 'GPU_RUNTIME_MISSING' });
+    expect(g.message.en).toBe('0: NVIDIA H200 143771 MiB, driver 590.48.01; no NVIDIA Container Toolkit: containers cannot use the GPUs');
+    const viaRuntime = inventory((i) => {
+      i.gpu = gpuFrom(H200, 'idle');
+      if (i.engine.reachable) i.engine.runtimes.push('nvidia');
+    });
+    expect(item(viaRuntime, 'gpu').status).toBe('ok');
+  });
+
+  it('an engine that cannot enforce memory or pids limits: not ready; no swap limit only warns', () => {
+    const noMem = inventory((i) => {
+      if (i.engine.reachable) i.engine.limits = { memory: false, swap: false, cpuQuota: true, pids: false };
+    });
+    const c = item(noMem, 'cgroup');
+    expect(c).toMatchObject({ status: 'fail', code: 'LIMITS_UNSUPPORTED' });
+    expect(c.message.en).toBe('v1 (from engine); the engine cannot enforce: memory, pids (seats would run without hard limits)');
+    const noSwap = inventory((i) => {
+      if (i.engine.reachable) i.engine.limits.swap = false;
+    });
+    expect(item(noSwap, 'cgroup').status).toBe('warn');
   });
 
   it('a failing nvidia-smi is "could not check", not "no GPU"', () => {

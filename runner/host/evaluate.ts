@@ -78,11 +78,13 @@ function storageItem(inv: HostInventory): CheckItem {
 }
 
 function cgroupItem(inv: HostInventory): CheckItem {
-  const title = { zh: 'cgroup 版本', en: 'cgroup version' };
-  const fromEngine = inv.engine.reachable ? inv.engine.cgroupVersion : null;
+  const title = { zh: 'cgroup 与资源限制', en: 'cgroups and limits' };
+  const e = inv.engine;
+  const fromEngine = e.reachable ? e.cgroupVersion : null;
   const version = fromEngine ?? inv.host.cgroupFs;
   const source = fromEngine ? 'engine' : '/sys/fs/cgroup';
-  const details = { version, source, driver: inv.engine.reachable ? inv.engine.cgroupDriver : null };
+  const limits = e.reachable ? e.limits : null;
+  const details = { version, source, driver: e.reachable ? e.cgroupDriver : null, limits };
   if (!version) {
     return {
       id: 'cgroup',
@@ -92,7 +94,39 @@ function cgroupItem(inv: HostInventory): CheckItem {
       details,
     };
   }
-  return { id: 'cgroup', title, status: 'ok', message: { zh: `v${version}（来自 ${source}）`, en: `v${version} (from ${source})` }, details };
+  const head = { zh: `v${version}（来自 ${source}）`, en: `v${version} (from ${source})` };
+  // Seats rely on hard memory, CPU and pids limits; the engine says which the kernel supports.
+  const missing = limits
+    ? (['memory', 'cpuQuota', 'pids'] as const).filter((k) => limits[k] === false)
+    : [];
+  if (missing.length > 0) {
+    return {
+      id: 'cgroup',
+      title,
+      status: 'fail',
+      code: 'LIMITS_UNSUPPORTED',
+      message: {
+        zh: `${head.zh}；引擎无法施加这些限制：${missing.join(', ')}（考位将没有硬性限制）`,
+        en: `${head.en}; the engine cannot enforce: ${missing.join(', ')} (seats would run without hard limits)`,
+      },
+      hint: {
+        zh: '在内核启动参数中启用对应的 cgroup 控制器（如 cgroup_enable=memory），重启',
+        en: 'enable those cgroup controllers on the kernel command line (e.g. cgroup_enable=memory) and reboot',
+      },
+      details,
+    };
+  }
+  if (limits?.swap === false) {
+    return {
+      id: 'cgroup',
+      title,
+      status: 'warn',
+      message: { zh: `${head.zh}；不能限制 swap`, en: `${head.en}; swap cannot be limited` },
+      hint: { zh: '内核参数加 swapaccount=1，或关闭 swap', en: 'add swapaccount=1 to the kernel command line, or turn swap off' },
+      details,
+    };
+  }
+  return { id: 'cgroup', title, status: 'ok', message: head, details };
 }
 
 function cpuItem(inv: HostInventory): CheckItem {
@@ -184,42 +218,58 @@ function gpuItem(inv: HostInventory): CheckItem {
   if (g.state === 'error') {
     return { id: 'gpu', title, status: 'error', code: g.error.code, message: g.error.message, ...(g.error.hint ? { hint: g.error.hint } : {}), details: { nvidiaSmi: g.nvidiaSmi } };
   }
-  const details = { gpus: g.gpus, processes: g.apps, migDevices: g.list.flatMap((x) => x.migDevices.map((m) => ({ gpu: x.uuid, ...m }))) };
+  const runtimes = inv.engine.reachable ? inv.engine.runtimes : [];
+  const details = {
+    gpus: g.gpus,
+    processes: g.apps,
+    migDevices: g.list.flatMap((x) => x.migDevices.map((m) => ({ gpu: x.uuid, ...m }))),
+    containerToolkit: inv.host.nvidiaContainerToolkit,
+    runtimes,
+  };
   const summary = g.gpus
     .map((x) => `${x.index ?? '?'}: ${x.name ?? '?'} ${x.memoryTotalMiB ?? '?'} MiB${x.migModeCurrent === 'Enabled' ? ' MIG' : ''}`)
     .join('; ');
   const driver = g.gpus[0]?.driverVersion ?? '?';
+  // Each finding warns: a GPU host with them can still run CPU tasks, but GPU tasks would suffer.
+  const found: { code: string; zh: string; en: string; hint: { zh: string; en: string } }[] = [];
   const migPending = g.gpus.filter((x) => x.migModePending !== null && x.migModePending !== x.migModeCurrent);
   if (migPending.length > 0) {
-    return {
-      id: 'gpu',
-      title,
-      status: 'warn',
+    const ids = migPending.map((x) => x.index).join(',');
+    found.push({
       code: 'MIG_PENDING',
-      message: {
-        zh: `GPU ${migPending.map((x) => x.index).join(',')} 的 MIG 模式待生效（当前 ${migPending[0]!.migModeCurrent}，待定 ${migPending[0]!.migModePending}）`,
-        en: `MIG mode change pending on GPU ${migPending.map((x) => x.index).join(',')} (current ${migPending[0]!.migModeCurrent}, pending ${migPending[0]!.migModePending})`,
-      },
+      zh: `GPU ${ids} 的 MIG 模式待生效（当前 ${migPending[0]!.migModeCurrent}，待定 ${migPending[0]!.migModePending}）`,
+      en: `MIG mode change pending on GPU ${ids} (current ${migPending[0]!.migModeCurrent}, pending ${migPending[0]!.migModePending})`,
       hint: { zh: '重置该 GPU 或重启主机后再考试', en: 'reset that GPU or reboot the host before the exam' },
-      details,
-    };
+    });
+  }
+  if (!inv.host.nvidiaContainerToolkit && !runtimes.includes('nvidia')) {
+    found.push({
+      code: 'GPU_RUNTIME_MISSING',
+      zh: '未找到 NVIDIA Container Toolkit：容器用不到 GPU',
+      en: 'no NVIDIA Container Toolkit: containers cannot use the GPUs',
+      hint: { zh: '安装 nvidia-container-toolkit 并执行 nvidia-ctk runtime configure --runtime=docker，重启 dockerd', en: 'install nvidia-container-toolkit, run nvidia-ctk runtime configure --runtime=docker, restart dockerd' },
+    });
   }
   if (g.apps.length > 0) {
     const procs = g.apps.map((a) => `${a.pid} ${a.processName ?? '?'} ${a.usedMemoryMiB ?? '?'} MiB`).join('; ');
-    return {
-      id: 'gpu',
-      title,
-      status: 'warn',
+    found.push({
       code: 'GPU_BUSY',
-      message: {
-        zh: `${summary}，驱动 ${driver}；已有进程占用 GPU：${procs}`,
-        en: `${summary}, driver ${driver}; processes already use the GPU: ${procs}`,
-      },
+      zh: `已有进程占用 GPU：${procs}`,
+      en: `processes already use the GPU: ${procs}`,
       hint: { zh: '考前结束这些进程，否则考生可用显存变少', en: 'stop them before the exam, or candidates get less GPU memory' },
-      details,
-    };
+    });
   }
-  return { id: 'gpu', title, status: 'ok', message: { zh: `${summary}，驱动 ${driver}`, en: `${summary}, driver ${driver}` }, details };
+  const head = { zh: `${summary}，驱动 ${driver}`, en: `${summary}, driver ${driver}` };
+  if (found.length === 0) return { id: 'gpu', title, status: 'ok', message: head, details };
+  return {
+    id: 'gpu',
+    title,
+    status: 'warn',
+    code: found[0]!.code,
+    message: { zh: [head.zh, ...found.map((f) => f.zh)].join('；'), en: [head.en, ...found.map((f) => f.en)].join('; ') },
+    hint: { zh: found.map((f) => f.hint.zh).join('；'), en: found.map((f) => f.hint.en).join('; ') },
+    details: { ...details, findings: found.map((f) => f.code) },
+  };
 }
 
 function imagesItem(inv: HostInventory): CheckItem {

@@ -77,6 +77,8 @@ export function gatherHostFacts(env: Env = process.env): HostFacts {
     dockerdPath: findBinary('dockerd', env),
     debootstrapPath: findBinary('debootstrap', env),
     dockerdPid: findDockerdPid(),
+    nvidiaContainerToolkit:
+      findBinary('nvidia-ctk', env) ?? findBinary('nvidia-container-runtime-hook', env) ?? findBinary('nvidia-container-cli', env),
   };
 }
 

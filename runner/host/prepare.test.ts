@@ -24,6 +24,8 @@ const up: PrepareFacts['engine'] = {
   rootDir: '/var/lib/docker',
   ncpu: 2,
   memTotalBytes: 1,
+  limits: { memory: true, swap: true, cpuQuota: true, pids: true },
+  runtimes: ['runc'],
 };
 const freshDebian: HostFacts = {
   cpus: 2,
@@ -35,6 +37,7 @@ const freshDebian: HostFacts = {
   dockerdPath: null,
   debootstrapPath: null,
   dockerdPid: null,
+  nvidiaContainerToolkit: null,
 };
 const img = (name: ImageState['name'], current: boolean): ImageState => ({ name, ref: `deploylab/${name}:h`, current, present: current, inputsHash: 'h' });
 const allCurrent = ['base', 'llama-build', 'workspace-cpu', 'toolbox'].map((n) => img(n as ImageState['name'], true)).concat(img('workspace-gpu', false));

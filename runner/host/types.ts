@@ -38,6 +38,10 @@ export type EngineFacts =
       rootDir: string;
       ncpu: number;
       memTotalBytes: number;
+      /** What the kernel lets the engine enforce: seats' hard limits depend on it. null: not said. */
+      limits: { memory: boolean | null; swap: boolean | null; cpuQuota: boolean | null; pids: boolean | null };
+      /** Runtime names the engine knows (`runc`, `nvidia`, ...). */
+      runtimes: string[];
     }
   | { reachable: false; target: EngineTarget; error: FactError };
 
@@ -53,6 +57,8 @@ export interface HostFacts {
   debootstrapPath: string | null;
   /** PID of a dockerd already running on this host, if any. */
   dockerdPid: number | null;
+  /** The NVIDIA Container Toolkit (what lets containers use the GPUs): the first of its binaries found. */
+  nvidiaContainerToolkit: string | null;
 }
 
 export interface DiskFact {
