@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isDeploylabError } from '../core/errors.js';
 import { loadCatalogue, LEVELS, type FunctionCode } from '../tasks/catalogue.js';
-import { score, scoreFromCatalogue, truncate1, type CheckResult, type Outcome } from './score.js';
+import { score, scoreFromCatalogue, toCheckResult, truncate1, type CheckResult, type Outcome } from './score.js';
 
 const JUNIOR = { '1': 25, '2': 30, '3': 20, '4': 25 } as const;
 const SENIOR = { '1': 35, '2': 20, '3': 20, '4': 25 } as const;
@@ -161,5 +161,16 @@ describe('score: against exact rational arithmetic', () => {
 
   it('truncate1', () => {
     expect([truncate1(59.95), truncate1(59.99999999999), truncate1(60), truncate1(0.05), truncate1(100)]).toEqual([59.9, 60, 60, 0, 100]);
+  });
+});
+
+describe('toCheckResult', () => {
+  const check = { id: 'c', skill: '2.2.1', points: 4 };
+  it('maps probe outcomes to earned points', () => {
+    expect(toCheckResult({ taskId: 't', check, status: 'pass' }).earned).toBe(4);
+    expect(toCheckResult({ taskId: 't', check, status: 'partial', score: 0.25 }).earned).toBe(1);
+    expect(toCheckResult({ taskId: 't', check, status: 'fail', score: 0.9 }).earned).toBe(0);
+    expect(toCheckResult({ taskId: 't', check, status: 'error' })).toEqual({ taskId: 't', checkId: 'c', skill: '2.2.1', points: 4, earned: 0, outcome: 'error' });
+    expect(() => toCheckResult({ taskId: 't', check, status: 'partial', score: 1 })).toThrow(/partial needs/);
   });
 });

@@ -77,6 +77,28 @@ function bad(msg: string, details: Record<string, unknown>): DeploylabError {
   return new DeploylabError({ code: 'SCORE_INVALID_INPUT', fault: 'bug', message: { zh: `评分输入无效：${msg}`, en: `invalid scoring input: ${msg}` }, details });
 }
 
+/**
+ * A check's result from a probe outcome (status + score in 0..1, as graders/probe.ts defines it).
+ * `blocked`: a dependency did not pass, so the check was not run and earns nothing.
+ */
+export function toCheckResult(opts: {
+  taskId: string;
+  check: { id: string; skill: string; points: number };
+  status: Outcome;
+  /** 0..1; ignored unless status is partial. */
+  score?: number;
+}): CheckResult {
+  const { check, status } = opts;
+  let earned = 0;
+  if (status === 'pass') earned = check.points;
+  else if (status === 'partial') {
+    const s = opts.score ?? NaN;
+    if (!(s > 0 && s < 1)) throw bad(`check ${opts.taskId}/${check.id}: partial needs 0 < score < 1`, { score: s });
+    earned = check.points * s;
+  }
+  return { taskId: opts.taskId, checkId: check.id, skill: check.skill, points: check.points, earned, outcome: status };
+}
+
 export function scoreFromCatalogue(catalogue: Catalogue, opts: { level: Level; practice: boolean; checks: readonly CheckResult[] }): ScoreSheet {
   return score({ ...opts, weights: catalogue.weights.practical[opts.level], passMark: catalogue.exam.passMark });
 }
