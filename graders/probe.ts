@@ -276,13 +276,16 @@ export interface SeatFile {
   truncated: boolean;
 }
 
+/** One process of the seat, from the host's process table (field names as the sandbox driver's). */
 export interface SeatProcess {
-  pid: number;
-  ppid?: number;
-  user?: string;
-  /** Full command line as the host sees it. */
+  /** PID as the host sees it (what nvidia-smi reports). */
+  hostPid: number;
+  ppid: number;
+  user: string;
+  /** Full command line. */
   command: string;
-  container?: string;
+  /** Which container of the seat runs it: 'workspace' or a service name. */
+  role: string;
 }
 
 /**
@@ -299,10 +302,15 @@ export interface SeatHandle {
   readonly labels: Readonly<Record<string, string>>;
   /** Where the harness reaches `port` of the seat's service (container name defaults to the workspace). */
   endpoint(port: number, opts?: { container?: string }): Promise<Endpoint>;
-  /** A file through the engine's archive API; null when absent. Reads at most `maxBytes` (default 16 MiB). */
+  /**
+   * A regular file through the engine's archive API, or null when nothing is at `path`. A file
+   * larger than `maxBytes` (default 16 MiB) comes back as its first `maxBytes` bytes with
+   * `truncated` set and the real `size` (a GGUF header check reads a prefix of a multi-GB file).
+   * Something other than a regular file at `path` throws (fault candidate).
+   */
   readFile(path: string, opts?: { container?: string; maxBytes?: number }): Promise<SeatFile | null>;
-  /** The seat's processes from the host's process table. */
-  listProcesses(opts?: { container?: string }): Promise<SeatProcess[]>;
+  /** The seat's processes, all containers, from the host's process table. */
+  listProcesses(): Promise<SeatProcess[]>;
   /**
    * Confirms the harness's own path into the seat: engine answers, the seat's network exists and
    * a harness-owned endpoint on it is reachable. Throws (fault 'infrastructure') otherwise. It must
