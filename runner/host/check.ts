@@ -40,11 +40,16 @@ const OVERALL: Record<Overall, { zh: string; en: string }> = {
 export function renderReport(r: HostReport, lang: Lang): string {
   const pick = (b: { zh: string; en: string }): string => (lang === 'zh' ? b.zh : b.en);
   const headers = lang === 'zh' ? ['项目', '状态', '说明'] : ['item', 'status', 'detail'];
-  const rows = r.items.map((i) => [
-    lang === 'zh' && i.title.zh !== i.title.en ? `${i.title.zh} ${i.title.en}` : pick(i.title),
-    lang === 'zh' ? `${STATUS[i.status].zh} ${STATUS[i.status].en}` : STATUS[i.status].en,
-    pick(i.message) + (i.code && i.status !== 'ok' ? ` [${i.code}]` : ''),
-  ]);
+  const rows = r.items.flatMap((i) => {
+    const code = i.code && i.status !== 'ok' ? ` [${i.code}]` : '';
+    const row = [
+      lang === 'zh' && i.title.zh !== i.title.en ? `${i.title.zh} ${i.title.en}` : pick(i.title),
+      lang === 'zh' ? `${STATUS[i.status].zh} ${STATUS[i.status].en}` : STATUS[i.status].en,
+      pick(i.message) + code,
+    ];
+    // Chinese readers get the English beside it: on a line of its own, under the Chinese.
+    return lang === 'zh' && i.message.zh !== i.message.en ? [row, ['', '', i.message.en]] : [row];
+  });
   const hints = r.items
     .filter((i) => i.hint && i.status !== 'ok')
     .map((i) => `  → ${lang === 'zh' ? i.title.zh : i.title.en}: ${lang === 'zh' ? `${i.hint!.zh} (${i.hint!.en})` : i.hint!.en}`);

@@ -293,6 +293,26 @@ function imagesItem(inv: HostInventory): CheckItem {
       parts.zh.push(`过期（输入已变）${stale.join(', ')}`);
       parts.en.push(`outdated (inputs changed) ${stale.join(', ')}`);
     }
+    const other = im.otherRecipe;
+    if (other && required.every((n) => other.images.some((i) => i.name === n && i.current))) {
+      // Everything is there, built for the other base: the config, not the host, needs changing.
+      const want = other.offline ? 'true' : 'false';
+      return {
+        id: 'images',
+        title,
+        status: 'fail',
+        code: 'IMAGES_RECIPE_MISMATCH',
+        message: {
+          zh: `镜像是按 images.offline: ${want} 构建的，而配置为 images.offline: ${!other.offline}（${parts.zh.join('；')}）`,
+          en: `the images were built with images.offline: ${want}, but the config says images.offline: ${!other.offline} (${parts.en.join('; ')})`,
+        },
+        hint: {
+          zh: `在配置文件中设置 images.offline: ${want}（或 DEPLOYLAB_IMAGES_OFFLINE=${want}）`,
+          en: `set images.offline: ${want} in the config file (or DEPLOYLAB_IMAGES_OFFLINE=${want})`,
+        },
+        details: { ...details, otherRecipe: other },
+      };
+    }
     return {
       id: 'images',
       title,

@@ -151,7 +151,12 @@ export async function gatherImages(
     };
   }
   try {
-    return { state: 'known', images: await inspectImages(config) };
+    const images = await inspectImages(config);
+    if (images.every((i) => i.current)) return { state: 'known', images };
+    // Built with the other base recipe (e.g. `prepare --offline` while the config says registry)?
+    const offline = !config.images.offline;
+    const other = await inspectImages({ ...config, images: { ...config.images, offline } });
+    return { state: 'known', images, otherRecipe: { offline, images: other } };
   } catch (cause) {
     const err = asDeploylabError(cause);
     const fe: FactError = { code: err.code, message: { zh: err.zh, en: err.message }, hint: err.hint };

@@ -79,7 +79,14 @@ export type GpuFacts =
   | { state: 'present'; nvidiaSmi: string; gpus: GpuRecord[]; apps: ComputeApp[]; list: ListedGpu[] }
   | { state: 'error'; nvidiaSmi: string; error: FactError };
 
-export type ImageFacts = { state: 'known'; images: ImageState[] } | { state: 'error'; error: FactError };
+export type ImageFacts =
+  | {
+      state: 'known';
+      images: ImageState[];
+      /** The same images under the other base recipe (offline ↔ registry), looked at when the configured one is not current. */
+      otherRecipe?: { offline: boolean; images: ImageState[] };
+    }
+  | { state: 'error'; error: FactError };
 
 export interface HostInventory {
   checkedAt: string;
