@@ -65,7 +65,7 @@ async function imageInfo(docker: Docker, ref: string): Promise<Docker.ImageInspe
   }
 }
 
-interface ImagePlan {
+export interface ImagePlan {
   name: ImageName;
   dir: string;
   hash: string;
@@ -146,7 +146,7 @@ interface BuildEvent {
   aux?: { ID?: string };
 }
 
-async function dockerBuild(
+export async function dockerBuild(
   docker: Docker,
   plan: ImagePlan,
   extras: Array<{ name: string; path: string }>,
