@@ -1,0 +1,161 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
+import { httpProbe } from './http.js';
+import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
+
+// A real HTTP server on loopback plays the candidate's service; the seat maps its port 8000 to it.
+let server: Server;
+let port: number;
+let seen: { method: string; url: string; body: string; contentType: string | undefined }[] = [];
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      seen.push({ method: req.method!, url: req.url!, body, contentType: req.headers['content-type'] });
+      const json = (status: number, v: unknown): void => {
+        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-request-id': 'r-42' });
+        res.end(JSON.stringify(v));
+      };
+      if (req.url === '/health') return json(200, { status: 'ok' });
+      if (req.url === '/v1/chat/completions' && req.method === 'POST') {
+        return json(200, {
+          id: 'chatcmpl-1',
+          object: 'chat.completion',
+          choices: [{ index: 0, message: { role: 'assistant', content: '你好' }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 },
+        });
+      }
+      if (req.url === '/slow') return void setTimeout(() => json(200, { status: 'ok' }), 600);
+      if (req.url === '/big') return json(200, { data: 'x'.repeat(5000) });
+      json(404, { error: 'not found' });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(() => {
+  server.closeAllConnections();
+  return new Promise<void>((r) => server.close(() => r()));
+});
+
+let seat: TempSeat;
+beforeEach(async () => {
+  seat = await tempSeat();
+  seat.ports.set(8000, port);
+  seen = [];
+});
+afterEach(async () => {
+  await seat.cleanup();
+});
+
+const run = (params: unknown, ms = 5000): Promise<ProbeOutcome> => runProbe(httpProbe, seat, params, Deadline.after(ms));
+
+/** A loopback port with nothing listening: bind one, then close it. */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const p = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+describe('http probe: work done right', () => {
+  it('passes on status, header, JSON fields and latency, with the exchange as evidence', async () => {
+    const o = await run({
+      port: 8000,
+      method: 'POST',
+      path: '/v1/chat/completions',
+      body: { model: 'm', messages: [{ role: 'user', content: '你好' }] },
+      expect: {
+        headers: { 'content-type': '^application/json' },
+        json: [
+          { path: '$.object', equals: 'chat.completion' },
+          { path: 'choices[0].message.content', matches: '\\S' },
+          { path: 'usage.completion_tokens', min: 1 },
+          { path: 'error', exists: false },
+        ],
+        maxLatencyMs: 2000,
+      },
+    });
+    expect(o.status).toBe('pass');
+    expect(seen[0]).toMatchObject({ method: 'POST', url: '/v1/chat/completions', contentType: 'application/json' });
+    expect(JSON.parse(seen[0]!.body)).toEqual({ model: 'm', messages: [{ role: 'user', content: '你好' }] });
+    const ex = o.evidence[0]!;
+    expect(ex.kind).toBe('http');
+    if (ex.kind === 'http') {
+      expect(ex.request.url).toBe(`http://127.0.0.1:${port}/v1/chat/completions`);
+      expect(ex.response?.status).toBe(200);
+      expect(ex.response?.headers).toContainEqual(['x-request-id', 'r-42']);
+      expect(ex.response?.body.text).toContain('"total_tokens":11');
+    }
+  });
+});
+
+describe('http probe: work absent, wrong or too slow', () => {
+  it('fails on the wrong status', async () => {
+    const o = await run({ port: 8000, path: '/v1/models' });
+    expect(o.status).toBe('fail');
+    expect(o.summary.en).toContain('(status)');
+  });
+
+  it('fails on a JSON field that is wrong; fraction scoring gives partial credit', async () => {
+    const params = { port: 8000, path: '/health', expect: { json: [{ path: 'status', equals: 'ok' }, { path: 'model', exists: true }] } };
+    expect((await run(params)).status).toBe('fail');
+    const frac = await run({ ...params, scoring: 'fraction' });
+    expect(frac.status).toBe('partial');
+    expect(frac.score).toBeCloseTo(2 / 3, 10); // status ok, status field ok, model absent
+  });
+
+  it('nothing listening, harness path fine → fail', async () => {
+    seat.ports.set(9000, await closedPort());
+    const o = await run({ port: 9000, path: '/health' });
+    expect(o.status).toBe('fail');
+    expect(o.summary.en).toBe("the candidate's service is unreachable (ECONNREFUSED)");
+  });
+
+  it('slower than the candidate’s allowance → fail', async () => {
+    const o = await run({ port: 8000, path: '/slow', timeoutMs: 150 });
+    expect(o.status).toBe('fail');
+    expect(o.summary.en).toBe('the service did not answer within 150 ms');
+  });
+
+  it('too slow for maxLatencyMs but answered → fail on latency only', async () => {
+    const o = await run({ port: 8000, path: '/slow', expect: { maxLatencyMs: 300 } });
+    expect(o.status).toBe('fail');
+    expect(o.summary.en).toContain('(latency)');
+  });
+
+  it('a JSON check on a body cut at readBytes fails, saying so', async () => {
+    const o = await run({ port: 8000, path: '/big', readBytes: 1000, expect: { json: [{ path: 'data', exists: true }] } });
+    expect(o.status).toBe('fail');
+    const n = o.evidence.find((e) => e.kind === 'note');
+    expect(JSON.stringify(n)).toContain('body larger than the read limit');
+  });
+});
+
+describe('http probe: could not judge', () => {
+  it('nothing listening because the harness path is down → error', async () => {
+    seat.ports.set(9000, await closedPort());
+    seat.breakPath(true);
+    const o = await run({ port: 9000, path: '/health' });
+    expect(o.status).toBe('error');
+    expect(o.error?.fault).toBe('infrastructure');
+    expect(o.evidence.some((e) => e.kind === 'http' && e.failure === 'ECONNREFUSED')).toBe(true);
+  });
+
+  it('the harness’s deadline passing before the candidate’s allowance → error PROBE_DEADLINE', async () => {
+    const o = await run({ port: 8000, path: '/slow', timeoutMs: 5000 }, 150);
+    expect(o.status).toBe('error');
+    expect(o.error?.code).toBe('PROBE_DEADLINE');
+  });
+
+  it('invalid parameters → config error', async () => {
+    const o = await run({ port: 0, path: 'health', expect: { json: [{ path: 'x' }] } });
+    expect(o.status).toBe('error');
+    expect(o.error?.code).toBe('PROBE_PARAMS_INVALID');
+    expect(o.error?.message.en).toContain('give at least one of equals');
+  });
+});
