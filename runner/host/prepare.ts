@@ -182,34 +182,50 @@ function tail(path: string, lines = 15): string {
   }
 }
 
-/** Start dockerd in the background (no systemd), its log under the data dir. */
-async function startDockerd(config: Config, env: Env, socketPath: string, waitMs: number): Promise<EngineFacts> {
-  const logDir = join(resolve(config.dataDir), 'logs');
+export interface StartDockerdOptions {
+  config: Config;
+  env?: Env;
+  /** The socket it must serve; a non-default one is passed as -H. */
+  socketPath: string;
+  waitMs: number;
+  /** More dockerd flags (e.g. a separate --data-root); none in normal use. */
+  extraArgs?: string[];
+}
+
+/**
+ * Start dockerd in the background (no systemd), its log under the data dir, and wait (bounded)
+ * until it answers. Returns its PID so whoever started it can stop it.
+ */
+export async function startDockerd(o: StartDockerdOptions): Promise<{ engine: EngineFacts; pid: number; logPath: string }> {
+  const env = o.env ?? process.env;
+  const logDir = join(resolve(o.config.dataDir), 'logs');
   mkdirSync(logDir, { recursive: true });
   const logPath = join(logDir, 'dockerd.log');
   const fd = openSync(logPath, 'a');
-  const args = socketPath === DEFAULT_SOCKET ? [] : ['-H', `unix://${socketPath}`];
+  const args = [...(o.socketPath === DEFAULT_SOCKET ? [] : ['-H', `unix://${o.socketPath}`]), ...(o.extraArgs ?? [])];
   const dockerd = gatherHostFacts(env).dockerdPath ?? 'dockerd';
+  // Detached in its own session: it must outlive this command.
   const child = spawn(dockerd, args, { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   let exited: number | string | null = null;
   child.on('exit', (code, signal) => (exited = code ?? signal ?? 'exit'));
   child.on('error', (e) => (exited = e.message));
   child.unref();
-  const facts = await waitForEngine(config, env, waitMs, () => exited === null);
-  if (!facts.reachable) {
+  const engine = await waitForEngine(o.config, env, o.waitMs, () => exited === null);
+  if (!engine.reachable) {
+    const secs = Math.round(o.waitMs / 1000);
     throw new DeploylabError({
       code: 'ENGINE_START_FAILED',
       fault: 'infrastructure',
-      message: {
-        zh: `dockerd 启动后 ${Math.round(waitMs / 1000)} 秒内未就绪${exited !== null ? `（已退出：${exited}）` : ''}`,
-        en: `dockerd did not become ready within ${Math.round(waitMs / 1000)} s${exited !== null ? ` (it exited: ${exited})` : ''}`,
-      },
+      message:
+        exited !== null
+          ? { zh: `dockerd 在就绪前退出了（${exited}）`, en: `dockerd exited (${exited}) before it was ready` }
+          : { zh: `dockerd（PID ${child.pid}）启动后 ${secs} 秒内未就绪`, en: `dockerd (PID ${child.pid}) did not become ready within ${secs} s` },
       hint: { zh: `查看日志 ${logPath}`, en: `read its log ${logPath}` },
-      details: { logPath, logTail: tail(logPath) },
+      details: { logPath, logTail: tail(logPath), pid: child.pid },
     });
   }
-  return facts;
+  return { engine, pid: child.pid!, logPath };
 }
 
 async function inspectOrNull(config: Config, engine: EngineFacts, inspect: InspectImages): Promise<ImageState[] | null> {
@@ -280,7 +296,7 @@ export async function prepareHost(given: Config, opts: PrepareOptions, deps: Pre
         }
       } else {
         say({ zh: '启动 dockerd（无 systemd，后台运行）', en: 'starting dockerd (no systemd: in the background)' });
-        engine = await startDockerd(config, env, step.socketPath, waitMs);
+        engine = (await startDockerd({ config, env, socketPath: step.socketPath, waitMs })).engine;
       }
       say({ zh: `引擎就绪：Docker ${engine.reachable ? engine.version : '?'}`, en: `engine ready: Docker ${engine.reachable ? engine.version : '?'}` });
     } else if (step.kind === 'wait-engine') {
