@@ -572,6 +572,7 @@ export class DockerDriver implements SandboxDriver {
             user: row[user] ?? '',
             command: row[cmd] ?? '',
             role: c.role,
+            pidNamespace: 'host',
           });
         }
       }

@@ -191,6 +191,8 @@ export interface SeatProcess {
   command: string;
   /** Which container of the seat runs it. */
   role: string;
+  /** 'host' (Docker: what nvidia-smi reports); 'pod' on Kubernetes, where the PID is the pod's own. */
+  pidNamespace?: 'host' | 'pod';
 }
 
 export interface Endpoint {
