@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
+import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
 import { httpProbe } from './http.js';
 import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
 
@@ -53,14 +53,6 @@ afterEach(async () => {
 
 const run = (params: unknown, ms = 5000): Promise<ProbeOutcome> => runProbe(httpProbe, seat, params, Deadline.after(ms));
 
-/** A loopback port with nothing listening: bind one, then close it. */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 describe('http probe: work done right', () => {
   it('passes on status, header, JSON fields and latency, with the exchange as evidence', async () => {
@@ -150,6 +142,12 @@ describe('http probe: could not judge', () => {
     const o = await run({ port: 8000, path: '/slow', timeoutMs: 5000 }, 150);
     expect(o.status).toBe('error');
     expect(o.error?.code).toBe('PROBE_DEADLINE');
+  });
+
+  it('a port fetch refuses to use is a config error in the task, not the candidate’s fail', async () => {
+    const o = await run({ port: 6000, path: '/health' });
+    expect(o.error?.code).toBe('PROBE_PARAMS_INVALID');
+    expect(o.error?.message.en).toContain("blocked list");
   });
 
   it('invalid parameters → config error', async () => {

@@ -15,6 +15,7 @@ import {
   type Deadline,
   type HttpEvidence,
   type ProbeOutcome,
+  seatPortSchema,
   type SeatHandle,
 } from './probe.js';
 
@@ -35,7 +36,7 @@ const jsonExpectation = z
   });
 
 export const httpParams = z.strictObject({
-  port: z.number().int().min(1).max(65535),
+  port: seatPortSchema,
   container: z.string().optional(),
   method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']).default('GET'),
   path: z.string().startsWith('/').default('/'),

@@ -4,6 +4,8 @@
  * probe logic under test runs unchanged. Integration tests use the Docker driver's adapter.
  */
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeploylabError } from '../../runner/core/errors.js';
@@ -74,4 +76,13 @@ function pathDown(): DeploylabError {
     fault: 'infrastructure',
     message: { zh: '容器引擎无响应', en: 'container engine not answering' },
   });
+}
+
+/** A loopback port with nothing listening: bind one, then close it. */
+export async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const p = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
 }
