@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { buildImages, inspectImages } from '../images/image-build.js';
 import { IMAGE_NAMES, type ImageBuildProgress, type ImageName } from '../images/types.js';
 import { parseOrThrow } from '../core/validation.js';
+import { isDeploylabError } from '../core/errors.js';
 import { EXIT, printJson, printText, say, table } from '../core/output.js';
 import { contextOf } from './context.js';
 
@@ -38,7 +39,15 @@ export function registerImageCommands(program: Command): void {
         if (!interesting) return;
         process.stderr.write(`[${p.name}] ${p.phase}${p.line ? `: ${p.line.trimEnd()}` : ''}\n`);
       };
-      const results = await buildImages({ config: ctx.config, offline, names, onProgress });
+      let results: Awaited<ReturnType<typeof buildImages>>;
+      try {
+        results = await buildImages({ config: ctx.config, offline, names, onProgress });
+      } catch (e) {
+        // Show the failing step's last lines (unless they were just streamed in full).
+        const lines = isDeploylabError(e) ? e.details?.lastLines : undefined;
+        if (!o.verbose && !ctx.json && Array.isArray(lines)) process.stderr.write(`${lines.join('\n')}\n`);
+        throw e;
+      }
       if (ctx.json) {
         printJson({ ok: true, offline, images: results });
         return;

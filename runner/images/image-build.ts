@@ -156,7 +156,9 @@ export async function dockerBuild(
   const tail: string[] = [];
   let failure: string | undefined;
   const take = (text: string): void => {
-    for (const l of text.split('\n')) {
+    // Build output carries terminal colour codes; keep the text only.
+    // eslint-disable-next-line no-control-regex
+    for (const l of text.replace(/\x1b\[[0-9;]*m/g, '').split('\n')) {
       if (!l.trim()) continue;
       tail.push(l);
       if (tail.length > 40) tail.shift();
@@ -195,9 +197,10 @@ export async function dockerBuild(
     throw new DeploylabError({
       code: 'IMAGE_BUILD_FAILED',
       fault: 'infrastructure',
+      // The step's last lines travel in details.lastLines (printed by the CLI, kept in --json).
       message: {
-        zh: `镜像 ${plan.name} 构建失败：${failure}\n${tail.slice(-15).join('\n')}`,
-        en: `building image ${plan.name} failed: ${failure}\n${tail.slice(-15).join('\n')}`,
+        zh: `镜像 ${plan.name} 构建失败：${failure}`,
+        en: `building image ${plan.name} failed: ${failure}`,
       },
       hint: {
         zh: '查看上面的构建输出；加 --log-level debug 可看到完整输出',
