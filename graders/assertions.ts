@@ -1,5 +1,4 @@
 /** Named expectations a probe checked, and how they turn into a score. */
-import { z } from 'zod';
 import { graded, note, type Evidence, type ProbeOutcome } from './probe.js';
 
 export interface Assertion {
@@ -11,8 +10,7 @@ export interface Assertion {
 }
 
 /** `all`: every assertion must hold (score 1 or 0); `fraction`: the share that hold. */
-export const scoringSchema = z.enum(['all', 'fraction']).default('all');
-export type Scoring = z.infer<typeof scoringSchema>;
+export type Scoring = 'all' | 'fraction';
 
 export function judge(
   assertions: Assertion[],
@@ -34,35 +32,22 @@ export function judge(
   return graded(score, summary, [...evidence, note('逐项检查结果', 'expectations checked', { assertions })]);
 }
 
-/** Compile a regular expression from a task spec; a bad one is the task author's error. */
-export const regexSource = z.string().min(1).refine(
-  (s) => {
-    try {
-      new RegExp(s, 'u');
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'not a valid regular expression' },
-);
-
 /**
- * Resolve `a.b[0].c` (a leading `$.` is allowed) in a JSON value; undefined when absent.
- * Enough for task specs; not a JSONPath implementation.
+ * Resolve an RFC 6901 JSON pointer ("/choices/0/message/content"; "" is the whole document);
+ * undefined when absent.
  */
-export function jsonPath(value: unknown, path: string): unknown {
-  const p = path.startsWith('$') ? path.slice(1) : path;
-  const parts = p.match(/[^.[\]]+|\[\d+\]/g) ?? [];
+export function jsonPointer(value: unknown, pointer: string): unknown {
+  if (pointer === '') return value;
   let cur: unknown = value;
-  for (const part of parts) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    if (part.startsWith('[')) {
-      if (!Array.isArray(cur)) return undefined;
-      cur = cur[Number(part.slice(1, -1))];
+  for (const raw of pointer.slice(1).split('/')) {
+    const key = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    if (Array.isArray(cur)) {
+      if (!/^(0|[1-9]\d*)$/.test(key)) return undefined;
+      cur = cur[Number(key)];
+    } else if (cur !== null && typeof cur === 'object' && Object.hasOwn(cur, key)) {
+      cur = (cur as Record<string, unknown>)[key];
     } else {
-      if (!Object.hasOwn(cur, part)) return undefined;
-      cur = (cur as Record<string, unknown>)[part];
+      return undefined;
     }
   }
   return cur;

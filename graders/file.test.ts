@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
-import { fileProbe } from './file.js';
+import { checkJsonDocuments, fileProbe } from './file.js';
 import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
 
 let seat: TempSeat;
 beforeEach(async () => {
   seat = await tempSeat();
+  // The seat's own user database, read by the probe as a file to name owners.
+  await put('/etc/passwd', `root:x:0:0:root:/root:/bin/bash\ncandidate:x:1000:1000::/workspace:/bin/bash\n${userInfo().username}:x:${process.getuid!()}:0::/:/bin/sh\n`);
 });
 afterEach(async () => {
   await seat.cleanup();
@@ -21,52 +24,33 @@ async function put(path: string, content: string | Buffer, mode = 0o644): Promis
   await chmod(host, mode);
 }
 
-const run = (params: unknown): Promise<ProbeOutcome> => runProbe(fileProbe, seat, params, Deadline.after(5000));
+const run = (params: Record<string, unknown>): Promise<ProbeOutcome> =>
+  runProbe(fileProbe, seat, { kind: 'file', ...params }, Deadline.after(5000));
+const sha = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
 
-const LOG = [
-  '{"ts":"2024-06-01T08:00:00Z","model":"qwen2-0.5b","prompt_tokens":11,"completion_tokens":4,"latency_ms":312}',
-  '{"ts":"2024-06-01T08:00:02Z","model":"qwen2-0.5b","prompt_tokens":20,"completion_tokens":9,"latency_ms":401}',
-  '',
-].join('\n');
-const LOG_SCHEMA = {
-  type: 'object',
-  required: ['ts', 'model', 'prompt_tokens', 'completion_tokens', 'latency_ms'],
-  properties: {
-    ts: { type: 'string' },
-    model: { type: 'string', minLength: 1 },
-    prompt_tokens: { type: 'integer', minimum: 0 },
-    completion_tokens: { type: 'integer', minimum: 0 },
-    latency_ms: { type: 'number', minimum: 0 },
-  },
-};
+const ENV = 'MODEL_PATH=/models/qwen2-0.5b-q4_k_m.gguf\nAPI_KEY=sk-local-123\n';
 
 describe('file probe: work done right', () => {
-  it('passes on mode, owner, size, sha256 and content patterns, with the file as evidence', async () => {
-    const env = 'MODEL_PATH=/models/qwen2-0.5b-q4_k_m.gguf\nAPI_KEY=sk-local-123\n';
-    await put('/workspace/.env', env, 0o600);
+  it('passes on mode, owner, size, sha256 and content, with the file as evidence', async () => {
+    await put('/workspace/.env', ENV, 0o600);
     const o = await run({
       path: '/workspace/.env',
-      mode: '0600',
-      modeForbidden: '0077',
-      uid: process.getuid!(),
-      minBytes: 10,
-      sha256: createHash('sha256').update(env).digest('hex'),
-      contains: ['^MODEL_PATH=.+\\.gguf$', '^API_KEY=\\S+$'],
-      notContains: ['^DEBUG=1'],
+      expect: { mode: '0600', owner: userInfo().username, minBytes: 10, maxBytes: 4096, sha256: sha(ENV), contains: ['API_KEY='], matches: '^MODEL_PATH=.+\\.gguf$' },
     });
-    expect(o.status).toBe('pass');
-    expect(o.score).toBe(1);
-    expect(o.evidence[0]).toMatchObject({ kind: 'file', exists: true, mode: '0600', size: env.length, excerpt: { text: env, truncated: false } });
+    expect(o.status, JSON.stringify(o)).toBe('pass');
+    expect(o.evidence[0]).toMatchObject({ kind: 'file', exists: true, mode: '0600', size: ENV.length, sha256: sha(ENV), excerpt: { text: ENV, truncated: false } });
   });
 
-  it('passes JSON Lines whose every record fits the schema', async () => {
-    await put('/workspace/logs/requests.jsonl', LOG);
-    const o = await run({ path: '/workspace/logs/requests.jsonl', format: 'jsonl', schema: LOG_SCHEMA, minRecords: 2 });
+  it('passes a model that still matches the manifest in the image', async () => {
+    const model = Buffer.alloc(3000, 9);
+    await put('/opt/models/tiny.gguf', model);
+    await put('/opt/models/manifest.json', JSON.stringify({ generator: 'x', models: [{ file: 'tiny.gguf', sha256: sha(model), bytes: 3000 }] }));
+    const o = await run({ path: '/opt/models/tiny.gguf', expect: { sha256FromManifest: { manifest: '/opt/models/manifest.json', file: 'tiny.gguf' } } });
     expect(o.status).toBe('pass');
   });
 
   it('passes when a file that must be gone is gone', async () => {
-    const o = await run({ path: '/workspace/secret.key', exists: false });
+    const o = await run({ path: '/workspace/secret.key', expect: { exists: false } });
     expect(o.status).toBe('pass');
     expect(o.evidence[0]).toEqual({ kind: 'file', path: '/workspace/secret.key', exists: false });
   });
@@ -81,42 +65,31 @@ describe('file probe: work absent or wrong', () => {
 
   it('fails when a file that must be removed is still there', async () => {
     await put('/workspace/secret.key', 'x');
-    expect((await run({ path: '/workspace/secret.key', exists: false })).status).toBe('fail');
+    expect((await run({ path: '/workspace/secret.key', expect: { exists: false } })).status).toBe('fail');
   });
 
-  it('fails on world-readable secrets; fraction scoring gives partial credit', async () => {
-    await put('/workspace/.env', 'API_KEY=x\n', 0o644);
-    const all = await run({ path: '/workspace/.env', mode: '0600', contains: ['^API_KEY='] });
-    expect(all.status).toBe('fail');
-    expect(all.summary.en).toBe('file /workspace/.env: 1 of 2 expectation(s) not met (mode)');
-    const frac = await run({ path: '/workspace/.env', mode: '0600', contains: ['^API_KEY='], scoring: 'fraction' });
-    expect(frac.status).toBe('partial');
-    expect(frac.score).toBe(0.5);
-  });
-
-  it('fails JSON Lines with a record that breaks the schema, naming the line', async () => {
-    await put('/workspace/logs/requests.jsonl', LOG + '{"ts":"x","model":"","prompt_tokens":-1,"completion_tokens":1,"latency_ms":1}\n');
-    const o = await run({ path: '/workspace/logs/requests.jsonl', format: 'jsonl', schema: LOG_SCHEMA });
+  it('fails on a world-readable secret owned by someone else, naming what is wrong', async () => {
+    await put('/workspace/.env', ENV, 0o644);
+    const o = await run({ path: '/workspace/.env', expect: { mode: '0600', owner: 'candidate', contains: ['API_KEY='] } });
     expect(o.status).toBe('fail');
-    const checked = o.evidence.find((e) => e.kind === 'note')!;
-    const json = (checked.kind === 'note' ? (checked.data?.['assertions'] as { id: string; actual: string }[]) : []).find((x) => x.id === 'jsonl');
-    expect(json?.actual).toContain('line 3:');
+    expect(o.summary.en).toBe('file /workspace/.env: 2 of 3 expectation(s) not met (mode, owner)');
   });
 
-  it('fails a JSON file that is not JSON, and too few records', async () => {
-    await put('/workspace/config.json', '{"port": 8080,}');
-    expect((await run({ path: '/workspace/config.json', format: 'json' })).status).toBe('fail');
-    await put('/workspace/logs/requests.jsonl', LOG);
-    expect((await run({ path: '/workspace/logs/requests.jsonl', format: 'jsonl', minRecords: 3 })).status).toBe('fail');
-  });
-
-  it('fails sha256 on a file larger than the read limit instead of hashing a prefix', async () => {
-    const big = Buffer.alloc(4096, 7);
-    await put('/workspace/model.bin', big);
-    const o = await run({ path: '/workspace/model.bin', readBytes: 1024, sha256: createHash('sha256').update(big).digest('hex') });
+  it('fails a modified model against the manifest, on digest and size', async () => {
+    const model = Buffer.alloc(3000, 9);
+    await put('/opt/models/tiny.gguf', Buffer.concat([model, Buffer.from('x')]));
+    await put('/opt/models/manifest.json', JSON.stringify({ models: [{ file: 'tiny.gguf', sha256: sha(model), bytes: 3000 }] }));
+    const o = await run({ path: '/opt/models/tiny.gguf', expect: { sha256FromManifest: { manifest: '/opt/models/manifest.json', file: 'tiny.gguf' } } });
     expect(o.status).toBe('fail');
-    expect(o.evidence[0]).toMatchObject({ size: 4096, excerpt: { length: 4096, truncated: true } });
-    expect(o.evidence[0]).not.toHaveProperty('sha256');
+    expect(o.summary.en).toContain('(sha256, size)');
+  });
+
+  it('fails when the manifest does not list the file', async () => {
+    await put('/opt/models/tiny.gguf', 'x');
+    await put('/opt/models/manifest.json', JSON.stringify({ models: [] }));
+    const o = await run({ path: '/opt/models/tiny.gguf', expect: { sha256FromManifest: { manifest: '/opt/models/manifest.json', file: 'tiny.gguf' } } });
+    expect(o.status).toBe('fail');
+    expect(JSON.stringify(o.evidence)).toContain('tiny.gguf not listed in /opt/models/manifest.json');
   });
 
   it('a directory where a file should be is the candidate’s fail', async () => {
@@ -136,12 +109,44 @@ describe('file probe: could not judge', () => {
     expect(o.error).toMatchObject({ code: 'SANDBOX_ENGINE_ERROR', fault: 'infrastructure' });
   });
 
-  it('invalid parameters (relative path, bad regex, bad schema) are a config error', async () => {
-    const o = await run({ path: 'workspace/.env', contains: ['(unclosed'], schema: { type: 'no-such-type' } });
+  it('invalid parameters are a config error', async () => {
+    const o = await run({ path: 'workspace/.env', expect: { matches: '(unclosed', sha256: 'abc' } });
     expect(o.status).toBe('error');
     expect(o.error?.code).toBe('PROBE_PARAMS_INVALID');
     expect(o.error?.message.en).toContain('path');
-    expect(o.error?.message.en).toContain('contains[0]: not a valid regular expression');
-    expect(o.error?.message.en).toContain('schema: not a JSON Schema');
+    expect(o.error?.message.en).toContain('expect.matches: not a valid regular expression');
+  });
+});
+
+describe('JSON and JSON Lines documents against a JSON Schema', () => {
+  const LOG = [
+    '{"ts":"2024-06-01T08:00:00Z","model":"qwen2-0.5b","prompt_tokens":11,"completion_tokens":4,"latency_ms":312}',
+    '{"ts":"2024-06-01T08:00:02Z","model":"qwen2-0.5b","prompt_tokens":20,"completion_tokens":9,"latency_ms":401}',
+    '',
+  ].join('\n');
+  const SCHEMA = {
+    type: 'object',
+    required: ['ts', 'model', 'prompt_tokens', 'completion_tokens', 'latency_ms'],
+    properties: {
+      ts: { type: 'string' },
+      model: { type: 'string', minLength: 1 },
+      prompt_tokens: { type: 'integer', minimum: 0 },
+      completion_tokens: { type: 'integer', minimum: 0 },
+      latency_ms: { type: 'number', minimum: 0 },
+    },
+  };
+
+  it('accepts records that fit and names the line of one that does not', () => {
+    expect(checkJsonDocuments(LOG, 'jsonl', SCHEMA)).toEqual({ documents: 2, problems: [] });
+    const bad = checkJsonDocuments(LOG + '{"ts":"x","model":"","prompt_tokens":-1,"completion_tokens":1,"latency_ms":1}\nnot json\n', 'jsonl', SCHEMA);
+    expect(bad.documents).toBe(4);
+    expect(bad.problems).toHaveLength(2);
+    expect(bad.problems[0]).toMatch(/^line 3: /);
+    expect(bad.problems[1]).toMatch(/^line 4: not JSON/);
+  });
+
+  it('checks a single JSON document', () => {
+    expect(checkJsonDocuments('{"port": 8080,}', 'json').problems[0]).toMatch(/^document: not JSON/);
+    expect(checkJsonDocuments('{"port": 8080}', 'json', { type: 'object', required: ['host'], properties: { host: { type: 'string' } } }).problems).toHaveLength(1);
   });
 });

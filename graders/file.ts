@@ -1,55 +1,20 @@
 /**
  * `file` probe: a file in the seat, read through the engine's archive API (never by running
- * anything in the seat): existence, permission bits, owner, size, SHA-256, content patterns, and
- * JSON / JSON Lines content against a JSON Schema.
+ * anything in the seat): existence, permission bits, owner, size, SHA-256 (given, or from a
+ * models manifest), content substrings and a pattern.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { judge, regexSource, scoringSchema, show, type Assertion } from './assertions.js';
-import { clip, defineProbe, failed, passed, type ClippedText, type Evidence, type SeatFile } from './probe.js';
+import { FileParamsSchema } from '../runner/tasks/probe-params.js';
+import { judge, show, type Assertion } from './assertions.js';
+import { clip, defineProbe, failed, passed, type ClippedText, type Evidence, type SeatFile, type SeatHandle } from './probe.js';
 
-const jsonSchemaObject = z.record(z.string(), z.unknown()).refine(
-  (s) => {
-    try {
-      z.fromJSONSchema(s as Parameters<typeof z.fromJSONSchema>[0]);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'not a JSON Schema this harness can use' },
-);
+export type FileParams = z.output<typeof FileParamsSchema>;
 
-export const fileParams = z.strictObject({
-  path: z.string().startsWith('/'),
-  /** Container of the seat; the workspace when absent. */
-  container: z.string().optional(),
-  /** false: the check passes when nothing is at `path` (e.g. a secret that must be removed). */
-  exists: z.boolean().default(true),
-  /** Exact permission bits as octal text, e.g. "0600". */
-  mode: z.string().regex(/^0?[0-7]{3,4}$/).optional(),
-  /** Permission bits that must NOT be set, e.g. "0022" (no group/other write). */
-  modeForbidden: z.string().regex(/^0?[0-7]{3,4}$/).optional(),
-  uid: z.number().int().nonnegative().optional(),
-  gid: z.number().int().nonnegative().optional(),
-  minBytes: z.number().int().nonnegative().optional(),
-  /** Bytes read; set it above the size of any file the check expects (a larger file fails SHA-256). */
-  readBytes: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024),
-  /** Lower-case hex SHA-256 of the whole expected content. */
-  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
-  /** Each regular expression must match the content (multiline mode). */
-  contains: z.array(regexSource).default([]),
-  /** None of these may match. */
-  notContains: z.array(regexSource).default([]),
-  /** The content is one JSON document (`json`) or JSON Lines (`jsonl`) ... */
-  format: z.enum(['text', 'json', 'jsonl']).default('text'),
-  /** ... each document valid against this JSON Schema. */
-  schema: jsonSchemaObject.optional(),
-  /** jsonl: at least this many non-empty lines. */
-  minRecords: z.number().int().nonnegative().optional(),
-  scoring: scoringSchema,
-});
-export type FileParams = z.output<typeof fileParams>;
+/** Bytes read when only content patterns are checked. */
+export const FILE_READ_BYTES = 1024 * 1024;
+/** Bytes read when the whole file must be hashed; a larger file cannot match and fails. */
+export const HASH_READ_BYTES = 256 * 1024 * 1024;
 
 const octal = (n: number): string => '0' + n.toString(8).padStart(3, '0');
 
@@ -59,7 +24,7 @@ function excerptOf(f: SeatFile): ClippedText {
   return { ...c, length: f.size, truncated: c.truncated || f.truncated };
 }
 
-function fileEvidence(path: string, f: SeatFile | null): Evidence {
+export function fileEvidence(path: string, f: SeatFile | null): Evidence {
   if (!f) return { kind: 'file', path, exists: false };
   return {
     kind: 'file',
@@ -74,55 +39,49 @@ function fileEvidence(path: string, f: SeatFile | null): Evidence {
   };
 }
 
-function checkDocuments(p: FileParams, f: SeatFile): Assertion[] {
-  const out: Assertion[] = [];
-  const text = f.data.toString('utf8');
-  const validator = p.schema ? z.fromJSONSchema(p.schema as Parameters<typeof z.fromJSONSchema>[0]) : null;
-  const docs: { where: string; text: string }[] =
-    p.format === 'json'
-      ? [{ where: 'document', text }]
-      : text
-          .split('\n')
-          .map((l, i) => ({ where: `line ${i + 1}`, text: l }))
-          .filter((l) => l.text.trim() !== '');
-  if (f.truncated) {
-    out.push({ id: 'complete', ok: false, expected: `at most ${p.readBytes} bytes to parse`, actual: `${f.size} bytes` });
-    return out;
+/** uid → user name from the container's own /etc/passwd, read as a file (nothing runs). */
+async function userName(seat: SeatHandle, container: string, uid: number): Promise<string | null> {
+  const passwd = await seat.readFile('/etc/passwd', { container, maxBytes: FILE_READ_BYTES });
+  if (!passwd) return null;
+  for (const line of passwd.data.toString('utf8').split('\n')) {
+    const [name, , id] = line.split(':');
+    if (name && id !== undefined && Number(id) === uid) return name;
   }
-  const problems: string[] = [];
-  for (const d of docs) {
-    let value: unknown;
-    try {
-      value = JSON.parse(d.text);
-    } catch (e) {
-      problems.push(`${d.where}: not JSON (${(e as Error).message})`);
-      continue;
-    }
-    if (validator) {
-      const r = validator.safeParse(value);
-      if (!r.success) problems.push(`${d.where}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`);
-    }
+  return null;
+}
+
+const manifestSchema = z.looseObject({
+  models: z.array(z.looseObject({ file: z.string(), sha256: z.string(), bytes: z.number().int().optional() })),
+});
+
+/** The expected digest (and size, when listed) of `file` in a models manifest, or why there is none. */
+async function fromManifest(
+  seat: SeatHandle,
+  container: string,
+  m: { manifest: string; file: string },
+): Promise<{ sha256: string; bytes?: number | undefined } | { problem: string }> {
+  const f = await seat.readFile(m.manifest, { container, maxBytes: FILE_READ_BYTES });
+  if (!f) return { problem: `manifest ${m.manifest} not found` };
+  let parsed: z.infer<typeof manifestSchema>;
+  try {
+    parsed = manifestSchema.parse(JSON.parse(f.data.toString('utf8')));
+  } catch {
+    return { problem: `manifest ${m.manifest} is not a models manifest` };
   }
-  out.push({
-    id: p.format,
-    ok: problems.length === 0,
-    expected: validator ? `valid ${p.format} matching the schema` : `valid ${p.format}`,
-    actual: problems.length === 0 ? `${docs.length} document(s) valid` : show(problems.slice(0, 5).join(' | '), 600),
-  });
-  if (p.minRecords !== undefined) {
-    out.push({ id: 'records', ok: docs.length >= p.minRecords, expected: `≥ ${p.minRecords}`, actual: String(docs.length) });
-  }
-  return out;
+  const entry = parsed.models.find((x) => x.file === m.file);
+  return entry ? { sha256: entry.sha256, bytes: entry.bytes } : { problem: `${m.file} not listed in ${m.manifest}` };
 }
 
 export const fileProbe = defineProbe({
   kind: 'file',
-  params: fileParams,
+  params: FileParamsSchema,
   async run(seat, p, deadline) {
+    const e = p.expect;
+    const hashing = e.sha256 !== undefined || e.sha256FromManifest !== undefined;
     deadline.check();
-    const f = await seat.readFile(p.path, { maxBytes: p.readBytes, ...(p.container ? { container: p.container } : {}) });
+    const f = await seat.readFile(p.path, { container: p.container, maxBytes: hashing ? HASH_READ_BYTES : FILE_READ_BYTES });
     const evidence = [fileEvidence(p.path, f)];
-    if (!p.exists) {
+    if (!e.exists) {
       return f
         ? failed({ zh: `文件应已删除：${p.path}`, en: `file should be absent: ${p.path}` }, evidence)
         : passed({ zh: `文件不存在，符合要求：${p.path}`, en: `file absent as required: ${p.path}` }, evidence);
@@ -130,32 +89,66 @@ export const fileProbe = defineProbe({
     if (!f) return failed({ zh: `文件不存在：${p.path}`, en: `file not found: ${p.path}` }, evidence);
 
     const a: Assertion[] = [];
-    if (p.mode !== undefined) {
-      const want = parseInt(p.mode, 8);
+    if (e.mode !== undefined) {
+      const want = parseInt(e.mode, 8);
       a.push({ id: 'mode', ok: f.mode === want, expected: octal(want), actual: octal(f.mode) });
     }
-    if (p.modeForbidden !== undefined) {
-      const bits = parseInt(p.modeForbidden, 8);
-      a.push({ id: 'modeForbidden', ok: (f.mode & bits) === 0, expected: `none of ${octal(bits)}`, actual: octal(f.mode) });
+    if (e.owner !== undefined) {
+      const name = await userName(seat, p.container, f.uid);
+      const ok = name === e.owner || (name === null && /^\d+$/.test(e.owner) && Number(e.owner) === f.uid);
+      a.push({ id: 'owner', ok, expected: e.owner, actual: name ?? `uid ${f.uid}` });
     }
-    if (p.uid !== undefined) a.push({ id: 'uid', ok: f.uid === p.uid, expected: String(p.uid), actual: String(f.uid) });
-    if (p.gid !== undefined) a.push({ id: 'gid', ok: f.gid === p.gid, expected: String(p.gid), actual: String(f.gid) });
-    if (p.minBytes !== undefined) a.push({ id: 'size', ok: f.size >= p.minBytes, expected: `≥ ${p.minBytes}`, actual: String(f.size) });
-    if (p.sha256 !== undefined) {
-      const actual = f.truncated ? `larger than ${p.readBytes} bytes (${f.size})` : createHash('sha256').update(f.data).digest('hex');
-      a.push({ id: 'sha256', ok: actual === p.sha256, expected: p.sha256, actual });
+    if (e.minBytes !== undefined) a.push({ id: 'minBytes', ok: f.size >= e.minBytes, expected: `≥ ${e.minBytes}`, actual: String(f.size) });
+    if (e.maxBytes !== undefined) a.push({ id: 'maxBytes', ok: f.size <= e.maxBytes, expected: `≤ ${e.maxBytes}`, actual: String(f.size) });
+    if (hashing) {
+      const want = e.sha256 !== undefined ? { sha256: e.sha256 } : await fromManifest(seat, p.container, e.sha256FromManifest!);
+      if ('problem' in want) {
+        a.push({ id: 'sha256', ok: false, expected: 'a digest from the manifest', actual: want.problem });
+      } else {
+        const actual = f.truncated ? `larger than ${HASH_READ_BYTES} bytes (${f.size})` : createHash('sha256').update(f.data).digest('hex');
+        a.push({ id: 'sha256', ok: actual === want.sha256, expected: want.sha256, actual });
+        if (want.bytes !== undefined) a.push({ id: 'size', ok: f.size === want.bytes, expected: String(want.bytes), actual: String(f.size) });
+      }
     }
+    // Patterns see at most the bytes read; a larger file is judged on its beginning.
     const text = f.data.toString('utf8');
-    // Patterns on a truncated file see only its beginning; the evidence says so.
-    for (const re of p.contains) {
-      const m = new RegExp(re, 'mu').exec(text);
-      a.push({ id: `contains:${re}`, ok: m !== null, expected: `matches /${re}/`, actual: m ? show(m[0]) : 'no match' });
+    for (const needle of e.contains ?? []) {
+      a.push({ id: `contains:${needle}`, ok: text.includes(needle), expected: `contains ${show(needle)}`, actual: text.includes(needle) ? 'found' : 'not found' });
     }
-    for (const re of p.notContains) {
-      const m = new RegExp(re, 'mu').exec(text);
-      a.push({ id: `notContains:${re}`, ok: m === null, expected: `no match for /${re}/`, actual: m ? show(m[0]) : 'no match' });
+    if (e.matches !== undefined) {
+      const m = new RegExp(e.matches, 'm').exec(text);
+      a.push({ id: 'matches', ok: m !== null, expected: `matches /${e.matches}/`, actual: m ? show(m[0]) : 'no match' });
     }
-    if (p.format !== 'text') a.push(...checkDocuments(p, f));
-    return judge(a, p.scoring, { zh: `文件 ${p.path}`, en: `file ${p.path}` }, evidence);
+    return judge(a, 'all', { zh: `文件 ${p.path}`, en: `file ${p.path}` }, evidence);
   },
 });
+
+/**
+ * JSON or JSON Lines content against a JSON Schema (converted with zod's fromJSONSchema): one
+ * problem per bad document, naming its line. Ready for a file check that declares a format and
+ * schema; the task schema does not offer those fields yet. zod's converter enforces `required` only
+ * for keys that also appear in `properties`: schemas must list them there.
+ */
+export function checkJsonDocuments(text: string, format: 'json' | 'jsonl', schema?: Record<string, unknown>): { documents: number; problems: string[] } {
+  const validator = schema ? z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]) : null;
+  const docs =
+    format === 'json'
+      ? [{ where: 'document', text }]
+      : text
+          .split('\n')
+          .map((l, i) => ({ where: `line ${i + 1}`, text: l }))
+          .filter((l) => l.text.trim() !== '');
+  const problems: string[] = [];
+  for (const d of docs) {
+    let value: unknown;
+    try {
+      value = JSON.parse(d.text);
+    } catch (err) {
+      problems.push(`${d.where}: not JSON (${(err as Error).message})`);
+      continue;
+    }
+    const r = validator?.safeParse(value);
+    if (r && !r.success) problems.push(`${d.where}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`);
+  }
+  return { documents: docs.length, problems };
+}

@@ -18,14 +18,21 @@ afterEach(async () => {
 });
 
 const put = (name: string, as: string): Promise<void> => copyFile(fixture(name), join(seat.root, as));
-const run = (params: unknown): Promise<ProbeOutcome> => runProbe(ggufProbe, seat, params, Deadline.after(5000));
+const run = (params: Record<string, unknown>): Promise<ProbeOutcome> => runProbe(ggufProbe, seat, { kind: 'gguf', ...params }, Deadline.after(5000));
 
 describe('gguf probe: work done right', () => {
   it('passes a Q8_0 model on its tensors and header, with the header as evidence', async () => {
     await put('tiny-llama-q8_0.gguf', 'workspace/model.gguf');
+    // The "source": an F16 file four times the size, as the task's original would be.
+    await writeFile(join(seat.root, 'workspace/source-f16.gguf'), Buffer.alloc(4 * 28224));
     const o = await run({
       path: '/workspace/model.gguf',
-      expect: { architecture: 'llama', fileType: ['MOSTLY_Q8_0'], bulkType: ['Q8_0'], blockCount: 2, maxFileBytes: 64 * 1024 },
+      expect: {
+        architecture: 'llama',
+        fileType: 7,
+        tensorTypes: { majority: ['Q8_0'], minShare: 0.9, forbid: ['F32'] },
+        sizeRatio: { source: '/workspace/source-f16.gguf', min: 0.2, max: 0.3 },
+      },
     });
     expect(o.status, JSON.stringify(o)).toBe('pass');
     const header = o.evidence.find((e) => e.kind === 'note' && e.text.en === 'GGUF header');
@@ -41,9 +48,10 @@ describe('gguf probe: work done right', () => {
 describe('gguf probe: work absent or wrong', () => {
   it('a Q8_0 file named as Q4_K_M fails a Q4_K_M check: the name is not evidence', async () => {
     await put('tiny-llama-q8_0.gguf', 'workspace/model-Q4_K_M.gguf');
-    const o = await run({ path: '/workspace/model-Q4_K_M.gguf', expect: { fileType: ['MOSTLY_Q4_K_M'], bulkType: ['Q4_K'] } });
+    const o = await run({ path: '/workspace/model-Q4_K_M.gguf', expect: { fileType: 15, tensorTypes: { majority: ['Q4_K', 'Q6_K'], minShare: 0.75 } } });
     expect(o.status).toBe('fail');
-    expect(o.summary.en).toContain('(fileType, bulkType)');
+    expect(o.summary.en).toContain('(fileType, tensorTypes)');
+    expect(JSON.stringify(o.evidence)).toContain('"actual":"0.0%"');
   });
 
   it('a header relabelled to Q4_K_M over Q8_0 tensors fails on the tensors and the consistency check', async () => {
@@ -54,14 +62,15 @@ describe('gguf probe: work absent or wrong', () => {
     expect(bytes.readUInt32LE(at)).toBe(7);
     bytes.writeUInt32LE(15, at);
     await writeFile(join(seat.root, 'workspace/model.gguf'), bytes);
-    const o = await run({ path: '/workspace/model.gguf', expect: { fileType: ['MOSTLY_Q4_K_M'], bulkType: ['Q4_K'] } });
+    const o = await run({ path: '/workspace/model.gguf', expect: { fileType: 15, tensorTypes: { majority: ['Q4_K', 'Q6_K'] } } });
     expect(o.status).toBe('fail');
-    expect(o.summary.en).toContain('(bulkType, consistent)');
+    // The declared type is what was asked for; the tensors and the consistency check say otherwise.
+    expect(o.summary.en).toContain('2 of 3 expectation(s) not met (tensorTypes, consistent)');
   });
 
   it('a badly pruned model (block_count 3, blocks 0 and 2) fails consistency', async () => {
     await put('tiny-inconsistent.gguf', 'workspace/pruned.gguf');
-    const o = await run({ path: '/workspace/pruned.gguf', expect: { maxBlockCount: 3 } });
+    const o = await run({ path: '/workspace/pruned.gguf', expect: { architecture: 'llama' } });
     expect(o.status).toBe('fail');
     expect(o.summary.en).toContain('(consistent)');
   });
@@ -76,10 +85,10 @@ describe('gguf probe: work absent or wrong', () => {
 });
 
 describe('gguf probe: could not judge', () => {
-  it('a header larger than the read limit is an error to re-grade with a larger limit', async () => {
+  it('a check that needs the model loaded is an error until the toolbox is reachable', async () => {
     await put('tiny-llama-q8_0.gguf', 'workspace/model.gguf');
-    const o = await run({ path: '/workspace/model.gguf', readBytes: 1000 });
+    const o = await run({ path: '/workspace/model.gguf', expect: { loads: { generateTokens: 8 } } });
     expect(o.status).toBe('error');
-    expect(o.error?.code).toBe('GGUF_HEADER_TRUNCATED');
+    expect(o.error).toMatchObject({ code: 'PROBE_NEEDS_TOOLBOX', fault: 'infrastructure' });
   });
 });

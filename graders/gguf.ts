@@ -1,36 +1,21 @@
 /**
  * `gguf` probe: a model file in the seat, read through the archive API (its header only, from a
- * prefix of the file) and judged on what the tensors are, never on the file name: the bulk
- * weight type, the file type the header declares, block count, and metadata/tensor consistency.
+ * prefix of the file) and judged on what the tensors are, never on the file name: the declared
+ * file type, the share of weights in the expected types, forbidden types, size against the
+ * source, and metadata/tensor consistency (always checked: a header that disagrees with its
+ * tensors is not a correct model).
  */
-import { z } from 'zod';
-import { judge, scoringSchema, type Assertion } from './assertions.js';
-import { bulkWeightType, checkGgufConsistency, readGgufBuffer, type GgufSummary } from './parsers/gguf.js';
+import type { z } from 'zod';
+import { DeploylabError, isDeploylabError } from '../runner/core/errors.js';
+import { GgufParamsSchema } from '../runner/tasks/probe-params.js';
+import { judge, type Assertion } from './assertions.js';
+import { bulkWeightType, checkGgufConsistency, LLAMA_FTYPES, readGgufBuffer, weightShare, type GgufSummary } from './parsers/gguf.js';
 import { defineProbe, failed, note, type Evidence, type SeatFile } from './probe.js';
-import { isDeploylabError } from '../runner/core/errors.js';
 
-export const ggufParams = z.strictObject({
-  path: z.string().startsWith('/'),
-  container: z.string().optional(),
-  /** Bytes read from the start of the file; the header (with the vocabulary) must fit. */
-  readBytes: z.number().int().positive().max(256 * 1024 * 1024).default(32 * 1024 * 1024),
-  expect: z
-    .strictObject({
-      architecture: z.string().optional(),
-      /** Accepted general.file_type names, e.g. ["MOSTLY_Q4_K_M"]. */
-      fileType: z.array(z.string()).min(1).optional(),
-      /** Accepted ggml types for the bulk of the weight bytes, e.g. ["Q4_K"]. */
-      bulkType: z.array(z.string()).min(1).optional(),
-      blockCount: z.number().int().nonnegative().optional(),
-      maxBlockCount: z.number().int().nonnegative().optional(),
-      /** Metadata agrees with the tensors (block indices, file type, data within the file). */
-      consistent: z.boolean().default(true),
-      maxFileBytes: z.number().int().positive().optional(),
-    })
-    .prefault({}),
-  scoring: scoringSchema,
-});
-export type GgufParams = z.output<typeof ggufParams>;
+export type GgufParams = z.output<typeof GgufParamsSchema>;
+
+/** Bytes read from the start of the file: headers with 150k-token vocabularies stay well under. */
+export const GGUF_READ_BYTES = 64 * 1024 * 1024;
 
 function headerNote(s: GgufSummary, problems: string[]): Evidence {
   return note('GGUF 头部信息', 'GGUF header', {
@@ -52,38 +37,66 @@ function fileEvidence(f: SeatFile): Evidence {
   return { kind: 'file', path: f.path, exists: true, size: f.size, mode: '0' + f.mode.toString(8).padStart(3, '0'), uid: f.uid, gid: f.gid };
 }
 
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
 export const ggufProbe = defineProbe({
   kind: 'gguf',
-  params: ggufParams,
+  params: GgufParamsSchema,
   async run(seat, p, deadline) {
+    const e = p.expect;
+    if (e.loads) {
+      // Loading a model needs the trusted toolbox container, which this harness cannot reach yet.
+      throw new DeploylabError({
+        code: 'PROBE_NEEDS_TOOLBOX',
+        fault: 'infrastructure',
+        message: { zh: '加载模型的检查需要可信工具箱容器，当前不可用', en: 'a model-load check needs the trusted toolbox container, which is not available' },
+      });
+    }
     deadline.check();
-    const f = await seat.readFile(p.path, { maxBytes: p.readBytes, ...(p.container ? { container: p.container } : {}) });
+    const f = await seat.readFile(p.path, { container: p.container, maxBytes: GGUF_READ_BYTES });
     if (!f) return failed({ zh: `模型文件不存在：${p.path}`, en: `model file not found: ${p.path}` }, [{ kind: 'file', path: p.path, exists: false }]);
     const evidence: Evidence[] = [fileEvidence(f)];
     let s: GgufSummary;
     try {
       s = await readGgufBuffer(f.data, f.size);
-    } catch (e) {
-      // A file that is not GGUF is the candidate's; a header past our read limit is ours (error).
-      if (isDeploylabError(e) && e.fault === 'candidate') {
-        return failed({ zh: e.zh, en: e.message }, [...evidence, note(e.zh, e.message, { code: e.code })]);
+    } catch (err) {
+      // Not GGUF is the candidate's; a header past our read limit is ours (error, re-gradable).
+      if (isDeploylabError(err) && err.fault === 'candidate') {
+        return failed({ zh: err.zh, en: err.message }, [...evidence, note(err.zh, err.message, { code: err.code })]);
       }
-      throw e;
+      throw err;
     }
     const consistency = checkGgufConsistency(s);
     evidence.push(headerNote(s, consistency.problems));
-    const e = p.expect;
+
     const a: Assertion[] = [];
-    if (e.architecture !== undefined) a.push({ id: 'architecture', ok: s.architecture === e.architecture, expected: e.architecture, actual: String(s.architecture) });
-    if (e.fileType) a.push({ id: 'fileType', ok: e.fileType.includes(s.fileType?.name ?? ''), expected: e.fileType.join(' | '), actual: s.fileType?.name ?? '(absent)' });
-    const bulk = bulkWeightType(s);
-    if (e.bulkType) a.push({ id: 'bulkType', ok: bulk !== null && e.bulkType.includes(bulk), expected: e.bulkType.join(' | '), actual: String(bulk) });
-    if (e.blockCount !== undefined) a.push({ id: 'blockCount', ok: s.blockCount === e.blockCount, expected: String(e.blockCount), actual: String(s.blockCount) });
-    if (e.maxBlockCount !== undefined) {
-      a.push({ id: 'maxBlockCount', ok: s.blockCount !== null && s.blockCount <= e.maxBlockCount, expected: `≤ ${e.maxBlockCount}`, actual: String(s.blockCount) });
+    if (e.fileType !== undefined) {
+      const want = `${e.fileType} (${LLAMA_FTYPES[e.fileType] ?? '?'})`;
+      const got = s.fileType ? `${s.fileType.id} (${s.fileType.name})` : '(absent)';
+      a.push({ id: 'fileType', ok: s.fileType?.id === e.fileType, expected: want, actual: got });
     }
-    if (e.consistent) a.push({ id: 'consistent', ok: consistency.consistent, expected: 'metadata agrees with tensors', actual: consistency.consistent ? 'yes' : consistency.problems.join('; ') });
-    if (e.maxFileBytes !== undefined) a.push({ id: 'size', ok: f.size <= e.maxFileBytes, expected: `≤ ${e.maxFileBytes} bytes`, actual: `${f.size} bytes` });
-    return judge(a, p.scoring, { zh: `模型文件 ${p.path}`, en: `model file ${p.path}` }, evidence);
+    if (e.architecture !== undefined) a.push({ id: 'architecture', ok: s.architecture === e.architecture, expected: e.architecture, actual: String(s.architecture) });
+    if (e.tensorTypes) {
+      const share = weightShare(s, e.tensorTypes.majority);
+      a.push({
+        id: 'tensorTypes',
+        ok: share >= e.tensorTypes.minShare,
+        expected: `≥ ${pct(e.tensorTypes.minShare)} of weights in ${e.tensorTypes.majority.join('/')}`,
+        actual: pct(share),
+      });
+      for (const t of e.tensorTypes.forbid ?? []) {
+        const n = s.tensors.filter((x) => x.shape.length >= 2 && x.type === t).length;
+        a.push({ id: `forbid:${t}`, ok: n === 0, expected: `no ${t} weights`, actual: `${n} tensor(s)` });
+      }
+    }
+    if (e.sizeRatio) {
+      const src = await seat.readFile(e.sizeRatio.source, { container: p.container, maxBytes: 1 });
+      const ratio = src && src.size > 0 ? f.size / src.size : null;
+      const bounds = [e.sizeRatio.min !== undefined ? `≥ ${e.sizeRatio.min}` : '', e.sizeRatio.max !== undefined ? `≤ ${e.sizeRatio.max}` : ''].filter(Boolean).join(', ');
+      const ok = ratio !== null && (e.sizeRatio.min === undefined || ratio >= e.sizeRatio.min) && (e.sizeRatio.max === undefined || ratio <= e.sizeRatio.max);
+      a.push({ id: 'sizeRatio', ok, expected: bounds, actual: ratio === null ? `source ${e.sizeRatio.source} missing or empty` : ratio.toFixed(3) });
+    }
+    a.push({ id: 'consistent', ok: consistency.consistent, expected: 'metadata agrees with tensors', actual: consistency.consistent ? 'yes' : consistency.problems.join('; ') });
+    return judge(a, 'all', { zh: `模型文件 ${p.path}`, en: `model file ${p.path}` }, evidence);
   },
 });

@@ -62,44 +62,49 @@ afterEach(async () => {
   await seat.cleanup();
 });
 
-const run = (params: unknown): Promise<ProbeOutcome> => runProbe(openaiChatProbe, seat, params, Deadline.after(10_000));
+const run = (params: Record<string, unknown>): Promise<ProbeOutcome> =>
+  runProbe(openaiChatProbe, seat, { kind: 'openai-chat', target: { port: 8000 }, ...params }, Deadline.after(10_000));
 const assertions = (o: ProbeOutcome): Record<string, boolean> => {
   const n = o.evidence.find((e) => e.kind === 'note' && e.text.en === 'expectations checked');
   const list = (n?.kind === 'note' ? n.data?.['assertions'] : []) as { id: string; ok: boolean }[];
   return Object.fromEntries(list.map((x) => [x.id, x.ok]));
 };
-const counter = { port: 8080, name: 'llamacpp:tokens_predicted_total' };
+const counter = { target: { port: 8080 }, metric: 'llamacpp:tokens_predicted_total' };
 
 describe('openai-chat probe: canned answers do not pass', () => {
   it('a well-formed canned reply fails because the model server’s token counter did not move', async () => {
-    const o = await run({ port: 8000, counter });
+    const o = await run({ expect: { serverCounter: counter } });
     expect(o.status).toBe('fail');
-    expect(assertions(o)).toEqual({ response: true, usage: true, content: true, counter: false });
+    expect(assertions(o)).toEqual({ response: true, usage: true, content: true, serverCounter: false });
     const m = o.evidence.filter((e) => e.kind === 'metrics');
     expect(m).toHaveLength(2);
     expect(m[0]).toMatchObject({ samples: [{ name: 'llamacpp:tokens_predicted_total', value: 96 }] });
   });
 
   it('a counter that is absent from the exposition fails the same way', async () => {
-    const o = await run({ port: 8000, counter: { ...counter, name: 'vllm:generation_tokens_total' } });
+    const o = await run({ expect: { serverCounter: { ...counter, metric: 'vllm:generation_tokens_total' } } });
     expect(o.status).toBe('fail');
-    expect(assertions(o)['counter']).toBe(false);
+    expect(assertions(o)['serverCounter']).toBe(false);
   });
 
   it('a metrics endpoint that does not exist is a fail, not an error', async () => {
-    const o = await run({ port: 8000, counter: { ...counter, path: '/no-metrics' } });
+    const o = await run({ expect: { serverCounter: { ...counter, path: '/no-metrics' } } });
     expect(o.status).toBe('fail');
     expect(JSON.stringify(o.evidence)).toContain('HTTP 404');
   });
 
-  it('with fraction scoring the canned reply earns the shape marks only', async () => {
-    const o = await run({ port: 8000, counter, scoring: 'fraction' });
-    expect(o.status).toBe('partial');
-    expect(o.score).toBe(0.75);
+  it('without the counter check the canned reply would pass: that is why tasks name one', async () => {
+    expect((await run({})).status).toBe('pass');
+  });
+
+  it('fails when the served model is not the one asked for', async () => {
+    const o = await run({ expect: { model: 'tiny-llama' } });
+    expect(o.status).toBe('fail');
+    expect(o.summary.en).toContain('(model)');
   });
 
   it('a stream that ends without [DONE] fails on the response', async () => {
-    const o = await run({ port: 8000, path: '/cut/v1/chat/completions', stream: true });
+    const o = await run({ path: '/cut/v1/chat/completions', stream: true });
     expect(o.status).toBe('fail');
     expect(assertions(o)['response']).toBe(false);
     expect(o.evidence[0]).toMatchObject({ kind: 'http', response: { status: 200 } });
@@ -110,14 +115,14 @@ describe('openai-chat probe: whose fault', () => {
   it('metrics unreachable because the harness path is down → error', async () => {
     seat.ports.set(8080, await closedPort());
     seat.breakPath(true);
-    const o = await run({ port: 8000, counter });
+    const o = await run({ expect: { serverCounter: counter } });
     expect(o.status).toBe('error');
     expect(o.error?.fault).toBe('infrastructure');
   });
 
   it('the API not listening with the harness path fine → fail', async () => {
     seat.ports.set(8000, await closedPort());
-    const o = await run({ port: 8000 });
+    const o = await run({});
     expect(o.status).toBe('fail');
     expect(o.summary.en).toContain('unreachable (ECONNREFUSED)');
   });

@@ -260,8 +260,8 @@ function deadlineError(d: Deadline): DeploylabError {
 
 /**
  * Ports the WHATWG fetch standard refuses to connect to ("bad ports"); Node's fetch enforces the
- * list, so a probe aimed at one would report the candidate's service as unreachable. Task specs
- * must use another port.
+ * list, so a probe aimed at one would report the candidate's service as unreachable; probes
+ * refuse such a target as a config error (the task must use another port).
  */
 export const FETCH_BAD_PORTS: ReadonlySet<number> = new Set([
   1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103,
@@ -270,14 +270,6 @@ export const FETCH_BAD_PORTS: ReadonlySet<number> = new Set([
   1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679,
   6697, 10080,
 ]);
-
-/** A seat port a probe can reach over HTTP. */
-export const seatPortSchema = z
-  .number()
-  .int()
-  .min(1)
-  .max(65535)
-  .refine((p) => !FETCH_BAD_PORTS.has(p), { message: 'port is on the fetch standard\'s blocked list; use another' });
 
 export interface Endpoint {
   host: string;

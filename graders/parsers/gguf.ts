@@ -262,6 +262,22 @@ export function bulkWeightType(s: GgufSummary): string | null {
   return best;
 }
 
+/**
+ * Share of the weights (elements of tensors with two or more dimensions) stored in one of
+ * `types`: the measure of "mostly quantized to X" that byte counts would skew, since a quantized
+ * tensor takes fewer bytes than an unquantized one of the same size.
+ */
+export function weightShare(s: GgufSummary, types: readonly string[]): number {
+  let all = 0;
+  let hit = 0;
+  for (const t of s.tensors) {
+    if (t.shape.length < 2) continue;
+    all += t.elements;
+    if (types.includes(t.type)) hit += t.elements;
+  }
+  return all === 0 ? 0 : hit / all;
+}
+
 export interface GgufConsistency {
   consistent: boolean;
   problems: string[];
