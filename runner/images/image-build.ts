@@ -174,6 +174,9 @@ export async function dockerBuild(
       labels,
       rm: true,
       forcerm: true,
+      // Build steps need only the package mirror: the host network spares them the engine's
+      // bridge (one less thing to break a long build) and our Dockerfiles are trusted.
+      networkmode: 'host',
     });
     await new Promise<void>((res, rej) => {
       docker.modem.followProgress(
