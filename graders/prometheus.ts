@@ -9,7 +9,7 @@ import { isDeploylabError } from '../runner/core/errors.js';
 import { judge, type Assertion } from './assertions.js';
 import { httpRequest, noResponseOutcome } from './http.js';
 import { parseFloatStrict, parsePrometheusText } from './parsers/prometheus.js';
-import { boundSamples, failed, defineProbe, note, type MetricSample } from './probe.js';
+import { boundSamples, defineProbe, failed, note, type Evidence, type MetricSample } from './probe.js';
 
 export type PrometheusParams = z.output<typeof PrometheusParamsSchema>;
 
@@ -61,7 +61,7 @@ export const prometheusProbe = defineProbe({
     const early = await noResponseOutcome(seat, attempt, p.timeoutMs);
     if (early || attempt.kind !== 'response') return early!;
     const x = attempt.exchange;
-    const evidence = [attempt.evidence];
+    const evidence: Evidence[] = [attempt.evidence];
     const what = src.from === 'exposition' ? { zh: `指标端点 ${src.path}`, en: `metrics endpoint ${src.path}` } : { zh: 'Prometheus 查询', en: 'Prometheus query' };
     if (x.status !== 200) return failed({ zh: `${what.zh}返回 HTTP ${x.status}`, en: `${what.en} answered HTTP ${x.status}` }, evidence);
     if (!x.complete) return failed({ zh: `${what.zh}的响应过大`, en: `${what.en}: response larger than the read limit` }, evidence);
