@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { ProbeParamsSchema, PROBE_KINDS } from '../runner/tasks/probe-params.js';
+import { tempSeat } from './__helpers__/temp-seat.js';
+import { gradeCheck, PROBES } from './index.js';
+
+describe('probe registry', () => {
+  it('each registered probe validates exactly the task schema’s parameters for its kind', () => {
+    for (const [kind, probe] of Object.entries(PROBES)) {
+      expect(probe!.kind).toBe(kind);
+      expect(PROBE_KINDS).toContain(kind);
+      const member = ProbeParamsSchema.options.find((o) => o.shape.kind.value === kind);
+      expect(probe!.params, kind).toBe(member);
+    }
+  });
+
+  it('grades a parsed check, and a kind without a probe is an error, not a fail', async () => {
+    const seat = await tempSeat();
+    try {
+      const file = await gradeCheck(seat, ProbeParamsSchema.parse({ kind: 'file', path: '/etc/hostname', expect: { exists: false } }));
+      expect(file.status).toBe('pass');
+      const load = await gradeCheck(seat, ProbeParamsSchema.parse({ kind: 'load', target: { port: 8080 }, requests: 2, concurrency: 1, expect: {} }));
+      expect(load.status).toBe('error');
+      expect(load.error?.code).toBe('PROBE_KIND_UNAVAILABLE');
+    } finally {
+      await seat.cleanup();
+    }
+  });
+});
