@@ -18,9 +18,9 @@ describe('probe registry', () => {
     try {
       const file = await gradeCheck(seat, ProbeParamsSchema.parse({ kind: 'file', path: '/etc/hostname', expect: { exists: false } }));
       expect(file.status).toBe('pass');
-      const load = await gradeCheck(seat, ProbeParamsSchema.parse({ kind: 'load', target: { port: 8080 }, requests: 2, concurrency: 1, expect: {} }));
-      expect(load.status).toBe('error');
-      expect(load.error?.code).toBe('PROBE_KIND_UNAVAILABLE');
+      const container = await gradeCheck(seat, ProbeParamsSchema.parse({ kind: 'container', match: { name: 'llama' } }));
+      expect(container.status).toBe('error');
+      expect(container.error?.code).toBe('PROBE_KIND_UNAVAILABLE');
     } finally {
       await seat.cleanup();
     }

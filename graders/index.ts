@@ -7,6 +7,7 @@ import type { ProbeKind, ProbeParams } from '../runner/tasks/probe-params.js';
 import { fileProbe } from './file.js';
 import { ggufProbe } from './gguf.js';
 import { httpProbe } from './http.js';
+import { loadProbe } from './load.js';
 import { openaiChatProbe } from './openai-chat.js';
 import { Deadline, errored, runProbe, type Probe, type ProbeOutcome, type SeatHandle } from './probe.js';
 import { processProbe } from './process.js';
@@ -16,6 +17,7 @@ import { rateLimitProbe } from './rate-limit.js';
 export const PROBES: Partial<Record<ProbeKind, Probe>> = {
   http: httpProbe,
   'openai-chat': openaiChatProbe,
+  load: loadProbe,
   'rate-limit': rateLimitProbe,
   gguf: ggufProbe,
   file: fileProbe,
