@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { hostTool } from './__helpers__/host-tools.js';
 import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
 import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
 import { prometheusProbe, querySamples } from './prometheus.js';
@@ -113,7 +113,7 @@ describe('instant-query answers', () => {
 
 // A real Prometheus (Debian's package) scraping the service above, asked through its query API.
 const PROMETHEUS = '/usr/bin/prometheus';
-describe.skipIf(!existsSync(PROMETHEUS))('prometheus probe on a real Prometheus server', () => {
+describe.skipIf(!hostTool(PROMETHEUS, 'prometheus'))('prometheus probe on a real Prometheus server', () => {
   let proc: ChildProcess;
   let dir: string;
   let promPort: number;

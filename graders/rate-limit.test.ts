@@ -3,11 +3,11 @@
  * leaky-bucket arithmetic checked against what that nginx actually did.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { hostTool } from './__helpers__/host-tools.js';
 import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
 import { judgeLimitReq } from './parsers/leaky-bucket.js';
 import { limitSpecFor, parseNginxConfig, summarizeNginxConfig } from './parsers/nginx-config.js';
@@ -48,7 +48,7 @@ const burst = (o: ProbeOutcome): BurstNote => {
   return (n?.kind === 'note' ? n.data : {}) as unknown as BurstNote;
 };
 
-describe.skipIf(!existsSync(NGINX))('rate-limit probe on a real nginx', () => {
+describe.skipIf(!hostTool(NGINX, 'nginx-light'))('rate-limit probe on a real nginx', () => {
   let dir: string;
   let port: number;
   let proc: ChildProcess;
