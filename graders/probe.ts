@@ -313,7 +313,10 @@ export interface SeatProcess {
 export interface SeatHandle {
   readonly id: string;
   readonly labels: Readonly<Record<string, string>>;
-  /** Where the harness reaches `port` of the seat's service (container name defaults to the workspace). */
+  /**
+   * Where the harness reaches `port` of a seat container (default: the workspace). A container the
+   * candidate stopped is their fault: throw with fault 'candidate' (the probe then fails).
+   */
   endpoint(port: number, opts?: { container?: string }): Promise<Endpoint>;
   /**
    * A regular file through the engine's archive API, or null when nothing is at `path`. A file
@@ -325,9 +328,10 @@ export interface SeatHandle {
   /** The seat's processes, all containers, from the host's process table. */
   listProcesses(): Promise<SeatProcess[]>;
   /**
-   * Confirms the harness's own path into the seat: engine answers, the seat's network exists and
-   * a harness-owned endpoint on it is reachable. Throws (fault 'infrastructure') otherwise. It must
-   * not depend on anything the candidate can stop, or a candidate could turn a fail into an error.
+   * Confirms the harness's own path into the seat: the engine answers, the seat exists, its
+   * workspace container runs (the candidate, uid 1000, cannot stop it) and the harness's route into
+   * the seat network is in place. Throws (fault 'infrastructure') otherwise. It must not depend on
+   * anything the candidate can stop, or a candidate could turn a fail into an error.
    */
   checkPath(): Promise<void>;
 }
