@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { CAPTURE_DIR, captureFiles, readCapture, section } from './nvidia-smi-capture.js';
 import {
   COMPUTE_APPS_ARGS,
+  COMPUTE_APPS_FIELDS,
+  GPU_QUERY_FIELDS,
   GPU_QUERY_ARGS,
   NvidiaSmiParseError,
   parseComputeApps,
@@ -158,6 +160,15 @@ describe('the forms the host query uses', () => {
     expect(GPU_QUERY_ARGS[0]).toMatch(/^--query-gpu=index,uuid,name,driver_version,/);
     expect(GPU_QUERY_ARGS[1]).toBe('--format=csv');
     expect(COMPUTE_APPS_ARGS).toEqual(['--query-compute-apps=pid,process_name,gpu_uuid,used_memory', '--format=csv']);
+  });
+
+  it('every field the host query names is one these real drivers answer (nvidia-smi rejects the whole query otherwise)', () => {
+    for (const f of captureFiles()) {
+      const answered = parseCsv(gpuQuery(f, 'idle')).fields;
+      expect(GPU_QUERY_FIELDS.filter((x) => !answered.includes(x))).toEqual([]);
+      const help = section(f, 'nvidia-smi --help-query-compute-apps');
+      expect(COMPUTE_APPS_FIELDS.filter((x) => !help.includes(`"${x}"`))).toEqual([]);
+    }
   });
 
   it('reads `nounits` values and a compute-apps answer under its used_memory name', () => {
