@@ -16,8 +16,11 @@ const MOSTLY_Q4_K_M = 15;
 const GGML_TYPE_Q4_K = 12;
 
 async function removeOurs(): Promise<void> {
-  const left = await docker.listContainers({ all: true, filters: JSON.stringify({ label: ['deploylab.test=llama-tools'] }) });
+  const filters = JSON.stringify({ label: ['deploylab.test=llama-tools'] });
+  const left = await docker.listContainers({ all: true, filters });
   await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+  const nets = await docker.listNetworks({ filters });
+  await Promise.all(nets.map((n) => docker.getNetwork(n.Id).remove()));
 }
 
 async function exec(c: Docker.Container, cmd: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -61,6 +64,8 @@ describe.skipIf(!hasEngine)('llama.cpp tools in the workspace-cpu image', () => 
   beforeAll(async () => {
     const ref = await requireImage('workspace-cpu');
     await removeOurs();
+    // Its own network, like a seat's, rather than the engine's default bridge.
+    const net = await docker.createNetwork({ Name: `deploylab-test-llama-tools-${process.pid}`, Labels: LABEL });
     container = await docker.createContainer({
       Image: ref,
       Cmd: ['sleep', 'infinity'],
@@ -72,6 +77,7 @@ describe.skipIf(!hasEngine)('llama.cpp tools in the workspace-cpu image', () => 
         NanoCpus: 1_000_000_000,
         Memory: 1024 * 1024 * 1024,
         PidsLimit: 256,
+        NetworkMode: net.id,
       },
     });
     await container.start();
@@ -80,7 +86,7 @@ describe.skipIf(!hasEngine)('llama.cpp tools in the workspace-cpu image', () => 
   });
 
   afterAll(async () => {
-    await container?.remove({ force: true });
+    await removeOurs();
     rmSync(tmp, { recursive: true, force: true });
   });
 
