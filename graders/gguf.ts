@@ -10,7 +10,7 @@ import { DeploylabError, isDeploylabError } from '../runner/core/errors.js';
 import { GgufParamsSchema } from '../runner/tasks/probe-params.js';
 import { judge, type Assertion } from './assertions.js';
 import { bulkWeightType, checkGgufConsistency, LLAMA_FTYPES, readGgufBuffer, weightShare, type GgufSummary } from './parsers/gguf.js';
-import { defineProbe, failed, note, type Evidence, type SeatFile } from './probe.js';
+import { clip, defineProbe, EVIDENCE_LIMITS, failed, note, type Evidence, type SeatFile } from './probe.js';
 
 export type GgufParams = z.output<typeof GgufParamsSchema>;
 
@@ -44,8 +44,8 @@ export const ggufProbe = defineProbe({
   params: GgufParamsSchema,
   async run(seat, p, deadline) {
     const e = p.expect;
-    if (e.loads) {
-      // Loading a model needs the trusted toolbox container, which this harness cannot reach yet.
+    if (e.loads && !seat.runTrusted) {
+      // Loading a model needs the trusted toolbox container; without one the harness cannot judge.
       throw new DeploylabError({
         code: 'PROBE_NEEDS_TOOLBOX',
         fault: 'infrastructure',
@@ -95,6 +95,31 @@ export const ggufProbe = defineProbe({
       const bounds = [e.sizeRatio.min !== undefined ? `≥ ${e.sizeRatio.min}` : '', e.sizeRatio.max !== undefined ? `≤ ${e.sizeRatio.max}` : ''].filter(Boolean).join(', ');
       const ok = ratio !== null && (e.sizeRatio.min === undefined || ratio >= e.sizeRatio.min) && (e.sizeRatio.max === undefined || ratio <= e.sizeRatio.max);
       a.push({ id: 'sizeRatio', ok, expected: bounds, actual: ratio === null ? `source ${e.sizeRatio.source} missing or empty` : ratio.toFixed(3) });
+    }
+    if (e.loads && seat.runTrusted && consistency.consistent) {
+      // llama-bench loads the copy in the toolbox and decodes N tokens: it fails on a file llama.cpp cannot load.
+      const run = await seat.runTrusted({
+        copy: [{ from: p.path, to: '/work/model.gguf', container: p.container }],
+        cmd: ['llama-bench', '-m', '/work/model.gguf', '-p', '0', '-n', String(e.loads.generateTokens), '-r', '1', '-t', '1', '-o', 'json'],
+        timeoutMs: Math.max(1_000, deadline.remainingMs() - 2_000),
+      });
+      if (run.timedOut) deadline.check();
+      evidence.push({
+        kind: 'command',
+        argv: ['llama-bench', '-m', p.path, '-p', '0', '-n', String(e.loads.generateTokens), '-r', '1', '-t', '1', '-o', 'json'],
+        where: run.where,
+        exitCode: run.exitCode,
+        stdout: clip(run.stdout),
+        stderr: clip(run.stderr.slice(-EVIDENCE_LIMITS.text)),
+        durationMs: run.durationMs,
+      });
+      const generated = run.exitCode === 0 && /"n_gen":\s*(\d+)/.exec(run.stdout)?.[1] === String(e.loads.generateTokens);
+      a.push({
+        id: 'loads',
+        ok: generated,
+        expected: `loads in llama.cpp and generates ${e.loads.generateTokens} tokens`,
+        actual: run.timedOut ? 'timed out' : generated ? 'yes' : `exit ${run.exitCode}`,
+      });
     }
     a.push({ id: 'consistent', ok: consistency.consistent, expected: 'metadata agrees with tensors', actual: consistency.consistent ? 'yes' : consistency.problems.join('; ') });
     return judge(a, 'all', { zh: `模型文件 ${p.path}`, en: `model file ${p.path}` }, evidence);

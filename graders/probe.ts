@@ -334,6 +334,28 @@ export interface SeatHandle {
    * anything the candidate can stop, or a candidate could turn a fail into an error.
    */
   checkPath(): Promise<void>;
+  /**
+   * Run a trusted tool (the toolbox image: llama.cpp tools, nginx, python) on copies of seat files,
+   * in a container of its own without network; the candidate's binaries never run. Each `copy`
+   * puts the seat file `from` at `to` inside the toolbox. A seat file that is missing or not a
+   * regular file throws (fault candidate). Optional: a harness without a toolbox leaves it out and
+   * the probes that need it report `error` (PROBE_NEEDS_TOOLBOX).
+   */
+  runTrusted?(opts: {
+    copy: { from: string; to: string; container?: string }[];
+    cmd: string[];
+    timeoutMs: number;
+  }): Promise<TrustedRun>;
+}
+
+export interface TrustedRun {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  durationMs: number;
+  /** Where it ran, for the evidence (e.g. "toolbox deploylab/toolbox:<tag>"). */
+  where: string;
 }
 
 // ---------------------------------------------------------------------------------------------

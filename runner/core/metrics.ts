@@ -29,11 +29,35 @@ export const metrics = {
     labelNames: ['state'] as const,
     registers: [registry],
   }),
+  webLogins: new Counter({
+    name: 'deploylab_web_logins_total',
+    help: 'Candidate login attempts on the web page, by result (ok, bad_code, rate_limited)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  }),
+  webTerminalsOpen: new Gauge({
+    name: 'deploylab_web_terminals_open',
+    help: 'Browser terminals currently attached to seats',
+    registers: [registry],
+  }),
   sandboxOpSeconds: new Histogram({
     name: 'deploylab_sandbox_operation_seconds',
     help: 'Duration of sandbox driver operations',
     labelNames: ['driver', 'operation'] as const,
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  }),
+  gradingChecks: new Counter({
+    name: 'deploylab_grading_checks_total',
+    help: 'Checks graded, by probe kind and outcome (pass, partial, fail, blocked, error)',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [registry],
+  }),
+  verifyTaskSeconds: new Histogram({
+    name: 'deploylab_verify_task_seconds',
+    help: 'Wall time of `tasks verify` per task (untouched, solved and reset seat), by result',
+    labelNames: ['result'] as const,
+    buckets: [10, 30, 60, 120, 300, 600, 1200],
     registers: [registry],
   }),
 };

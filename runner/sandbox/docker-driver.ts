@@ -514,13 +514,13 @@ export class DockerDriver implements SandboxDriver {
     }
   }
 
-  async readTree(ref: SeatRef, path: string, opts: { maxBytes?: number; container?: string } = {}): Promise<FileEntry[]> {
+  async readTree(ref: SeatRef, path: string, opts: { maxBytes?: number; container?: string; prefix?: boolean } = {}): Promise<FileEntry[]> {
     const max = opts.maxBytes ?? DEFAULT_READ_CAP;
     const stream = await this.archive(ref, path, opts.container);
     return this.op('readTree', async () => {
       let entries: FileEntry[];
       try {
-        entries = await readTar(stream, max);
+        entries = await readTar(stream, max, { prefix: opts.prefix ?? false });
       } catch (e) {
         if (e instanceof TarTooLarge) throw tooLarge(ref, `${path} (${e.entry})`, max);
         throw e;

@@ -172,6 +172,8 @@ export interface FileEntry {
   linkTarget?: string;
   /** Present for regular files (subject to the byte cap). */
   content?: Buffer;
+  /** Set when `content` is only the first bytes of the file (a `prefix` read over the cap). */
+  truncated?: boolean;
 }
 
 export interface WriteFile {
@@ -227,7 +229,11 @@ export interface SandboxDriver {
   exec(ref: SeatRef, opts: ExecOptions): Promise<ExecResult>;
   openTerminal(ref: SeatRef, opts?: { cols?: number; rows?: number; cmd?: string[] }): Promise<TerminalSession>;
   readFile(ref: SeatRef, path: string, opts?: { maxBytes?: number; container?: string }): Promise<Buffer>;
-  readTree(ref: SeatRef, path: string, opts?: { maxBytes?: number; container?: string }): Promise<FileEntry[]>;
+  /**
+   * `prefix`: a file over `maxBytes` comes back as its first bytes with `truncated` set (instead of
+   * SANDBOX_FILE_TOO_LARGE) and reading stops there; meant for one file, e.g. a model's header.
+   */
+  readTree(ref: SeatRef, path: string, opts?: { maxBytes?: number; container?: string; prefix?: boolean }): Promise<FileEntry[]>;
   writeFiles(ref: SeatRef, files: WriteFile[], opts?: { container?: string }): Promise<void>;
   processes(ref: SeatRef): Promise<SeatProcess[]>;
   endpoint(ref: SeatRef, port: number, opts?: { container?: string }): Promise<Endpoint>;

@@ -13,7 +13,7 @@ export class TarTooLarge extends Error {
  * Parse a tar stream into entries. `maxBytes` caps the total content kept; passing it aborts the
  * read (graders ask for bounded evidence, a candidate may leave a 10 GB file behind).
  */
-export async function readTar(stream: Readable, maxBytes: number): Promise<FileEntry[]> {
+export async function readTar(stream: Readable, maxBytes: number, opts: { prefix?: boolean } = {}): Promise<FileEntry[]> {
   const ex = extract();
   const entries: FileEntry[] = [];
   let total = 0;
@@ -36,6 +36,30 @@ export async function readTar(stream: Readable, maxBytes: number): Promise<FileE
       if (type !== 'file') {
         body.resume();
         body.on('end', next);
+        return;
+      }
+      if (opts.prefix && total + entry.size > maxBytes) {
+        // Keep what fits of this file (a header check reads a prefix of a multi-GB model), then stop.
+        const room = maxBytes - total;
+        const chunks: Buffer[] = [];
+        let kept = 0;
+        entry.truncated = true;
+        const stop = (): void => {
+          entry.content = Buffer.concat(chunks);
+          ex.destroy();
+          stream.destroy();
+          resolve();
+        };
+        if (room <= 0) return stop();
+        body.on('data', (d: unknown) => {
+          const c = d as Buffer;
+          if (kept >= room) return;
+          const part = c.length > room - kept ? c.subarray(0, room - kept) : c;
+          chunks.push(part);
+          kept += part.length;
+          if (kept >= room) stop();
+        });
+        body.on('error', reject);
         return;
       }
       total += entry.size;
