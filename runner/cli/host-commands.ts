@@ -29,14 +29,15 @@ export function registerHostCommands(program: Command): void {
     .description('准备主机：按需安装并启动 Docker 引擎、构建缺少的镜像，最后检查 (install/start the engine if needed, build missing images, then check)')
     .option('--offline', '不用镜像仓库：从 Debian 镜像站自举基础镜像 (no registry: bootstrap the base from the Debian mirror)')
     .option('--no-images', '只准备引擎，不构建镜像 (engine only, build no images)')
-    .action(async (opts: { offline?: boolean; images: boolean }, cmd: Command) => {
+    .option('--test-tools', '另装本项目测试所用的主机软件包 (also install the host packages the test suite uses: nginx, prometheus, chromium, CJK fonts)')
+    .action(async (opts: { offline?: boolean; images: boolean; testTools?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const offline = Boolean(opts.offline) || ctx.config.images.offline;
       const ops = await imageOps();
       const progress = (m: { zh: string; en: string }): void => {
         process.stderr.write(`[host prepare] ${ctx.lang === 'zh' ? `${m.zh} (${m.en})` : m.en}\n`);
       };
-      await prepareHost(ctx.config, { offline, images: opts.images }, { ...ops, progress });
+      await prepareHost(ctx.config, { offline, images: opts.images, testTools: Boolean(opts.testTools) }, { ...ops, progress });
       // Judge with the same image recipe (offline or not) that prepare just built.
       emit(ctx, await checkHost(effectiveConfig(ctx.config, { offline }), { inspectImages: ops.inspectImages }));
     });

@@ -3,7 +3,7 @@ import { ConfigSchema } from '../core/config.js';
 import { DeploylabError } from '../core/errors.js';
 import type { ImageState } from '../images/types.js';
 import { engineTarget } from './engine.js';
-import { effectiveConfig, planPrepare, type PrepareFacts } from './prepare.js';
+import { effectiveConfig, missingTestPackages, planPrepare, type PrepareFacts } from './prepare.js';
 import type { EngineTarget, HostFacts } from './types.js';
 
 const SOCKET: EngineTarget = { url: 'unix:///var/run/docker.sock', source: 'default', kind: 'unix', socketPath: '/var/run/docker.sock', tls: false, local: true };
@@ -163,5 +163,26 @@ describe('effectiveConfig', () => {
     const c = ConfigSchema.parse({});
     expect(effectiveConfig(c, { offline: true }).images.offline).toBe(true);
     expect(effectiveConfig(c, { offline: false })).toBe(c);
+  });
+});
+
+describe('prepare --test-tools', () => {
+  it('installs only the missing test-tool packages, and nothing without the flag', () => {
+    const f = { ...facts(), testToolsMissing: ['chromium', 'fonts-noto-cjk'] };
+    expect(planPrepare(f, { ...OFFLINE, testTools: true })).toEqual([{ kind: 'install-packages', packages: ['chromium', 'fonts-noto-cjk'] }]);
+    expect(planPrepare(f, OFFLINE)).toEqual([]);
+    expect(planPrepare({ ...facts(), testToolsMissing: [] }, { ...OFFLINE, testTools: true })).toEqual([]);
+  });
+
+  it('refuses without root, naming the packages', () => {
+    const f = { ...facts({ host: { isRoot: false } }), testToolsMissing: ['prometheus'] };
+    const e = thrown(() => planPrepare(f, { ...OFFLINE, testTools: true }));
+    expect(e.code).toBe('TEST_TOOLS_MISSING_NOT_ROOT');
+    expect(e.message).toContain('prometheus');
+  });
+
+  it('detects missing packages by their files', () => {
+    expect(missingTestPackages(() => true)).toEqual([]);
+    expect(missingTestPackages((p) => p !== '/usr/bin/chromium')).toEqual(['chromium']);
   });
 });

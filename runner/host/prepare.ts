@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../core/config.js';
 import { DeploylabError, type Bilingual } from '../core/errors.js';
@@ -16,6 +16,24 @@ export interface PrepareOptions {
   offline: boolean;
   /** false with --no-images: only make the engine ready. */
   images: boolean;
+  /** --test-tools: also install the host packages the project's own test suite drives. */
+  testTools?: boolean;
+}
+
+/**
+ * Debian packages the test suite runs on the host (real nginx and Prometheus for probe tests,
+ * Chromium and CJK fonts for the browser tests), each with a file that shows it is installed.
+ * Exam hosts do not need them: the graders run these tools inside the toolbox image.
+ */
+export const TEST_TOOL_PACKAGES: readonly { package: string; path: string }[] = [
+  { package: 'nginx-light', path: '/usr/sbin/nginx' },
+  { package: 'prometheus', path: '/usr/bin/prometheus' },
+  { package: 'chromium', path: '/usr/bin/chromium' },
+  { package: 'fonts-noto-cjk', path: '/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc' },
+];
+
+export function missingTestPackages(exists: (path: string) => boolean = existsSync): string[] {
+  return TEST_TOOL_PACKAGES.filter((t) => !exists(t.path)).map((t) => t.package);
 }
 
 export interface PrepareFacts {
@@ -24,6 +42,8 @@ export interface PrepareFacts {
   gpu: GpuFacts;
   /** null while the engine is down: not known yet. */
   images: ImageState[] | null;
+  /** Test-tool packages not installed (only looked at with --test-tools). */
+  testToolsMissing?: string[];
 }
 
 export type PrepareStep =
@@ -113,8 +133,11 @@ export function planPrepare(f: PrepareFacts, opts: PrepareOptions): PrepareStep[
     if (build.length > 0 && opts.offline && !h.debootstrapPath) packages.push('debootstrap');
   }
 
+  if (opts.testTools) packages.push(...(f.testToolsMissing ?? []));
+
   if (packages.length > 0) {
-    const blocked = installBlocked(h, packages.includes('docker.io') ? 'ENGINE' : 'DEBOOTSTRAP', packages);
+    const what = packages.includes('docker.io') ? 'ENGINE' : packages.includes('debootstrap') ? 'DEBOOTSTRAP' : 'TEST_TOOLS';
+    const blocked = installBlocked(h, what, packages);
     if (blocked) throw blocked;
     steps.unshift({ kind: 'install-packages', packages });
   }
@@ -250,7 +273,13 @@ export async function prepareHost(given: Config, opts: PrepareOptions, deps: Pre
   const target = engineTarget(config, env);
   let engine = await probeEngine(target);
   const gpu = await gatherGpu(env);
-  const facts = (): PrepareFacts => ({ engine, host: gatherHostFacts(env), gpu, images: null });
+  const facts = (): PrepareFacts => ({
+    engine,
+    host: gatherHostFacts(env),
+    gpu,
+    images: null,
+    ...(opts.testTools ? { testToolsMissing: missingTestPackages() } : {}),
+  });
   let f = facts();
   f.images = opts.images ? await inspectOrNull(config, engine, deps.inspectImages) : [];
   const steps = planPrepare(f, opts);
@@ -275,8 +304,10 @@ export async function prepareHost(given: Config, opts: PrepareOptions, deps: Pre
     if (step.kind === 'install-packages') {
       say({ zh: `安装软件包：${step.packages.join(' ')}`, en: `installing packages: ${step.packages.join(' ')}` });
       const aptEnv = { DEBIAN_FRONTEND: 'noninteractive' };
-      await runLogged('apt-get', ['update'], aptEnv);
-      await runLogged('apt-get', ['install', '-y', ...step.packages], aptEnv);
+      // Wait for another apt run's lock instead of failing at once.
+      const lock = ['-o', 'DPkg::Lock::Timeout=300'];
+      await runLogged('apt-get', [...lock, 'update'], aptEnv);
+      await runLogged('apt-get', [...lock, 'install', '-y', '--no-install-recommends', ...step.packages], aptEnv);
     } else if (step.kind === 'start-engine') {
       // The package's own scripts may have started it already: never start a second dockerd.
       const pid = gatherHostFacts(env).dockerdPid;
