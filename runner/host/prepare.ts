@@ -307,7 +307,7 @@ export async function prepareHost(given: Config, opts: PrepareOptions, deps: Pre
       // Wait for another apt run's lock instead of failing at once.
       const lock = ['-o', 'DPkg::Lock::Timeout=300'];
       await runLogged('apt-get', [...lock, 'update'], aptEnv);
-      await runLogged('apt-get', [...lock, 'install', '-y', '--no-install-recommends', ...step.packages], aptEnv);
+      await runLogged('apt-get', [...lock, 'install', '-y', ...step.packages], aptEnv);
     } else if (step.kind === 'start-engine') {
       // The package's own scripts may have started it already: never start a second dockerd.
       const pid = gatherHostFacts(env).dockerdPid;
