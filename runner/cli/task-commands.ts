@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import { DeploylabError } from '../core/errors.js';
 import { EXIT, printJson, printText, say, table } from '../core/output.js';
 import { LEVELS, levelOf, loadCatalogue, findSkill, type Level } from '../tasks/catalogue.js';
-import { DEFAULT_TASKS_ROOT, formatProblem, loadTaskTree, validatePaths, pointsByFunction } from '../tasks/loader.js';
+import { DEFAULT_TASKS_ROOT, formatProblem, loadTaskTree, validatePaths, pointsByFunction, type LoadedTask } from '../tasks/loader.js';
 import { contextOf } from './context.js';
+import { verifyDepsFromConfig, verifyTasks, type TaskVerifyReport } from '../grading/verify.js';
 
 function parseLevel(v: string | undefined): Level | undefined {
   if (v === undefined) return undefined;
@@ -152,6 +153,53 @@ export function registerTaskCommands(program: Command): void {
       if (tree.problems.length > 0) process.exitCode = EXIT.badInput;
     });
 
+  tasks
+    .command('verify [ids...]')
+    .description('在真实容器上验证考题：未作答 0 分、参考答案满分、重置后 0 分 (prove tasks on real seats: untouched zero, reference solution full marks, reset zero)')
+    .option('--all', '验证全部考题 (every task)')
+    .option('--keep', '保留考位以便排查 (keep the seats for inspection)')
+    .action(async (ids: string[], opts: { all?: boolean; keep?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const tree = loadTaskTree(tasksRoot(cmd));
+      if (!opts.all && ids.length === 0) {
+        throw new DeploylabError({ code: 'BAD_FLAG', fault: 'config', message: { zh: '请给出考题编号或 --all', en: 'give task ids or --all' } });
+      }
+      let chosen: LoadedTask[];
+      if (opts.all) {
+        if (tree.problems.length > 0) {
+          throw new DeploylabError({
+            code: 'TASKS_INVALID',
+            fault: 'config',
+            message: { zh: `考题文件有 ${tree.problems.length} 处问题`, en: `task files have ${tree.problems.length} problem(s)` },
+            hint: { zh: '运行 deploylab tasks validate 查看', en: 'run deploylab tasks validate' },
+            details: { problems: tree.problems },
+          });
+        }
+        chosen = tree.tasks;
+      } else {
+        const unknown = ids.filter((id) => !tree.tasks.some((t) => t.task.id === id));
+        if (unknown.length > 0) {
+          throw new DeploylabError({
+            code: 'TASK_NOT_FOUND',
+            fault: 'config',
+            message: { zh: `没有有效的考题：${unknown.join(', ')}`, en: `no valid task: ${unknown.join(', ')}` },
+            hint: { zh: `可选：${tree.tasks.map((x) => x.task.id).join(', ')}`, en: `known: ${tree.tasks.map((x) => x.task.id).join(', ')}` },
+          });
+        }
+        chosen = ids.map((id) => tree.tasks.find((t) => t.task.id === id)!);
+      }
+      const deps = await verifyDepsFromConfig(ctx.config);
+      const reports = await verifyTasks(chosen, {
+        ...deps,
+        keep: Boolean(opts.keep),
+        progress: (l) => process.stderr.write(`${l.zh === l.en ? l.en : say(ctx.lang, l.zh, l.en)}\n`),
+      });
+      const couldNotRun = reports.some((r) => r.error && r.error.fault !== 'config');
+      if (ctx.json) printJson({ ok: reports.every((r) => r.ok), tasks: reports });
+      else printText(verifyText(ctx.lang, reports));
+      process.exitCode = reports.every((r) => r.ok) ? EXIT.ok : couldNotRun ? EXIT.couldNotRun : EXIT.notReady;
+    });
+
   const standard = program.command('standard').description('评价标准目录 (the skill standard as data)');
   standard
     .command('show')
@@ -187,4 +235,29 @@ export function registerTaskCommands(program: Command): void {
       }
       printText(out.join('\n'));
     });
+}
+
+function verifyText(lang: 'zh' | 'en', reports: TaskVerifyReport[]): string {
+  const pts = (g: TaskVerifyReport['grades']['solved']): string => (g ? `${+g.earned.toFixed(2)}/${g.possible}` : '-');
+  const out = [
+    table(
+      [say(lang, '考题', 'task'), say(lang, '结果', 'result'), say(lang, '未作答', 'untouched'), say(lang, '参考答案', 'solved'), say(lang, '重置后', 'reset'), say(lang, '用时', 'wall')],
+      reports.map((r) => [
+        r.taskId,
+        r.ok ? say(lang, '通过', 'verified') : r.error ? say(lang, '无法运行', 'could not run') : say(lang, '未通过', 'FAILED'),
+        pts(r.grades.untouched),
+        pts(r.grades.solved),
+        pts(r.grades.reset),
+        `${(r.wallMs / 1000).toFixed(1)} s`,
+      ]),
+    ),
+  ];
+  for (const r of reports) {
+    if (r.error) out.push(`${r.taskId}: [${r.error.code}] ${say(lang, r.error.message.zh, r.error.message.en)}`);
+    for (const f of r.failures) {
+      const where = [r.taskId, f.phase, f.checkId, f.kind].filter(Boolean).join(' / ');
+      out.push(`${where}: ${say(lang, f.reason.zh, f.reason.en)}${f.summary ? ` — ${say(lang, f.summary.zh, f.summary.en)}` : ''}`);
+    }
+  }
+  return out.join('\n');
 }
