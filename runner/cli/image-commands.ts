@@ -68,10 +68,12 @@ export function registerImageCommands(program: Command): void {
   images
     .command('ls')
     .description('列出沙箱镜像是否存在、是否为最新 (which sandbox images are present and current)')
-    .action(async (_o: unknown, cmd: Command) => {
+    .option('--offline', '按离线自举的基础镜像计算 (as built with --offline)')
+    .action(async (o: { offline?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const states = await inspectImages(ctx.config);
-      if (ctx.json) printJson({ ok: true, offline: ctx.config.images.offline, images: states });
+      const offline = Boolean(o.offline) || ctx.config.images.offline;
+      const states = await inspectImages({ ...ctx.config, images: { ...ctx.config.images, offline } });
+      if (ctx.json) printJson({ ok: true, offline, images: states });
       else {
         const yes = say(ctx.lang, '是', 'yes');
         const no = say(ctx.lang, '否', 'no');
