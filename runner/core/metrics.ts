@@ -60,4 +60,17 @@ export const metrics = {
     buckets: [10, 30, 60, 120, 300, 600, 1200],
     registers: [registry],
   }),
+  sessionTransitions: new Counter({
+    name: 'deploylab_session_transitions_total',
+    help: 'Session and seat state transitions stored, by kind (session, seat) and event',
+    labelNames: ['kind', 'event'] as const,
+    registers: [registry],
+  }),
+  seatProvisionSeconds: new Histogram({
+    name: 'deploylab_seat_provision_seconds',
+    help: 'Wall time to provision and set up one exam seat, by result',
+    labelNames: ['result'] as const,
+    buckets: [1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers: [registry],
+  }),
 };
