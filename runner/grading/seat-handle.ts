@@ -58,7 +58,19 @@ export function seatHandleFor(opts: SeatHandleOptions): SeatHandle {
     },
 
     async listProcesses(): Promise<SeatProcess[]> {
-      return (await driver.processes(ref)).map((p) => ({ hostPid: p.hostPid, ppid: p.ppid, user: p.user, command: p.command, role: p.role }));
+      const procs = await driver.processes(ref);
+      // The host's ps names users from the host's passwd; the seat's own names are what a task means.
+      const names = new Map<string, Map<number, string>>();
+      for (const role of new Set(procs.filter((p) => p.uid !== undefined).map((p) => p.role))) {
+        names.set(role, await seatUsers(driver, ref, role));
+      }
+      return procs.map((p) => ({
+        hostPid: p.hostPid,
+        ppid: p.ppid,
+        user: (p.uid !== undefined ? names.get(p.role)?.get(p.uid) : undefined) ?? (p.uid !== undefined ? String(p.uid) : p.user),
+        command: p.command,
+        role: p.role,
+      }));
     },
 
     async checkPath(): Promise<void> {
@@ -81,6 +93,21 @@ export function seatHandleFor(opts: SeatHandleOptions): SeatHandle {
     handle.runTrusted = (o) => runInToolbox(driver, ref, opts.task, tb, o);
   }
   return handle;
+}
+
+/** uid → name from a seat container's /etc/passwd, read through the archive API (empty when unreadable). */
+async function seatUsers(driver: SandboxDriver, ref: SeatRef, container: string): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  try {
+    const text = (await driver.readFile(ref, '/etc/passwd', { container, maxBytes: 1024 * 1024 })).toString('utf8');
+    for (const line of text.split('\n')) {
+      const [name, , uid] = line.split(':');
+      if (name && uid && /^\d+$/.test(uid) && !out.has(Number(uid))) out.set(Number(uid), name);
+    }
+  } catch {
+    // A container without a readable passwd: numeric uids stand.
+  }
+  return out;
 }
 
 async function runInToolbox(

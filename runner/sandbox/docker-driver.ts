@@ -559,17 +559,18 @@ export class DockerDriver implements SandboxDriver {
       const out: SeatProcess[] = [];
       for (const c of found) {
         // `docker top` runs ps on the host for the container's cgroup: host PIDs, nothing runs inside.
-        const top = (await this.docker.getContainer(c.id).top({ ps_args: '-o pid,ppid,user,args' })) as {
+        const top = (await this.docker.getContainer(c.id).top({ ps_args: '-o pid,ppid,uid,user,args' })) as {
           Titles: string[];
           Processes: string[][];
         };
         const col = (name: string): number => top.Titles.findIndex((t) => t.trim().toUpperCase() === name);
-        const [pid, ppid, user, cmd] = [col('PID'), col('PPID'), col('USER'), col('COMMAND')];
+        const [pid, ppid, uid, user, cmd] = [col('PID'), col('PPID'), col('UID'), col('USER'), col('COMMAND')];
         for (const row of top.Processes) {
           out.push({
             hostPid: Number(row[pid]),
             ppid: Number(row[ppid]),
             user: row[user] ?? '',
+            ...(uid >= 0 && /^\d+$/.test(row[uid] ?? '') ? { uid: Number(row[uid]) } : {}),
             command: row[cmd] ?? '',
             role: c.role,
             pidNamespace: 'host',

@@ -189,7 +189,10 @@ export interface SeatProcess {
   /** PID as the host sees it (what nvidia-smi reports). */
   hostPid: number;
   ppid: number;
+  /** User name as the host's ps shows it (the host's passwd, which may differ from the seat's). */
   user: string;
+  /** Numeric uid (resolve it against the seat's own /etc/passwd for the seat's user name). */
+  uid?: number;
   command: string;
   /** Which container of the seat runs it. */
   role: string;
