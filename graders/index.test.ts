@@ -18,9 +18,9 @@ describe('probe registry', () => {
     try {
       const file = await gradeCheck(seat, ProbeParamsSchema.parse({ kind: 'file', path: '/etc/hostname', expect: { exists: false } }));
       expect(file.status).toBe('pass');
-      const container = await gradeCheck(seat, ProbeParamsSchema.parse({ kind: 'container', match: { name: 'llama' } }));
-      expect(container.status).toBe('error');
-      expect(container.error?.code).toBe('PROBE_KIND_UNAVAILABLE');
+      const gpu = await gradeCheck(seat, ProbeParamsSchema.parse({ kind: 'nvidia-smi' }));
+      expect(gpu.status).toBe('error');
+      expect(gpu.error?.code).toBe('PROBE_KIND_UNAVAILABLE');
     } finally {
       await seat.cleanup();
     }

@@ -4,6 +4,7 @@
  */
 import { DeploylabError } from '../runner/core/errors.js';
 import type { ProbeKind, ProbeParams } from '../runner/tasks/probe-params.js';
+import { containerProbe } from './container.js';
 import { fileProbe } from './file.js';
 import { ggufProbe } from './gguf.js';
 import { httpProbe } from './http.js';
@@ -13,6 +14,7 @@ import { Deadline, errored, runProbe, type Probe, type ProbeOutcome, type SeatHa
 import { processProbe } from './process.js';
 import { prometheusProbe } from './prometheus.js';
 import { rateLimitProbe } from './rate-limit.js';
+import { recoveryProbe } from './recovery.js';
 
 export const PROBES: Partial<Record<ProbeKind, Probe>> = {
   http: httpProbe,
@@ -23,6 +25,8 @@ export const PROBES: Partial<Record<ProbeKind, Probe>> = {
   file: fileProbe,
   process: processProbe,
   prometheus: prometheusProbe,
+  container: containerProbe,
+  recovery: recoveryProbe,
 };
 
 /** Extra time beyond a check's own timeoutMs for the harness's side (scrapes, path checks). */

@@ -19,7 +19,7 @@ export interface ImageDef {
   /** Needs the llama.cpp git bundle in its context. */
   llamaBundle: boolean;
   /** Shown to candidates? The toolbox is the graders' own. */
-  role: 'base' | 'build' | 'workspace' | 'toolbox';
+  role: 'base' | 'build' | 'workspace' | 'toolbox' | 'sidecar';
 }
 
 /** In dependency order: every image comes after the ones it is built FROM. */
@@ -46,6 +46,7 @@ export const IMAGE_DEFS: Record<ImageName, ImageDef> = {
     llamaBundle: false,
     role: 'toolbox',
   },
+  dind: { name: 'dind', deps: ['base'], depArgs: { base: 'BASE' }, llamaBundle: false, role: 'sidecar' },
   'workspace-gpu': { name: 'workspace-gpu', deps: [], depArgs: {}, llamaBundle: false, role: 'workspace' },
 };
 

@@ -219,10 +219,26 @@ export const ProcessParamsSchema = z.strictObject({
   timeoutMs: Timeout.default(10_000),
 });
 
-export const ContainerParamsSchema = z.strictObject({
+export const ContainerParamsSchema = z
+  .strictObject({
   kind: z.literal('container'),
   /** "inner": containers of the seat's own Docker daemon (docker-in-seat tasks); "seat": the seat's containers. */
   scope: z.enum(['inner', 'seat']).default('inner'),
+  /**
+   * Judge an image of the seat's own daemon (scope inner) by its config instead of containers:
+   * exposed ports, a non-root user, labels, and that it was built on a preloaded base image.
+   */
+  image: z
+    .strictObject({
+      ref: z.string().min(1),
+      exposes: z.array(Port).optional(),
+      /** Config.User must name a user other than root (empty, "root", "0" and "0:…" are root). */
+      nonRootUser: z.boolean().optional(),
+      labels: z.record(z.string(), z.string()).optional(),
+      /** The image's layers start with this image's layers (built FROM it, not imported). */
+      basedOn: z.string().min(1).optional(),
+    })
+    .optional(),
   match: z
     .strictObject({
       name: Regex.optional(),
@@ -230,7 +246,8 @@ export const ContainerParamsSchema = z.strictObject({
       labels: z.record(z.string(), z.string()).optional(),
       composeService: z.string().min(1).optional(),
     })
-    .refine((m) => Object.values(m).some((v) => v !== undefined), { message: 'give at least one matcher' }),
+    .refine((m) => Object.values(m).some((v) => v !== undefined), { message: 'give at least one matcher' })
+    .optional(),
   expect: z
     .strictObject({
       running: z.boolean().default(true),
@@ -240,10 +257,14 @@ export const ContainerParamsSchema = z.strictObject({
       maxCpus: z.number().positive().optional(),
       maxMemoryMiB: z.number().int().positive().optional(),
       publishes: z.array(Port).optional(),
+      /** Config.User of the containers is not root. */
+      nonRootUser: z.boolean().optional(),
     })
     .prefault({}),
   timeoutMs: Timeout.default(20_000),
-});
+  })
+  .refine((p) => (p.match === undefined) !== (p.image === undefined), { message: 'give match (containers) or image, exactly one' })
+  .refine((p) => p.image === undefined || p.scope === 'inner', { message: 'image checks read the seat\'s own daemon: scope must be inner', path: ['scope'] });
 
 export const DisruptSchema = z.discriminatedUnion('action', [
   z.strictObject({
@@ -253,7 +274,15 @@ export const DisruptSchema = z.discriminatedUnion('action', [
     signal: z.enum(['SIGKILL', 'SIGTERM', 'SIGINT']).default('SIGKILL'),
   }),
   z.strictObject({ action: z.literal('restart-container'), container: ContainerRole }),
-  z.strictObject({ action: z.literal('stop-inner-container'), match: z.strictObject({ name: Regex }) }),
+  /**
+   * A crash of a container in the seat's own daemon: its main process is killed from the host.
+   * (`docker stop`/`docker kill` would count as a manual stop, which restart policies ignore.)
+   */
+  z.strictObject({
+    action: z.literal('kill-inner-container'),
+    match: z.strictObject({ name: Regex }),
+    signal: z.enum(['SIGKILL', 'SIGTERM', 'SIGINT']).default('SIGKILL'),
+  }),
 ]);
 
 export const RecoveryParamsSchema = z.strictObject({

@@ -1,0 +1,236 @@
+/**
+ * `recovery` probe: the service answers, the harness breaks it (kills a named process of the seat,
+ * restarts a seat container, or crashes a container of the seat's own daemon), and the service
+ * must answer again within T seconds, by itself (a supervisor, a restart policy).
+ *
+ * Kills are done host-side by host PID, never by running a binary inside the seat: the driver's
+ * process list gives the PID and /proc confirms it is still that process just before the signal.
+ * A seat whose PIDs the host cannot signal (Kubernetes pods, a remote engine) is an `error`: the
+ * harness could not disrupt, so it cannot judge.
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import type Docker from 'dockerode';
+import type { z } from 'zod';
+import { DeploylabError, asDeploylabError } from '../runner/core/errors.js';
+import { RecoveryParamsSchema } from '../runner/tasks/probe-params.js';
+import { innerDocker } from './container.js';
+import { httpRequest } from './http.js';
+import { matches } from './process.js';
+import { defineProbe, errored, failed, judgeUnreachable, note, passed, type Deadline, type Evidence, type SeatHandle, type SeatProcess } from './probe.js';
+
+export type RecoveryParams = z.output<typeof RecoveryParamsSchema>;
+type Signal = 'SIGKILL' | 'SIGTERM' | 'SIGINT';
+
+/**
+ * What the recovery probe may do to a seat beyond looking at it. Both are optional: the docker
+ * adapter supplies `restartContainer`; without `signalProcess` the host's own process.kill is used.
+ */
+export interface SeatControl {
+  signalProcess?(p: SeatProcess & { pidNamespace?: 'host' | 'pod' }, signal: Signal): Promise<void>;
+  restartContainer?(role: string): Promise<void>;
+}
+
+function cannotDisrupt(zh: string, en: string, cause?: unknown): DeploylabError {
+  return new DeploylabError({
+    code: 'PROBE_CANNOT_DISRUPT',
+    fault: 'infrastructure',
+    message: { zh: `评分程序无法制造故障：${zh}`, en: `the harness cannot disrupt the seat: ${en}` },
+    hint: { zh: '在容器引擎所在主机上以 root 运行评分程序', en: 'run the grader as root on the engine host' },
+    ...(cause !== undefined ? { cause } : {}),
+  });
+}
+
+/** Command line of a host PID as ps shows it (NUL-separated argv joined by spaces), or null when gone. */
+async function hostCommand(pid: number): Promise<string | null> {
+  try {
+    const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    return raw.replace(/\0+$/, '').split('\0').join(' ');
+  } catch {
+    return null;
+  }
+}
+
+async function hostAlive(pid: number): Promise<boolean> {
+  try {
+    // A zombie still has a /proc entry: only a live state counts.
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z /s.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+/** Signal a seat process from the host, after checking the PID still runs the listed command (PIDs are reused). */
+export async function hostSignal(p: SeatProcess & { pidNamespace?: 'host' | 'pod' }, signal: Signal): Promise<void> {
+  if (p.pidNamespace === 'pod') throw cannotDisrupt('该考位的进程号不是主机进程号', "the seat's PIDs are not host PIDs");
+  const cmd = await hostCommand(p.hostPid);
+  if (cmd === null) {
+    throw cannotDisrupt(`主机上看不到进程 ${p.hostPid}（容器引擎不在本机？）`, `process ${p.hostPid} is not visible on this host (engine not local?)`);
+  }
+  // ps clips long argument lists; the listed text must be a prefix of the live one.
+  if (!cmd.startsWith(p.command.trim())) return; // it exited and the PID was reused: nothing of ours to kill
+  try {
+    process.kill(p.hostPid, signal);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return;
+    throw cannotDisrupt(`向进程 ${p.hostPid} 发送 ${signal} 失败`, `sending ${signal} to process ${p.hostPid} failed`, e);
+  }
+}
+
+/**
+ * Host PID of an inner container's main process. `pidInDind` is the PID in the sidecar's namespace
+ * (what the inner daemon reports); the host process whose NSpid chain holds it, below the sidecar's
+ * own processes, is the one.
+ */
+export async function hostPidOfInner(dindHostPids: readonly number[], pidInDind: number): Promise<number | null> {
+  const roots = new Set(dindHostPids);
+  const parentOf = async (pid: number): Promise<{ ppid: number; nspid: number[] } | null> => {
+    try {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      const nspid = (/^NSpid:\s+(.*)$/m.exec(status)?.[1] ?? '').trim().split(/\s+/).map(Number);
+      return { ppid, nspid };
+    } catch {
+      return null;
+    }
+  };
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    const info = await parentOf(pid);
+    if (!info || info.nspid.length < 2 || info.nspid[1] !== pidInDind) continue;
+    // Walk up: it must descend from one of the sidecar's processes.
+    let cur = info.ppid;
+    for (let hops = 0; hops < 32 && cur > 1; hops++) {
+      if (roots.has(cur)) return pid;
+      cur = (await parentOf(cur))?.ppid ?? 0;
+    }
+  }
+  return null;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Disrupted {
+  /** Host PIDs that must be gone before the service counts as answering "again". */
+  killed: number[];
+  evidence: Evidence;
+}
+
+async function disrupt(seat: SeatHandle & SeatControl, p: RecoveryParams, deadline: Deadline): Promise<Disrupted | { nothing: Evidence }> {
+  const d = p.disrupt;
+  if (d.action === 'kill-process') {
+    const all = await seat.listProcesses();
+    const found = all.filter((x) => x.role === d.container && matches(x, d.match));
+    const shown = found.slice(0, 20).map((x) => ({ hostPid: x.hostPid, user: x.user, command: x.command.slice(0, 300) }));
+    if (found.length === 0) return { nothing: note('没有匹配的进程可以终止', 'no matching process to kill', { match: d.match }) };
+    const signal = seat.signalProcess?.bind(seat) ?? hostSignal;
+    for (const x of found) await signal(x, d.signal);
+    return { killed: found.map((x) => x.hostPid), evidence: note(`已发送 ${d.signal}`, `sent ${d.signal}`, { processes: shown }) };
+  }
+  if (d.action === 'restart-container') {
+    if (!seat.restartContainer) throw cannotDisrupt('考位接口不支持重启容器', 'the seat handle cannot restart containers');
+    await seat.restartContainer(d.container);
+    return { killed: [], evidence: note(`已重启容器 ${d.container}`, `restarted container ${d.container}`) };
+  }
+  // kill-inner-container
+  const docker: Docker = await innerDocker(seat, deadline);
+  const list = await docker.listContainers({ all: false });
+  const re = new RegExp(d.match.name);
+  const hit = list.filter((c) => c.Names.some((n) => re.test(n.replace(/^\//, ''))));
+  if (hit.length === 0) return { nothing: note('考位内 Docker 中没有匹配的运行中容器', "no running container in the seat's daemon matches", { match: d.match }) };
+  const dindPids = (await seat.listProcesses()).filter((x) => x.role === 'dind').map((x) => x.hostPid);
+  const killed: number[] = [];
+  for (const c of hit) {
+    const info = await docker.getContainer(c.Id).inspect();
+    const host = await hostPidOfInner(dindPids, info.State.Pid);
+    if (host === null) throw cannotDisrupt(`找不到容器 ${c.Names[0]} 主进程的主机进程号`, `host PID of ${c.Names[0]}'s main process not found`);
+    try {
+      process.kill(host, d.signal);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw cannotDisrupt(`终止进程 ${host} 失败`, `killing ${host} failed`, e);
+    }
+    killed.push(host);
+  }
+  return { killed, evidence: note(`已终止容器主进程（${d.signal}）`, `killed the containers' main processes (${d.signal})`, { containers: hit.map((c) => c.Names[0]), hostPids: killed }) };
+}
+
+export const recoveryProbe = defineProbe({
+  kind: 'recovery',
+  params: RecoveryParamsSchema,
+  async run(handle, p, deadline) {
+    const seat = handle as SeatHandle & SeatControl;
+    const t = p.then;
+    const ask = (): ReturnType<typeof httpRequest> =>
+      httpRequest(seat, { target: t.target, method: 'GET', path: t.path, headers: {}, timeoutMs: Math.min(5_000, t.pollMs * 5) }, deadline);
+    const evidence: Evidence[] = [];
+
+    // 1. It must answer before: recovering from nothing is not recovery.
+    const before = await ask();
+    evidence.push(before.evidence);
+    if (before.kind !== 'response' || before.exchange.status !== t.status) {
+      if (before.kind === 'unreachable') {
+        return judgeUnreachable(seat, { zh: '故障前服务就不可用', en: 'the service was down before the disruption' }, evidence);
+      }
+      return failed({ zh: '故障前服务就没有正常响应', en: 'the service did not answer properly before the disruption' }, evidence);
+    }
+
+    // 2. Break it.
+    let done: Disrupted | { nothing: Evidence };
+    try {
+      done = await disrupt(seat, p, deadline);
+    } catch (e) {
+      const err = asDeploylabError(e);
+      if (err.fault === 'candidate') throw err;
+      return errored(err, evidence);
+    }
+    if ('nothing' in done) {
+      return failed({ zh: '没有找到要终止的服务进程', en: 'no service process to kill was found' }, [...evidence, done.nothing]);
+    }
+    evidence.push(done.evidence);
+    const t0 = Date.now();
+    const limitAt = t0 + t.withinSeconds * 1000;
+
+    // 3. Wait until the killed processes are really gone, so an answer afterwards comes from a new one.
+    while (true) {
+      const alive = (await Promise.all(done.killed.map(hostAlive))).some(Boolean);
+      if (!alive) break;
+      if (Date.now() > limitAt) {
+        return failed({ zh: `进程在 ${t.withinSeconds} 秒内没有退出`, en: `the process did not exit within ${t.withinSeconds} s` }, evidence);
+      }
+      await sleep(100);
+    }
+
+    // 4. Poll until it answers again or the allowance runs out.
+    let attempts = 0;
+    let last: Evidence | undefined;
+    while (Date.now() <= limitAt) {
+      deadline.check();
+      const a = await ask();
+      attempts++;
+      last = a.evidence;
+      if (a.kind === 'response' && a.exchange.status === t.status) {
+        const s = ((Date.now() - t0) / 1000).toFixed(1);
+        return passed({ zh: `服务在 ${s} 秒后恢复`, en: `the service answered again after ${s} s` }, [
+          ...evidence,
+          a.evidence,
+          note('恢复时间', 'time to recover', { seconds: Number(s), attempts, allowedSeconds: t.withinSeconds }),
+        ]);
+      }
+      await sleep(Math.min(t.pollMs, Math.max(0, limitAt - Date.now())));
+      if (Date.now() > limitAt) break;
+    }
+    if (last) evidence.push(last);
+    if (last?.kind === 'http' && last.response === undefined) {
+      // Nothing answered at all: the harness's own path must be fine for that to be a fail.
+      return judgeUnreachable(seat, { zh: `服务在 ${t.withinSeconds} 秒内没有恢复`, en: `the service did not answer again within ${t.withinSeconds} s` }, [
+        ...evidence,
+        note('轮询次数', 'polls made', { attempts, allowedSeconds: t.withinSeconds }),
+      ]);
+    }
+    return failed({ zh: `服务在 ${t.withinSeconds} 秒内没有恢复`, en: `the service did not answer again within ${t.withinSeconds} s` }, [
+      ...evidence,
+      note('轮询次数', 'polls made', { attempts, allowedSeconds: t.withinSeconds }),
+    ]);
+  },
+});
