@@ -34,6 +34,12 @@ export const ConfigSchema = z.strictObject({
       cudaBase: z.string().default('nvidia/cuda:12.4.1-runtime-ubuntu22.04'),
     })
     .prefault({}),
+  server: z
+    .strictObject({
+      /** Bearer token of the examiner API (/api/examiner/*); empty turns that API off. Set it via DEPLOYLAB_SERVER_EXAMINER_TOKEN rather than a file. */
+      examinerToken: z.string().default(''),
+    })
+    .prefault({}),
   host: z
     .strictObject({
       minFreeDiskGiB: z.number().positive().default(20),
@@ -57,6 +63,7 @@ const ENV_KEYS: Record<string, { path: string[]; kind: 'string' | 'number' | 'bo
   DEPLOYLAB_IMAGES_OFFLINE: { path: ['images', 'offline'], kind: 'boolean' },
   DEPLOYLAB_IMAGES_DEBIAN_MIRROR: { path: ['images', 'debianMirror'], kind: 'string' },
   DEPLOYLAB_HOST_MIN_FREE_DISK_GIB: { path: ['host', 'minFreeDiskGiB'], kind: 'number' },
+  DEPLOYLAB_SERVER_EXAMINER_TOKEN: { path: ['server', 'examinerToken'], kind: 'string' },
 };
 /** DEPLOYLAB_* variables that are not config values. */
 const ENV_OTHER = new Set(['DEPLOYLAB_CONFIG', 'DEPLOYLAB_TEST_DOCKER']);

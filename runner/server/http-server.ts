@@ -2,11 +2,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { registry } from '../core/metrics.js';
 import type { Logger } from '../core/logger.js';
+import type { WebApp } from '../web/app.js';
 
 export interface ServerOptions {
   host: string;
   port: number;
   log: Logger;
+  /** Candidate pages, terminal websocket and examiner API (runner/web); absent: operational endpoints only. */
+  web?: WebApp;
 }
 
 /**
@@ -34,8 +37,13 @@ export async function startServer(opts: ServerOptions): Promise<{ server: Server
         });
       return;
     }
+    if (opts.web?.handle(req, res)) return;
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: { zh: '未找到', en: 'not found' } } }));
+  });
+  server.on('upgrade', (req, socket, head: Buffer) => {
+    if (opts.web?.upgrade(req, socket, head)) return;
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

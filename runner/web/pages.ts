@@ -1,0 +1,106 @@
+import type { Bilingual } from '../core/errors.js';
+import { escapeHtml as e } from './html.js';
+import { renderMarkdown } from './markdown.js';
+import type { SeatBinding, TaskSheet } from './access.js';
+
+/** Texts candidates read, Chinese first with English beside it. */
+export const TEXT = {
+  product: { zh: '大模型部署工程师 · 实操考核', en: 'LLM Deployment Engineer · practical exam' },
+  loginTitle: { zh: '考生登录', en: 'Candidate login' },
+  codeLabel: { zh: '准入码', en: 'Access code' },
+  loginButton: { zh: '登录', en: 'Log in' },
+  badCode: { zh: '准入码无效或已失效，请核对后重试，或联系监考老师。', en: 'The access code is not valid. Check it, or ask the examiner.' },
+  tooMany: { zh: '尝试次数过多，请稍后再试。', en: 'Too many attempts. Please wait and try again.' },
+  loggedOut: { zh: '登录已失效，请重新输入准入码。', en: 'Your login has expired. Enter your access code again.' },
+  remaining: { zh: '剩余时间', en: 'Time left' },
+  notStarted: { zh: '未开始', en: 'not started' },
+  tasks: { zh: '试题', en: 'Tasks' },
+  terminal: { zh: '终端', en: 'Terminal' },
+  connecting: { zh: '正在连接终端…', en: 'Connecting the terminal…' },
+  frozen: {
+    zh: '考位已冻结（考试时间到或监考老师已收卷），终端已关闭。你启动的服务仍在运行，等待评分。',
+    en: 'The seat is frozen (time is up or the examiner closed it): the terminal is closed. Your services keep running for grading.',
+  },
+  logout: { zh: '退出', en: 'Log out' },
+} satisfies Record<string, Bilingual>;
+
+/** "中文 (English)" in one element, English in a muted span. */
+export function bi(t: Bilingual): string {
+  return `${e(t.zh)} <span class="en" lang="en">${e(t.en)}</span>`;
+}
+
+function layout(title: Bilingual, body: string, bodyAttrs = ''): string {
+  return `<!doctype html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${e(title.zh)} · ${e(title.en)}</title>
+<link rel="stylesheet" href="/static/exam.css">
+</head>
+<body${bodyAttrs}>
+<header class="top"><span class="product">${bi(TEXT.product)}</span></header>
+${body}
+</body>
+</html>`;
+}
+
+export function loginPage(error?: Bilingual): string {
+  const err = error ? `<p class="error" role="alert" id="login-error">${bi(error)}</p>` : '';
+  return layout(
+    TEXT.loginTitle,
+    `<main class="login">
+<h1>${bi(TEXT.loginTitle)}</h1>
+${err}
+<form method="post" action="/login" autocomplete="off">
+<label for="code">${bi(TEXT.codeLabel)}</label>
+<input id="code" name="code" type="text" maxlength="64" required autofocus spellcheck="false">
+<button type="submit">${bi(TEXT.loginButton)}</button>
+</form>
+</main>`,
+  );
+}
+
+export function messagePage(title: Bilingual, message: Bilingual): string {
+  return layout(title, `<main class="login"><h1>${bi(title)}</h1><p class="error" role="alert">${bi(message)}</p><p><a href="/">${bi(TEXT.loginTitle)}</a></p></main>`);
+}
+
+export function examPage(opts: { binding: SeatBinding; sheets: TaskSheet[]; frozen: boolean; now: Date }): string {
+  const { binding, sheets, frozen } = opts;
+  const tabs = sheets
+    .map((s, i) => `<button type="button" class="tab${i === 0 ? ' active' : ''}" data-task="${e(s.id)}">${e(s.title.zh)}<span class="en" lang="en">${e(s.title.en)}</span></button>`)
+    .join('');
+  const panes = sheets
+    .map(
+      (s, i) => `<article class="sheet${i === 0 ? ' active' : ''}" data-task="${e(s.id)}">
+<div class="lang-toggle"><button type="button" data-lang="zh" class="on">中文</button><button type="button" data-lang="en">English</button></div>
+<section class="md zh" lang="zh-CN">${renderMarkdown(s.instructions.zh)}</section>
+<section class="md en-sheet" lang="en" hidden>${renderMarkdown(s.instructions.en)}</section>
+</article>`,
+    )
+    .join('\n');
+  const attrs = ` data-seat="${e(binding.ref.seat)}" data-ends-at="${e(binding.endsAt ?? '')}" data-now="${e(opts.now.toISOString())}" data-frozen="${frozen ? '1' : ''}" class="exam${frozen ? ' frozen' : ''}"`;
+  return layout(
+    TEXT.product,
+    `<div class="bar">
+<span class="who">${e(binding.candidate)}</span>
+<span class="clock">${bi(TEXT.remaining)}: <strong id="clock">${binding.endsAt ? '--:--:--' : bi(TEXT.notStarted)}</strong></span>
+<form method="post" action="/logout"><button type="submit">${bi(TEXT.logout)}</button></form>
+</div>
+<p id="frozen-banner" class="error" role="alert"${frozen ? '' : ' hidden'}>${bi(TEXT.frozen)}</p>
+<main class="exam-main">
+<section class="sheets" aria-label="${e(TEXT.tasks.zh)} ${e(TEXT.tasks.en)}">
+<nav class="tabs">${tabs}</nav>
+${panes}
+</section>
+<section class="term-pane" aria-label="${e(TEXT.terminal.zh)} ${e(TEXT.terminal.en)}">
+<div id="terminal"></div>
+<p id="term-status" role="status">${frozen ? bi(TEXT.frozen) : bi(TEXT.connecting)}</p>
+</section>
+</main>
+<script src="/static/xterm.js"></script>
+<script src="/static/addon-fit.js"></script>
+<script src="/static/exam.js"></script>`,
+    attrs,
+  );
+}

@@ -1,0 +1,103 @@
+/* global document, window, location, Terminal, FitAddon */
+// The candidate's exam page: task tabs, the zh/en toggle, the clock and the terminal.
+(function () {
+  'use strict';
+  var body = document.body;
+  if (!body.classList.contains('exam')) return;
+
+  // Task tabs.
+  document.querySelectorAll('.tab').forEach(function (tab) {
+    tab.addEventListener('click', function () {
+      var id = tab.getAttribute('data-task');
+      document.querySelectorAll('.tab').forEach(function (t) { t.classList.toggle('active', t === tab); });
+      document.querySelectorAll('.sheet').forEach(function (s) { s.classList.toggle('active', s.getAttribute('data-task') === id); });
+    });
+  });
+  // Chinese / English toggle per sheet.
+  document.querySelectorAll('.sheet').forEach(function (sheet) {
+    sheet.querySelectorAll('.lang-toggle button').forEach(function (b) {
+      b.addEventListener('click', function () {
+        var en = b.getAttribute('data-lang') === 'en';
+        sheet.querySelector('.md.zh').hidden = en;
+        sheet.querySelector('.md.en-sheet').hidden = !en;
+        sheet.querySelectorAll('.lang-toggle button').forEach(function (x) { x.classList.toggle('on', x === b); });
+      });
+    });
+  });
+
+  var status = document.getElementById('term-status');
+  var banner = document.getElementById('frozen-banner');
+  function say(zh, en, isError) {
+    status.textContent = '';
+    status.appendChild(document.createTextNode(zh + ' '));
+    var s = document.createElement('span');
+    s.className = 'en';
+    s.lang = 'en';
+    s.textContent = en;
+    status.appendChild(s);
+    status.classList.toggle('error', Boolean(isError));
+  }
+
+  // Clock: remaining time against the server's clock, not the browser's.
+  var endsAt = body.getAttribute('data-ends-at') ? Date.parse(body.getAttribute('data-ends-at')) : null;
+  var offset = Date.parse(body.getAttribute('data-now')) - Date.now();
+  var clock = document.getElementById('clock');
+  function pad(n) { return (n < 10 ? '0' : '') + n; }
+  function tick() {
+    if (endsAt === null) return;
+    var left = Math.max(0, Math.floor((endsAt - (Date.now() + offset)) / 1000));
+    clock.textContent = pad(Math.floor(left / 3600)) + ':' + pad(Math.floor(left / 60) % 60) + ':' + pad(left % 60);
+    clock.classList.toggle('low', left < 600);
+  }
+  tick();
+  window.setInterval(tick, 1000);
+  window.setInterval(function () {
+    fetch('/api/candidate/state', { credentials: 'same-origin' }).then(function (r) {
+      if (r.status === 401) { location.href = '/'; return null; }
+      return r.ok ? r.json() : null;
+    }).then(function (s) {
+      if (!s) return;
+      endsAt = s.endsAt ? Date.parse(s.endsAt) : null;
+      offset = Date.parse(s.now) - Date.now();
+      if (s.frozen) showFrozen();
+    }).catch(function () { /* the next poll tries again */ });
+  }, 30000);
+
+  function showFrozen() {
+    body.classList.add('frozen');
+    banner.hidden = false;
+  }
+
+  if (body.getAttribute('data-frozen')) return;
+
+  var term = new Terminal({ cursorBlink: true, fontSize: 14, convertEol: false, scrollback: 5000,
+    fontFamily: '"DejaVu Sans Mono", "Noto Sans Mono CJK SC", monospace' });
+  var fit = new FitAddon.FitAddon();
+  term.loadAddon(fit);
+  term.open(document.getElementById('terminal'));
+  fit.fit();
+  window.deploylabTerminal = term; // for examiners' debugging and the browser test
+
+  var seat = body.getAttribute('data-seat');
+  var proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  var ws = new WebSocket(proto + '//' + location.host + '/ws/seats/' + encodeURIComponent(seat) + '/terminal?cols=' + term.cols + '&rows=' + term.rows);
+  ws.binaryType = 'arraybuffer';
+  var closedBy = null;
+  ws.onmessage = function (ev) {
+    if (typeof ev.data !== 'string') { term.write(new Uint8Array(ev.data)); return; }
+    var m = JSON.parse(ev.data);
+    if (m.t === 'open') { status.textContent = ''; status.classList.remove('error'); term.focus(); }
+    if (m.t === 'closed') {
+      closedBy = m;
+      say(m.message.zh, m.message.en, true);
+      if (m.reason === 'frozen') showFrozen();
+    }
+  };
+  ws.onclose = function () {
+    if (!closedBy) say('终端连接已断开，请刷新页面。', 'The terminal connection was lost; reload the page.', true);
+    term.options.disableStdin = true;
+  };
+  term.onData(function (d) { if (ws.readyState === 1) ws.send(JSON.stringify({ t: 'in', d: d })); });
+  term.onResize(function (size) { if (ws.readyState === 1) ws.send(JSON.stringify({ t: 'resize', cols: size.cols, rows: size.rows })); });
+  window.addEventListener('resize', function () { fit.fit(); });
+})();
