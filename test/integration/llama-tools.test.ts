@@ -165,3 +165,39 @@ describe.skipIf(!hasEngine)('llama.cpp tools in the workspace-cpu image', () => 
     expect(m).toMatch(/llamacpp:tokens_predicted_total \d*[1-9]/);
   });
 });
+
+describe.skipIf(!hasEngine)('the grader toolbox image', () => {
+  let container: Docker.Container;
+
+  beforeAll(async () => {
+    const ref = await requireImage('toolbox');
+    container = await docker.createContainer({
+      Image: ref,
+      Labels: { ...LABEL, 'deploylab.toolbox': 'yes' },
+      HostConfig: { NetworkMode: 'none', NanoCpus: 1_000_000_000, Memory: 512 * 1024 * 1024 },
+    });
+    await container.start();
+  });
+
+  afterAll(async () => {
+    await container?.remove({ force: true });
+  });
+
+  it('is labelled as the toolbox and carries the same llama tools and models', async () => {
+    const info = await container.inspect();
+    expect(info.Config.Labels['deploylab.role']).toBe('toolbox');
+    const r = await exec(container, ['sh', '-c', 'for t in llama-quantize llama-server llama-cli llama-perplexity llama-imatrix llama-bench llama-gguf-split; do command -v $t || exit 1; done; sha256sum /opt/models/tiny-llama-f16.gguf']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^[0-9a-f]{64} {2}\/opt\/models\/tiny-llama-f16\.gguf$/m);
+  });
+
+  it('nginx -t accepts a valid copied config and rejects a broken one', async () => {
+    const ok = 'events {}\nhttp { server { listen 8080; location / { return 200 "ok"; } } }\n';
+    const bad = 'events {}\nhttp { server { listen 8080; location / { retrun 200; } } }\n';
+    const good = await exec(container, ['sh', '-c', `printf '%s' '${ok}' > /tmp/ok.conf && nginx -t -c /tmp/ok.conf`]);
+    expect(good.code, good.stderr).toBe(0);
+    const broken = await exec(container, ['sh', '-c', `printf '%s' '${bad}' > /tmp/bad.conf && nginx -t -c /tmp/bad.conf`]);
+    expect(broken.code).not.toBe(0);
+    expect(broken.stderr).toMatch(/unknown directive "retrun"/);
+  });
+});
