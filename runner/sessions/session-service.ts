@@ -1,0 +1,836 @@
+import { createHash, randomInt } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, relative } from 'node:path';
+import type Docker from 'dockerode';
+import { z } from 'zod';
+import type { SeatHandle } from '../../graders/probe.js';
+import { asDeploylabError, DeploylabError, type Bilingual } from '../core/errors.js';
+import { log } from '../core/logger.js';
+import { metrics } from '../core/metrics.js';
+import { parseOrThrow } from '../core/validation.js';
+import { seatHandleFor, sweepToolboxes } from '../grading/seat-handle.js';
+import { applySetup, gradeSeat, type CheckGrade } from '../grading/task-runner.js';
+import type { SandboxDriver, SeatRef } from '../sandbox/driver.js';
+import { LABEL } from '../sandbox/labels.js';
+import { scoreFromCatalogue, type CheckResult, type Outcome, type ScoreSheet } from '../scoring/score.js';
+import { loadCatalogue, type Level } from '../tasks/catalogue.js';
+import { DEFAULT_TASKS_ROOT } from '../tasks/loader.js';
+import { acquireLock, nowIso, type DB } from '../store/db.js';
+import { loadExamPaper, planForPaper, type LoadedExamPaper } from './paper.js';
+import type { RosterEntry } from './roster.js';
+import {
+  endsAt,
+  extendClock,
+  illegal,
+  remainingMs,
+  seatStep,
+  sessionStep,
+  startClock,
+  stopClock,
+  type SeatClock,
+  type SeatEvent,
+  type SeatStateName,
+  type SessionEvent,
+  type SessionState,
+} from './state-machine.js';
+
+const slog = log.child({ module: 'sessions' });
+
+/** Fixed when the session is opened; stored as JSON and validated when read back. */
+export const SessionSpecSchema = z.strictObject({
+  paperId: z.string(),
+  tasks: z.array(z.string()),
+  tasksRoot: z.string(),
+  workspaceImage: z.string(),
+  toolboxImage: z.string().nullable(),
+  /** Base URL of the candidate pages printed on the seat cards. */
+  baseUrl: z.string().url(),
+  /** MiB used per GPU when the session was opened; null where there is no nvidia-smi. */
+  gpuBaselineMiB: z.array(z.number()).nullable(),
+});
+export type SessionSpec = z.output<typeof SessionSpecSchema>;
+
+export interface SessionRow {
+  id: string;
+  paper_id: string;
+  level: Level;
+  room: string;
+  state: SessionState;
+  duration_ms: number;
+  practice: number;
+  created_at: string;
+  spec: string;
+}
+
+export interface SeatRow {
+  session_id: string;
+  seat_id: string;
+  ordinal: number;
+  candidate_no: string;
+  name: string;
+  id_number: string;
+  state: SeatStateName;
+  access_code: string;
+  code_redeemed_at: string | null;
+  allowed_ms: number;
+  used_ms: number;
+  running_since: number | null;
+  last_error: string | null;
+}
+
+export const clockOf = (s: SeatRow): SeatClock => ({ allowedMs: s.allowed_ms, usedMs: s.used_ms, runningSince: s.running_since });
+
+export type Progress = (line: Bilingual) => void;
+
+export interface SessionDeps {
+  db: DB;
+  driver: SandboxDriver;
+  dataDir: string;
+  /** Engine for the trusted toolbox (model-load checks); without it such checks are `error`. */
+  docker?: Docker;
+  progress?: Progress;
+  now?: () => number;
+}
+
+const ACCESS_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+
+/** 8 characters without look-alikes (0/O, 1/I): about 40 bits, typed from a printed card. */
+export function newAccessCode(): string {
+  let s = '';
+  for (let i = 0; i < 8; i++) s += ACCESS_ALPHABET[randomInt(ACCESS_ALPHABET.length)];
+  return s;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Run fn over items with at most `limit` at once; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+export function sessionIdFor(room: string, at: Date = new Date()): string {
+  const slug = room.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 20) || 'room';
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${slug}-${at.getFullYear()}${p(at.getMonth() + 1)}${p(at.getDate())}-${p(at.getHours())}${p(at.getMinutes())}${p(at.getSeconds())}`;
+}
+
+/** Transient: the engine or the network hiccuped; a retry may succeed. Config/candidate faults are not retried. */
+function transient(e: DeploylabError): boolean {
+  return e.fault === 'infrastructure' && !['SANDBOX_IMAGE_MISSING', 'IMAGES_MISSING', 'SESSION_PROFILE_UNAVAILABLE'].includes(e.code);
+}
+
+function sha256File(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+function walk(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...walk(p));
+    else if (e.isFile()) out.push(p);
+  }
+  return out.sort();
+}
+
+export const MANIFEST = 'SHA256SUMS';
+
+/** Files whose bytes differ from the manifest (or are missing / unlisted). Empty: the archive is intact. */
+export function verifyManifest(dir: string): string[] {
+  const listed = new Map<string, string>();
+  for (const line of readFileSync(join(dir, MANIFEST), 'utf8').split('\n')) {
+    const m = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
+    if (m) listed.set(m[2]!, m[1]!);
+  }
+  const bad: string[] = [];
+  for (const [rel, hash] of listed) {
+    const f = join(dir, rel);
+    if (!existsSync(f) || sha256File(f) !== hash) bad.push(rel);
+  }
+  for (const f of walk(dir)) {
+    const rel = relative(dir, f);
+    if (rel !== MANIFEST && !listed.has(rel)) bad.push(rel);
+  }
+  return bad;
+}
+
+/** GPU memory used per GPU in MiB, or null where nvidia-smi is absent. */
+export function gpuMemoryUsedMiB(): number[] | null {
+  try {
+    const out = execFileSync('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 15_000 });
+    return out.split('\n').filter((l) => l.trim()).map((l) => Number(l.trim()));
+  } catch {
+    return null;
+  }
+}
+
+const csvCell = (v: unknown): string => {
+  let s = String(v ?? '');
+  // A cell a spreadsheet would run as a formula gets a leading apostrophe.
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+};
+export const toCsv = (rows: unknown[][]): string => '\uFEFF' + rows.map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
+
+const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export interface SeatReport {
+  seat: string;
+  candidateNo: string;
+  name: string;
+  state: SeatStateName;
+  runId: number | null;
+  sheet: ScoreSheet | null;
+  checks: (CheckResult & { evidenceFile: string | null; marked: boolean })[];
+}
+
+export interface ResetReport {
+  session: string;
+  clean: boolean;
+  removed: number;
+  leftovers: { kind: string; name: string }[];
+  portsHeld: string[];
+  gpu: { baselineMiB: number[]; nowMiB: number[]; ok: boolean } | null;
+}
+
+/**
+ * The exam-room lifecycle over the store and a sandbox driver. Every state change goes through
+ * `moveSession`/`moveSeat`, which store the transition (and the new state) in one SQLite
+ * transaction BEFORE the side effect runs; after a crash, `reconcile` re-applies what the stored
+ * state says (freeze markers, leftovers) and the long operations resume where they were.
+ */
+export class SessionService {
+  readonly db: DB;
+  readonly driver: SandboxDriver;
+  readonly dataDir: string;
+  private readonly docker: Docker | undefined;
+  private readonly progress: Progress;
+  private readonly now: () => number;
+
+  constructor(deps: SessionDeps) {
+    this.db = deps.db;
+    this.driver = deps.driver;
+    this.dataDir = deps.dataDir;
+    this.docker = deps.docker;
+    this.progress = deps.progress ?? (() => undefined);
+    this.now = deps.now ?? Date.now;
+  }
+
+  // ---- reading ----------------------------------------------------------------------------
+
+  session(id: string): SessionRow {
+    const row = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined;
+    if (!row) {
+      throw new DeploylabError({
+        code: 'SESSION_NOT_FOUND',
+        fault: 'config',
+        message: { zh: `没有场次 ${id}`, en: `no session ${id}` },
+        hint: { zh: '运行 deploylab session ls 查看场次', en: 'run deploylab session ls to list sessions' },
+      });
+    }
+    return row;
+  }
+
+  spec(id: string): SessionSpec {
+    return parseOrThrow(SessionSpecSchema, JSON.parse(this.session(id).spec), { source: `session ${id}`, code: 'STORE_CORRUPT', what: { zh: '场次记录', en: 'session record' } });
+  }
+
+  seats(id: string): SeatRow[] {
+    return this.db.prepare('SELECT * FROM seats WHERE session_id = ? ORDER BY ordinal').all(id) as SeatRow[];
+  }
+
+  seat(id: string, seatId: string): SeatRow {
+    const row = this.db.prepare('SELECT * FROM seats WHERE session_id = ? AND seat_id = ?').get(id, seatId) as SeatRow | undefined;
+    if (!row) throw new DeploylabError({ code: 'SEAT_NOT_FOUND', fault: 'config', message: { zh: `场次 ${id} 没有考位 ${seatId}`, en: `session ${id} has no seat ${seatId}` } });
+    return row;
+  }
+
+  list(): SessionRow[] {
+    return this.db.prepare('SELECT * FROM sessions ORDER BY created_at').all() as SessionRow[];
+  }
+
+  sessionDir(id: string): string {
+    return join(this.dataDir, 'sessions', id);
+  }
+
+  private paper(id: string): LoadedExamPaper {
+    const spec = this.spec(id);
+    return loadExamPaper(spec.paperId, spec.tasksRoot);
+  }
+
+  // ---- transitions (stored before acted on) ----------------------------------------------
+
+  private moveSession(id: string, event: SessionEvent, data?: Record<string, unknown>): SessionState {
+    return this.db
+      .transaction(() => {
+        const s = this.session(id);
+        const step = sessionStep(s.state, event);
+        if (!step.ok) throw illegal('session', id, s.state, event);
+        this.db.prepare('UPDATE sessions SET state = ? WHERE id = ?').run(step.to, id);
+        this.db
+          .prepare('INSERT INTO transitions (session_id, seat_id, event, from_state, to_state, at, data) VALUES (?, NULL, ?, ?, ?, ?, ?)')
+          .run(id, event, s.state, step.to, nowIso(), data ? JSON.stringify(data) : null);
+        metrics.sessionTransitions.inc({ kind: 'session', event });
+        return step.to;
+      })
+      .immediate();
+  }
+
+  private moveSeat(id: string, seatId: string, event: SeatEvent, patch: { clock?: SeatClock; error?: string | null } = {}, data?: Record<string, unknown>): SeatRow {
+    return this.db
+      .transaction(() => {
+        const s = this.seat(id, seatId);
+        const step = seatStep(s.state, event);
+        if (!step.ok) throw illegal('seat', `${id}/${seatId}`, s.state, event);
+        const c = patch.clock ?? clockOf(s);
+        const err = patch.error === undefined ? s.last_error : patch.error;
+        this.db
+          .prepare('UPDATE seats SET state = ?, allowed_ms = ?, used_ms = ?, running_since = ?, last_error = ? WHERE session_id = ? AND seat_id = ?')
+          .run(step.to, c.allowedMs, c.usedMs, c.runningSince, err, id, seatId);
+        this.db
+          .prepare('INSERT INTO transitions (session_id, seat_id, event, from_state, to_state, at, data) VALUES (?, ?, ?, ?, ?, ?, ?)')
+          .run(id, seatId, event, s.state, step.to, nowIso(), data ? JSON.stringify(data) : null);
+        metrics.sessionTransitions.inc({ kind: 'seat', event });
+        return this.seat(id, seatId);
+      })
+      .immediate();
+  }
+
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    this.session(id);
+    const release = acquireLock(this.db, id);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  // ---- open --------------------------------------------------------------------------------
+
+  /** Plan a session: paper checked, seats and one-time codes stored, seat cards written. No engine work yet. */
+  open(opts: {
+    paperId: string;
+    room: string;
+    roster: RosterEntry[];
+    images: { workspaceCpu: string; toolbox: string | null };
+    baseUrl: string;
+    id?: string;
+    durationMinutes?: number;
+    tasksRoot?: string;
+  }): { session: SessionRow; seats: SeatRow[] } {
+    const tasksRoot = opts.tasksRoot ?? DEFAULT_TASKS_ROOT;
+    const p = loadExamPaper(opts.paperId, tasksRoot);
+    const id = opts.id ?? sessionIdFor(opts.room);
+    if (!/^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$/.test(id)) {
+      throw new DeploylabError({ code: 'SESSION_ID_INVALID', fault: 'config', message: { zh: `场次编号无效：${id}`, en: `invalid session id: ${id}` }, hint: { zh: '小写字母、数字和 -，最多 30 个字符', en: 'lower-case letters, digits and "-", at most 30 characters' } });
+    }
+    const spec: SessionSpec = {
+      paperId: p.paper.id,
+      tasks: p.paper.tasks,
+      tasksRoot,
+      workspaceImage: opts.images.workspaceCpu,
+      toolboxImage: opts.images.toolbox,
+      baseUrl: opts.baseUrl,
+      gpuBaselineMiB: gpuMemoryUsedMiB(),
+    };
+    const durationMs = (opts.durationMinutes ?? p.paper.durationMinutes) * 60_000;
+    const width = String(opts.roster.length).length < 2 ? 2 : String(opts.roster.length).length;
+    this.db
+      .transaction(() => {
+        if (this.db.prepare('SELECT 1 FROM sessions WHERE id = ?').get(id)) {
+          throw new DeploylabError({ code: 'SESSION_EXISTS', fault: 'config', message: { zh: `场次 ${id} 已存在`, en: `session ${id} already exists` } });
+        }
+        this.db
+          .prepare('INSERT INTO sessions (id, paper_id, level, room, state, duration_ms, practice, created_at, spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(id, p.paper.id, p.paper.level, opts.room, 'planned', durationMs, p.paper.practice ? 1 : 0, nowIso(), JSON.stringify(spec));
+        const ins = this.db.prepare(
+          'INSERT INTO seats (session_id, seat_id, ordinal, candidate_no, name, id_number, state, access_code, allowed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        );
+        opts.roster.forEach((c, i) => {
+          ins.run(id, `s${String(i + 1).padStart(width, '0')}`, i + 1, c.candidateNo, c.name, c.idNumber, 'pending', newAccessCode(), durationMs);
+        });
+        this.db
+          .prepare('INSERT INTO transitions (session_id, seat_id, event, from_state, to_state, at, data) VALUES (?, NULL, ?, ?, ?, ?, ?)')
+          .run(id, 'open', 'none', 'planned', nowIso(), JSON.stringify({ paper: p.paper.id, room: opts.room, seats: opts.roster.length }));
+      })
+      .immediate();
+    this.writeCards(id);
+    return { session: this.session(id), seats: this.seats(id) };
+  }
+
+  /** Seat cards (URL + one-time access code), as printable HTML and CSV. */
+  writeCards(id: string): { html: string; csv: string } {
+    const s = this.session(id);
+    const spec = this.spec(id);
+    const seats = this.seats(id);
+    const dir = this.sessionDir(id);
+    mkdirSync(dir, { recursive: true });
+    const csv = join(dir, 'seat-cards.csv');
+    writeFileSync(csv, toCsv([['seat', 'candidate_no', 'name', 'url', 'access_code'], ...seats.map((x) => [x.seat_id, x.candidate_no, x.name, spec.baseUrl, x.access_code])]));
+    const cards = seats
+      .map(
+        (x) => `<section class="card"><h2>考位 Seat ${esc(x.seat_id)}</h2>
+<p>准考证号 Candidate No.: <b>${esc(x.candidate_no)}</b></p><p>姓名 Name: <b>${esc(x.name)}</b></p>
+<p>网址 URL: <code>${esc(spec.baseUrl)}</code></p><p>一次性登录码 One-time access code: <code class="code">${esc(x.access_code)}</code></p>
+<p class="small">登录码仅可使用一次，请勿外传。The code works once; keep it to yourself.</p></section>`,
+      )
+      .join('\n');
+    const html = join(dir, 'seat-cards.html');
+    writeFileSync(
+      html,
+      `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>考位卡 Seat cards — ${esc(s.id)}</title>
+<style>body{font-family:sans-serif}.card{border:1px dashed #444;padding:12px;margin:8px;width:340px;display:inline-block;vertical-align:top;page-break-inside:avoid}.code{font-size:1.6em;letter-spacing:.15em}.small{font-size:.8em;color:#555}</style></head>
+<body><h1>${esc(s.room)} · ${esc(s.paper_id)} · ${esc(s.id)}</h1>
+${cards}
+</body></html>
+`,
+    );
+    return { html, csv };
+  }
+
+  // ---- provisioning ------------------------------------------------------------------------
+
+  /**
+   * Provision every seat not yet ready, `concurrency` at a time, retrying transient engine errors.
+   * Resumable: a seat found in `provisioning` (a crash mid-way) is destroyed and provisioned again.
+   */
+  async provision(id: string, opts: { concurrency?: number; retries?: number } = {}): Promise<{ ready: string[]; failed: { seat: string; error: string }[] }> {
+    return this.locked(id, async () => {
+      this.moveSession(id, 'provision');
+      const spec = this.spec(id);
+      const paper = this.paper(id);
+      const todo = this.seats(id).filter((s) => ['pending', 'provisioning', 'failed'].includes(s.state));
+      const total = this.seats(id).length;
+      let done = total - todo.length;
+      const retries = opts.retries ?? 2;
+      await mapLimit(todo, opts.concurrency ?? 3, async (seat) => {
+        const ref: SeatRef = { session: id, seat: seat.seat_id };
+        for (let attempt = 0; ; attempt++) {
+          this.moveSeat(id, seat.seat_id, 'provision', { error: null }, { attempt });
+          const t0 = Date.now();
+          try {
+            await this.driver.destroy(ref).catch(() => undefined);
+            await this.driver.provision(planForPaper(paper, ref, { workspaceCpu: spec.workspaceImage }));
+            for (const t of paper.tasks) await applySetup(this.driver, ref, t);
+            this.moveSeat(id, seat.seat_id, 'provisioned', {}, { seconds: (Date.now() - t0) / 1000 });
+            metrics.seatProvisionSeconds.observe({ result: 'ok' }, (Date.now() - t0) / 1000);
+            done++;
+            this.progress({ zh: `[${done}/${total}] 考位 ${seat.seat_id} 就绪（${((Date.now() - t0) / 1000).toFixed(1)} 秒）`, en: `[${done}/${total}] seat ${seat.seat_id} ready (${((Date.now() - t0) / 1000).toFixed(1)} s)` });
+            return;
+          } catch (e) {
+            const err = asDeploylabError(e);
+            if (transient(err) && attempt < retries) {
+              slog.warn({ seat: seat.seat_id, attempt, code: err.code }, 'seat provisioning failed, retrying');
+              this.progress({ zh: `考位 ${seat.seat_id} 准备失败（${err.code}），第 ${attempt + 1} 次重试`, en: `seat ${seat.seat_id} failed (${err.code}), retry ${attempt + 1}` });
+              await sleep(1000 * 2 ** attempt);
+              continue;
+            }
+            metrics.seatProvisionSeconds.observe({ result: 'failed' }, (Date.now() - t0) / 1000);
+            this.moveSeat(id, seat.seat_id, 'fail', { error: `${err.code}: ${err.message}` });
+            await this.driver.destroy(ref).catch(() => undefined);
+            this.progress({ zh: `考位 ${seat.seat_id} 准备失败：${err.code}`, en: `seat ${seat.seat_id} failed: ${err.code}` });
+            return;
+          }
+        }
+      });
+      const seats = this.seats(id);
+      const failed = seats.filter((s) => s.state === 'failed').map((s) => ({ seat: s.seat_id, error: s.last_error ?? '' }));
+      if (failed.length === 0) this.moveSession(id, 'provisioned');
+      return { ready: seats.filter((s) => s.state === 'ready').map((s) => s.seat_id), failed };
+    });
+  }
+
+  // ---- clock -------------------------------------------------------------------------------
+
+  private targetSeats(id: string, seatId: string | undefined, states: SeatStateName[]): SeatRow[] {
+    if (seatId) {
+      const s = this.seat(id, seatId);
+      return states.includes(s.state) ? [s] : [];
+    }
+    return this.seats(id).filter((s) => states.includes(s.state));
+  }
+
+  /** Start the clock of the room (every ready seat) or of one seat that was ready later. */
+  async start(id: string, seatId?: string): Promise<SeatRow[]> {
+    return this.locked(id, async () => {
+      this.moveSession(id, 'start');
+      const now = this.now();
+      return this.targetSeats(id, seatId, ['ready']).map((s) => this.moveSeat(id, s.seat_id, 'start', { clock: startClock(clockOf(s), now) }));
+    });
+  }
+
+  /** Pause: the clock stops and candidate access closes until resumed. */
+  async pause(id: string, seatId?: string): Promise<SeatRow[]> {
+    return this.locked(id, async () => {
+      if (!seatId) this.moveSession(id, 'pause');
+      const now = this.now();
+      const out: SeatRow[] = [];
+      for (const s of this.targetSeats(id, seatId, ['running'])) {
+        out.push(this.moveSeat(id, s.seat_id, 'pause', { clock: stopClock(clockOf(s), now) }));
+        await this.driver.freeze({ session: id, seat: s.seat_id });
+      }
+      return out;
+    });
+  }
+
+  async resume(id: string, seatId?: string): Promise<SeatRow[]> {
+    return this.locked(id, async () => {
+      if (!seatId) this.moveSession(id, 'resume');
+      const now = this.now();
+      const out: SeatRow[] = [];
+      for (const s of this.targetSeats(id, seatId, ['paused'])) {
+        out.push(this.moveSeat(id, s.seat_id, 'resume', { clock: startClock(clockOf(s), now) }));
+        await this.driver.thaw({ session: id, seat: s.seat_id });
+      }
+      return out;
+    });
+  }
+
+  /** More time for the room or one seat. A seat frozen by its clock gets access back while the room still runs. */
+  async extend(id: string, ms: number, seatId?: string): Promise<SeatRow[]> {
+    return this.locked(id, async () => {
+      const room = this.session(id);
+      if (!seatId) this.moveSession(id, 'extend', { ms });
+      const out: SeatRow[] = [];
+      for (const s of this.targetSeats(id, seatId, ['ready', 'running', 'paused', 'frozen'])) {
+        let row = this.moveSeat(id, s.seat_id, 'extend', { clock: extendClock(clockOf(s), ms) }, { ms });
+        if (row.state === 'frozen' && room.state === 'running' && remainingMs(clockOf(row), this.now()) > 0) {
+          row = this.moveSeat(id, s.seat_id, 'resume', { clock: startClock(clockOf(row), this.now()) });
+          await this.driver.thaw({ session: id, seat: s.seat_id });
+        }
+        out.push(row);
+      }
+      return out;
+    });
+  }
+
+  private async freezeSeat(id: string, s: SeatRow, reason: string): Promise<void> {
+    this.moveSeat(id, s.seat_id, 'freeze', { clock: stopClock(clockOf(s), this.now()) }, { reason });
+    await this.driver.freeze({ session: id, seat: s.seat_id });
+    this.progress({ zh: `考位 ${s.seat_id} 已冻结（${reason}）`, en: `seat ${s.seat_id} frozen (${reason})` });
+  }
+
+  /** End the exam now: every seat frozen (candidate access closed, services keep running). */
+  async end(id: string): Promise<void> {
+    await this.locked(id, async () => {
+      this.moveSession(id, 'freeze', { reason: 'ended by examiner' });
+      for (const s of this.targetSeats(id, undefined, ['ready', 'running', 'paused'])) await this.freezeSeat(id, s, 'end');
+    });
+  }
+
+  /** One clock step: seats whose time is up are frozen; when no seat is left working the room is frozen. */
+  async tick(id: string): Promise<SessionState> {
+    return this.locked(id, async () => {
+      const now = this.now();
+      for (const s of this.targetSeats(id, undefined, ['running'])) {
+        if (remainingMs(clockOf(s), now) <= 0) await this.freezeSeat(id, s, 'time up');
+      }
+      const room = this.session(id);
+      const working = this.seats(id).some((s) => ['running', 'paused', 'ready'].includes(s.state));
+      if ((room.state === 'running' || room.state === 'paused') && !working) return this.moveSession(id, 'freeze', { reason: 'all seats out of time' });
+      return room.state;
+    });
+  }
+
+  /**
+   * Keep the clock until the room is frozen, then grade. Safe to kill and start again: the clock
+   * lives in the store (time keeps running while the runner is down) and a seat whose time ran
+   * out meanwhile is frozen on the first tick.
+   */
+  async supervise(id: string, opts: { pollMs?: number; grade?: boolean; concurrency?: number } = {}): Promise<SessionState> {
+    await this.reconcile(id);
+    for (;;) {
+      const state = await this.tick(id);
+      if (!['ready', 'running', 'paused'].includes(state)) break;
+      const next = Math.min(
+        ...this.seats(id)
+          .map((s) => endsAt(clockOf(s)))
+          .filter((x): x is number => x !== null),
+      );
+      await sleep(Math.max(50, Math.min(opts.pollMs ?? 1000, Number.isFinite(next) ? next - this.now() : Infinity)));
+    }
+    if (opts.grade !== false && ['frozen', 'grading'].includes(this.session(id).state)) await this.grade(id, opts.concurrency ? { concurrency: opts.concurrency } : {});
+    return this.session(id).state;
+  }
+
+  // ---- reconcile ---------------------------------------------------------------------------
+
+  /**
+   * Bring the engine in line with the store after a restart: seats the store says are closed to
+   * the candidate get their freeze marker (a crash may have come between storing and acting), seats
+   * the store does not know are removed, seats the engine lost are reported.
+   */
+  async reconcile(id: string): Promise<{ refrozen: string[]; thawed: string[]; orphans: string[]; missing: string[] }> {
+    const engine = new Map((await this.driver.list({ session: id })).map((s) => [s.ref.seat, s]));
+    const out = { refrozen: [] as string[], thawed: [] as string[], orphans: [] as string[], missing: [] as string[] };
+    const known = new Set<string>();
+    for (const s of this.seats(id)) {
+      known.add(s.seat_id);
+      const e = engine.get(s.seat_id);
+      const ref = { session: id, seat: s.seat_id };
+      if (['ready', 'running', 'paused', 'frozen', 'grading', 'graded'].includes(s.state) && (!e || e.state === 'missing')) {
+        out.missing.push(s.seat_id);
+        continue;
+      }
+      if (!e) continue;
+      if (['paused', 'frozen', 'grading', 'graded'].includes(s.state) && e.state !== 'frozen') {
+        await this.driver.freeze(ref);
+        out.refrozen.push(s.seat_id);
+      } else if (s.state === 'running' && e.state === 'frozen') {
+        await this.driver.thaw(ref);
+        out.thawed.push(s.seat_id);
+      }
+    }
+    for (const seat of engine.keys()) {
+      if (!known.has(seat)) {
+        await this.driver.destroy({ session: id, seat });
+        out.orphans.push(seat);
+      }
+    }
+    if (this.docker) await sweepToolboxes(this.docker, id).catch(() => 0);
+    if (out.missing.length + out.orphans.length + out.refrozen.length + out.thawed.length > 0) slog.warn({ session: id, ...out }, 'reconciled with the engine');
+    return out;
+  }
+
+  // ---- grading -----------------------------------------------------------------------------
+
+  private handleFor(id: string, seatId: string): SeatHandle {
+    const spec = this.spec(id);
+    return seatHandleFor({
+      driver: this.driver,
+      ref: { session: id, seat: seatId },
+      task: spec.paperId,
+      ...(this.docker && spec.toolboxImage ? { toolbox: { docker: this.docker, image: spec.toolboxImage } } : {}),
+    });
+  }
+
+  /**
+   * Grade every frozen seat; each seat gets a new grading run in the ledger, every check's outcome
+   * and evidence file appended as it finishes. Seats run one at a time on a host without spare
+   * cores (fewer than 4), so latency probes of different seats never overlap; within a seat the
+   * grading module keeps latency probes alone.
+   */
+  async grade(id: string, opts: { concurrency?: number; reason?: string } = {}): Promise<{ graded: string[]; errors: { seat: string; error: string }[] }> {
+    return this.locked(id, async () => {
+      const regrade = this.session(id).state === 'graded';
+      this.moveSession(id, 'grade', { regrade });
+      await this.reconcile(id);
+      const paper = this.paper(id);
+      const seatConcurrency = opts.concurrency ?? (availableParallelism() < 4 ? 1 : Math.floor(availableParallelism() / 2));
+      const todo = this.seats(id).filter((s) => s.state === 'frozen' || s.state === 'grading' || (regrade && s.state === 'graded'));
+      const errors: { seat: string; error: string }[] = [];
+      const graded: string[] = [];
+      let n = 0;
+      await mapLimit(todo, seatConcurrency, async (s) => {
+        const resumed = s.state === 'grading';
+        this.moveSeat(id, s.seat_id, 'grade');
+        const runId = Number(
+          this.db
+            .prepare('INSERT INTO grading_runs (session_id, seat_id, started_at, reason) VALUES (?, ?, ?, ?)')
+            .run(id, s.seat_id, nowIso(), opts.reason ?? (resumed ? 'resumed after interruption' : regrade ? 'regrade' : 'end of exam')).lastInsertRowid,
+        );
+        const evDir = join(this.sessionDir(id), 'evidence', s.seat_id, `run-${runId}`);
+        mkdirSync(evDir, { recursive: true });
+        const handle = this.handleFor(id, s.seat_id);
+        const insert = this.db.prepare(
+          `INSERT INTO check_results (run_id, session_id, seat_id, task_id, check_id, skill, points, outcome, score, earned, summary, evidence_file, evidence_sha256, at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        );
+        let status = 'complete';
+        try {
+          for (const t of paper.tasks) {
+            await gradeSeat(t.task, handle, {
+              concurrency: 2,
+              onCheck: (g: CheckGrade) => {
+                const file = join(evDir, `${t.task.id}--${g.checkId}.json`);
+                writeFileSync(file, JSON.stringify({ task: t.task.id, check: g.checkId, kind: g.kind, result: g.result, blockedBy: g.blockedBy, outcome: g.outcome }, null, 2));
+                insert.run(
+                  runId, id, s.seat_id, t.task.id, g.checkId, g.result.skill, g.points, g.result.outcome, g.outcome?.score ?? 0, g.result.earned,
+                  JSON.stringify(g.outcome?.summary ?? { zh: `依赖未通过：${(g.blockedBy ?? []).join(', ')}`, en: `blocked by: ${(g.blockedBy ?? []).join(', ')}` }),
+                  relative(this.dataDir, file), sha256File(file), nowIso(),
+                );
+              },
+            });
+          }
+          if (this.db.prepare("SELECT 1 FROM check_results WHERE run_id = ? AND outcome IN ('error', 'pending')").get(runId)) status = 'incomplete';
+        } catch (e) {
+          const err = asDeploylabError(e);
+          status = 'error';
+          errors.push({ seat: s.seat_id, error: `${err.code}: ${err.message}` });
+        }
+        this.db.prepare('INSERT INTO grading_run_ends (run_id, ended_at, status) VALUES (?, ?, ?)').run(runId, nowIso(), status);
+        if (status !== 'error') {
+          this.moveSeat(id, s.seat_id, 'graded', {}, { runId, status });
+          graded.push(s.seat_id);
+        }
+        n++;
+        this.progress({ zh: `[${n}/${todo.length}] 考位 ${s.seat_id} 评分${status === 'error' ? '失败' : '完成'}（第 ${runId} 次评分）`, en: `[${n}/${todo.length}] seat ${s.seat_id} ${status === 'error' ? 'grading failed' : 'graded'} (run ${runId})` });
+      });
+      if (errors.length === 0) this.moveSession(id, 'graded');
+      return { graded, errors };
+    });
+  }
+
+  // ---- report (derived from the ledger) ----------------------------------------------------
+
+  /** Per seat: the latest finished, non-error run's checks, with examiner marks applied (latest mark wins). */
+  report(id: string): SeatReport[] {
+    const s = this.session(id);
+    const catalogue = loadCatalogue();
+    return this.seats(id).map((seat) => {
+      const run = this.db
+        .prepare(
+          `SELECT r.id FROM grading_runs r JOIN grading_run_ends e ON e.run_id = r.id
+           WHERE r.session_id = ? AND r.seat_id = ? AND e.status != 'error' ORDER BY r.id DESC LIMIT 1`,
+        )
+        .get(id, seat.seat_id) as { id: number } | undefined;
+      if (!run) return { seat: seat.seat_id, candidateNo: seat.candidate_no, name: seat.name, state: seat.state, runId: null, sheet: null, checks: [] };
+      const rows = this.db.prepare('SELECT * FROM check_results WHERE run_id = ? ORDER BY id').all(run.id) as {
+        task_id: string; check_id: string; skill: string; points: number; outcome: Outcome; earned: number; evidence_file: string | null;
+      }[];
+      const marks = this.db.prepare('SELECT task_id, check_id, earned FROM examiner_marks WHERE session_id = ? AND seat_id = ? ORDER BY id').all(id, seat.seat_id) as {
+        task_id: string; check_id: string; earned: number;
+      }[];
+      const mark = new Map(marks.map((m) => [`${m.task_id}/${m.check_id}`, m.earned]));
+      const checks = rows.map((r) => {
+        const m = mark.get(`${r.task_id}/${r.check_id}`);
+        const earned = m ?? r.earned;
+        const outcome: Outcome = m === undefined ? r.outcome : m >= r.points ? 'pass' : m <= 0 ? 'fail' : 'partial';
+        return { taskId: r.task_id, checkId: r.check_id, skill: r.skill, points: r.points, earned, outcome, evidenceFile: r.evidence_file, marked: m !== undefined };
+      });
+      const sheet = scoreFromCatalogue(catalogue, { level: s.level, practice: s.practice === 1, checks });
+      return { seat: seat.seat_id, candidateNo: seat.candidate_no, name: seat.name, state: seat.state, runId: run.id, sheet, checks };
+    });
+  }
+
+  /** An examiner's mark for one check, appended to the ledger (the report uses the latest). */
+  mark(id: string, seatId: string, taskId: string, checkId: string, examiner: string, earned: number, reason: string): void {
+    this.seat(id, seatId);
+    const c = this.db.prepare('SELECT points FROM check_results WHERE session_id = ? AND seat_id = ? AND task_id = ? AND check_id = ? LIMIT 1').get(id, seatId, taskId, checkId) as { points: number } | undefined;
+    if (!c || !(earned >= 0 && earned <= c.points) || !reason.trim()) {
+      throw new DeploylabError({ code: 'MARK_INVALID', fault: 'config', message: { zh: '评分无效：检查项不存在、分数越界或缺少理由', en: 'invalid mark: unknown check, earned out of range, or no reason' }, details: { taskId, checkId, earned, points: c?.points } });
+    }
+    this.db.prepare('INSERT INTO examiner_marks (session_id, seat_id, task_id, check_id, examiner, earned, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(id, seatId, taskId, checkId, examiner, earned, reason, nowIso());
+  }
+
+  writeReport(id: string, dir = join(this.sessionDir(id), 'report')): { csv: string; json: string; seats: SeatReport[] } {
+    const seats = this.report(id);
+    const s = this.session(id);
+    mkdirSync(dir, { recursive: true });
+    const json = join(dir, 'scores.json');
+    writeFileSync(json, JSON.stringify({ session: id, paper: s.paper_id, level: s.level, room: s.room, practice: s.practice === 1, generatedAt: nowIso(), seats }, null, 2));
+    const csv = join(dir, 'scores.csv');
+    writeFileSync(
+      csv,
+      toCsv([
+        ['seat', 'candidate_no', 'name', 'f1', 'f2', 'f3', 'f4', 'total', 'passed', 'complete', 'run'],
+        ...seats.map((r) => [
+          r.seat, r.candidateNo, r.name,
+          ...(r.sheet ? r.sheet.functions.map((f) => f.marks.toFixed(2)) : ['', '', '', '']),
+          r.sheet ? r.sheet.totalShown.toFixed(1) : '',
+          r.sheet ? (r.sheet.passed === null ? 'pending' : r.sheet.passed ? 'pass' : 'fail') : 'not graded',
+          r.sheet ? String(r.sheet.complete) : 'false',
+          r.runId ?? '',
+        ]),
+      ]),
+    );
+    return { csv, json, seats };
+  }
+
+  // ---- archive and reset -------------------------------------------------------------------
+
+  /** Workspace archives, evidence, report and ledger export, with a SHA-256 manifest. */
+  async archive(id: string): Promise<{ dir: string; files: number; manifestSha256: string }> {
+    return this.locked(id, async () => {
+      this.moveSession(id, 'archive');
+      const dir = join(this.sessionDir(id), `archive-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+      mkdirSync(join(dir, 'workspaces'), { recursive: true });
+      for (const s of this.seats(id)) {
+        if (['pending', 'failed', 'removed'].includes(s.state)) continue;
+        try {
+          await this.driver.captureEvidence({ session: id, seat: s.seat_id }, join(dir, 'workspaces', `${s.seat_id}.tar.gz`));
+        } catch (e) {
+          const err = asDeploylabError(e);
+          writeFileSync(join(dir, 'workspaces', `${s.seat_id}.MISSING.txt`), `${err.code}: ${err.message}\n`);
+        }
+      }
+      const ev = join(this.sessionDir(id), 'evidence');
+      if (existsSync(ev)) cpSync(ev, join(dir, 'evidence'), { recursive: true });
+      this.writeReport(id, join(dir, 'report'));
+      const dump = (sql: string): string => (this.db.prepare(sql).all(id) as unknown[]).map((r) => JSON.stringify(r)).join('\n') + '\n';
+      mkdirSync(join(dir, 'ledger'), { recursive: true });
+      writeFileSync(join(dir, 'ledger', 'transitions.jsonl'), dump('SELECT * FROM transitions WHERE session_id = ? ORDER BY seq'));
+      writeFileSync(join(dir, 'ledger', 'grading_runs.jsonl'), dump('SELECT r.*, e.ended_at, e.status FROM grading_runs r LEFT JOIN grading_run_ends e ON e.run_id = r.id WHERE r.session_id = ? ORDER BY r.id'));
+      writeFileSync(join(dir, 'ledger', 'check_results.jsonl'), dump('SELECT * FROM check_results WHERE session_id = ? ORDER BY id'));
+      writeFileSync(join(dir, 'ledger', 'examiner_marks.jsonl'), dump('SELECT * FROM examiner_marks WHERE session_id = ? ORDER BY id'));
+      writeFileSync(join(dir, 'ledger', 'seats.jsonl'), dump('SELECT session_id, seat_id, candidate_no, name, id_number, state, allowed_ms, used_ms FROM seats WHERE session_id = ? ORDER BY ordinal'));
+      const files = walk(dir);
+      const manifest = files.map((f) => `${sha256File(f)}  ${relative(dir, f)}`).join('\n') + '\n';
+      writeFileSync(join(dir, MANIFEST), manifest);
+      const manifestSha256 = createHash('sha256').update(manifest).digest('hex');
+      this.db.prepare('INSERT INTO archives (session_id, dir, manifest_sha256, files, at) VALUES (?, ?, ?, ?, ?)').run(id, dir, manifestSha256, files.length, nowIso());
+      this.progress({ zh: `已归档 ${files.length} 个文件到 ${dir}`, en: `archived ${files.length} file(s) to ${dir}` });
+      return { dir, files: files.length, manifestSha256 };
+    });
+  }
+
+  /** Remove everything labelled for the session and prove it: nothing labelled left, no host ports held, GPU memory back to its baseline. */
+  async reset(id: string, opts: { force?: boolean } = {}): Promise<ResetReport> {
+    return this.locked(id, async () => {
+      const state = this.session(id).state;
+      if (state !== 'archived' && state !== 'reset' && !opts.force) {
+        throw new DeploylabError({
+          code: 'SESSION_NOT_ARCHIVED',
+          fault: 'config',
+          message: { zh: `场次 ${id} 尚未归档（当前：${state}），复位会丢失证据`, en: `session ${id} is not archived (it is ${state}); a reset would lose its evidence` },
+          hint: { zh: '先运行 deploylab session archive，或加 --force', en: 'run deploylab session archive first, or pass --force' },
+        });
+      }
+      this.moveSession(id, state === 'archived' || state === 'reset' ? 'reset' : 'force-reset');
+      for (const s of this.seats(id)) if (s.state !== 'removed') this.moveSeat(id, s.seat_id, 'remove');
+      this.db.prepare('UPDATE seat_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL').run(nowIso(), id);
+      let removed = (await this.driver.sweep({ session: id })).length;
+      if (this.docker) removed += await sweepToolboxes(this.docker, id);
+      return this.verifyClean(id, removed);
+    });
+  }
+
+  async verifyClean(id: string, removed = 0): Promise<ResetReport> {
+    const leftovers: { kind: string; name: string }[] = [];
+    const portsHeld: string[] = [];
+    const label = [`${LABEL.session}=${id}`];
+    if (this.docker) {
+      for (const c of await this.docker.listContainers({ all: true, filters: { label } })) {
+        leftovers.push({ kind: 'container', name: c.Names[0] ?? c.Id });
+        for (const p of c.Ports ?? []) if (p.PublicPort) portsHeld.push(`${p.IP ?? ''}:${p.PublicPort}`);
+      }
+      for (const n of await this.docker.listNetworks({ filters: { label } })) leftovers.push({ kind: 'network', name: n.Name });
+      for (const v of (await this.docker.listVolumes({ filters: { label } })).Volumes ?? []) leftovers.push({ kind: 'volume', name: v.Name });
+    } else {
+      for (const s of await this.driver.list({ session: id })) leftovers.push({ kind: 'seat', name: s.ref.seat });
+    }
+    const baseline = this.spec(id).gpuBaselineMiB;
+    let gpu: ResetReport['gpu'] = null;
+    const now = baseline ? gpuMemoryUsedMiB() : null;
+    // Allow driver-level jitter (a few MiB of context on an idle GPU).
+    if (baseline && now) gpu = { baselineMiB: baseline, nowMiB: now, ok: now.every((m, i) => m <= (baseline[i] ?? 0) + 64) };
+    return { session: id, clean: leftovers.length === 0 && portsHeld.length === 0 && (gpu?.ok ?? true), removed, leftovers, portsHeld, gpu };
+  }
+}
+
+/** Size in bytes of a directory tree (for the archive summary). */
+export function treeBytes(dir: string): number {
+  return walk(dir).reduce((a, f) => a + statSync(f).size, 0);
+}
