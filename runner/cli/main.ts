@@ -9,6 +9,7 @@ import { registerImageCommands } from './image-commands.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 import { registerTaskCommands } from './task-commands.js';
 import { registerServeCommands } from './serve-commands.js';
+import { registerSeatCommands } from './seat-commands.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerSandboxCommands(program);
   registerTaskCommands(program);
   registerServeCommands(program);
+  registerSeatCommands(program);
   return program;
 }
 

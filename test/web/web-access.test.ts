@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
@@ -63,6 +64,16 @@ function openTerminal(url: string, seat: string, headers: Record<string, string>
       ws.send(JSON.stringify({ t: 'in', d: s }));
     },
   };
+}
+
+/** `deploylab seat shell` as an examiner runs it, with stdin from a pipe. */
+function seatShell(args: string[], input: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile('node', ['bin/deploylab.js', 'seat', 'shell', ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+    child.stdin!.end(input);
+  });
 }
 
 async function upgradeStatus(url: string, seat: string, headers: Record<string, string>): Promise<number> {
@@ -196,6 +207,13 @@ describe.skipIf(!hasEngine)('candidate web access (real seats, HTTP + websocket)
     await t.closed;
   });
 
+  it('`deploylab seat shell SESSION SEAT` attaches to that seat and passes the exit code through', async () => {
+    const r = await seatShell([session, 'a'], 'echo shell-$((2+3)); cat /workspace/seat.txt; exit 7\n');
+    expect(r.stdout).toContain('shell-5');
+    expect(r.stdout).toContain('i-am-seat-a');
+    expect(r.code).toBe(7);
+  }, 60_000);
+
   it('freezing the seat (from another process) closes an open terminal with the bilingual frozen message; reconnecting is refused the same way', async () => {
     const cookie = cookieOf(await login(url, 'BBBB-2222'));
     const t = openTerminal(url, 'b', { cookie, origin });
@@ -216,6 +234,10 @@ describe.skipIf(!hasEngine)('candidate web access (real seats, HTTP + websocket)
     expect(again.statuses.map((s) => s.reason)).toEqual(['frozen']);
     const html = await (await fetch(`${url}/exam`, { headers: { cookie } })).text();
     expect(html).toMatch(/id="frozen-banner" class="error" role="alert">考位已冻结/);
+    const shell = await seatShell([session, 'b'], 'echo never\n');
+    expect(shell.code).not.toBe(0);
+    expect(shell.stderr).toContain('SANDBOX_SEAT_FROZEN');
+    expect(shell.stdout).not.toContain('never');
     await driver.thaw(b);
   }, 30_000);
 
