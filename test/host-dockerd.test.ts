@@ -1,6 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../runner/core/config.js';
 import { DeploylabError } from '../runner/core/errors.js';
 import { checkHost } from '../runner/host/check.js';
@@ -10,19 +11,26 @@ import { hasEngine } from './helpers/docker-env.js';
 
 /**
  * The engine-start path of `host prepare`, run for real: a second, isolated dockerd (own socket,
- * data root, exec root with its own containerd, containerd namespace, no bridge, no iptables), so
- * the engine everybody else uses is not touched. It is stopped by its PID afterwards.
+ * data root, exec root with its own containerd, containerd namespace, its own bridge, no iptables),
+ * so the engine everybody else uses is not touched. It is stopped by its PID afterwards.
+ * Not `--bridge=none`: a dockerd started that way deletes the host's `docker0` interface, which
+ * breaks the default bridge of the host's real engine.
  */
 const canRun = hasEngine && process.getuid?.() === 0 && findBinary('dockerd') !== null;
 const tmp = mkdtempSync('/tmp/deploylab-hostd-');
 const started: number[] = [];
+const BRIDGE = 'dlhosttest0';
+
+function ip(...args: string[]): void {
+  execFileSync('ip', args, { stdio: 'ignore' });
+}
 
 function isolation(dir: string): string[] {
   return [
     '--data-root', join(dir, 'root'),
     '--exec-root', join(dir, 'exec'),
     '--pidfile', join(dir, 'dockerd.pid'),
-    '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false',
+    `--bridge=${BRIDGE}`, '--iptables=false', '--ip6tables=false', '--ip-masq=false',
     '--containerd-namespace', 'deploylab-hosttest',
     '--containerd-plugins-namespace', 'deploylab-hosttest-plugins',
   ];
@@ -38,9 +46,19 @@ afterAll(async () => {
     for (let i = 0; i < 60 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 250));
   }
   rmSync(tmp, { recursive: true, force: true });
+  if (canRun) {
+    try {
+      ip('link', 'del', BRIDGE);
+    } catch {
+      // already gone
+    }
+  }
 });
 
 describe.skipIf(!canRun)('starting dockerd (isolated second engine)', () => {
+  beforeAll(() => {
+    if (!existsSync(`/sys/class/net/${BRIDGE}`)) ip('link', 'add', BRIDGE, 'type', 'bridge');
+  });
   const socketPath = join(tmp, 'docker.sock');
   const config = ConfigSchema.parse({ dataDir: join(tmp, 'data'), docker: { host: `unix://${socketPath}` } });
 
