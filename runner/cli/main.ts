@@ -9,6 +9,8 @@ import { registerImageCommands } from './image-commands.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 import { registerTaskCommands } from './task-commands.js';
 import { registerServeCommands } from './serve-commands.js';
+import { registerSessionCommands } from './session-commands.js';
+import { registerDemoCommands } from './demo-commands.js';
 import { registerSeatCommands } from './seat-commands.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -28,6 +30,8 @@ export function buildProgram(): Command {
   registerSandboxCommands(program);
   registerTaskCommands(program);
   registerServeCommands(program);
+  registerSessionCommands(program);
+  registerDemoCommands(program);
   registerSeatCommands(program);
   return program;
 }
