@@ -170,16 +170,16 @@ describe('evaluateHost', () => {
     expect(it1.details).toMatchObject({ missing: ['toolbox'], outdated: ['workspace-cpu'] });
   });
 
-  it('images current only under the other base recipe: the config is named as what to fix', () => {
+  it('images current only under the other base recipe: ready, and the recipe is named', () => {
     const inv = inventory((i) => {
       const stale = ['base', 'workspace-cpu', 'toolbox'].map((n) => img(n as ImageState['name'], false, true));
       const fine = ['base', 'workspace-cpu', 'toolbox'].map((n) => img(n as ImageState['name'], true));
       i.images = { state: 'known', images: stale, otherRecipe: { offline: true, images: fine } };
     });
     const m = item(inv, 'images');
-    expect(m).toMatchObject({ status: 'fail', code: 'IMAGES_RECIPE_MISMATCH' });
-    expect(m.message.en).toContain('built with images.offline: true, but the config says images.offline: false');
-    expect(m.hint!.en).toContain('DEPLOYLAB_IMAGES_OFFLINE=true');
+    expect(m).toMatchObject({ status: 'ok', code: 'IMAGES_OTHER_RECIPE' });
+    expect(m.message.en).toContain('bootstrapped from the Debian mirror (offline)');
+    expect(m.message.en).toContain('deploylab/workspace-cpu');
   });
 
   it('GPU host (real H200 capture, idle): ok with model, memory and driver; workspace-gpu becomes required', () => {

@@ -295,21 +295,16 @@ function imagesItem(inv: HostInventory): CheckItem {
     }
     const other = im.otherRecipe;
     if (other && required.every((n) => other.images.some((i) => i.name === n && i.current))) {
-      // Everything is there, built for the other base: the config, not the host, needs changing.
-      const want = other.offline ? 'true' : 'false';
+      // Everything is current under the other base recipe (e.g. `prepare --offline` with a config
+      // that says registry). The runner accepts either recipe, so the host is ready; say which.
+      const refs = other.images.filter((i) => required.includes(i.name)).map((i) => i.ref);
+      const how = other.offline ? { zh: '从 Debian 镜像站自举（离线）', en: 'bootstrapped from the Debian mirror (offline)' } : { zh: '基于镜像仓库的基础镜像', en: 'from the registry base' };
       return {
         id: 'images',
         title,
-        status: 'fail',
-        code: 'IMAGES_RECIPE_MISMATCH',
-        message: {
-          zh: `镜像是按 images.offline: ${want} 构建的，而配置为 images.offline: ${!other.offline}（${parts.zh.join('；')}）`,
-          en: `the images were built with images.offline: ${want}, but the config says images.offline: ${!other.offline} (${parts.en.join('; ')})`,
-        },
-        hint: {
-          zh: `在配置文件中设置 images.offline: ${want}（或 DEPLOYLAB_IMAGES_OFFLINE=${want}）`,
-          en: `set images.offline: ${want} in the config file (or DEPLOYLAB_IMAGES_OFFLINE=${want})`,
-        },
+        status: 'ok',
+        code: 'IMAGES_OTHER_RECIPE',
+        message: { zh: `均为最新，${how.zh}构建：${refs.join(', ')}`, en: `all current, built ${how.en}: ${refs.join(', ')}` },
         details: { ...details, otherRecipe: other },
       };
     }
