@@ -84,7 +84,8 @@ export function checkImage(info: Docker.ImageInspectInfo, spec: NonNullable<Cont
   if (spec.basedOn !== undefined) {
     const mine = info.RootFS?.Layers ?? [];
     const theirs = base?.RootFS?.Layers ?? [];
-    const ok = base != null && theirs.length > 0 && theirs.length < mine.length && theirs.every((l, i) => mine[i] === l);
+    // A prefix of layers and another image (a Dockerfile with only metadata adds no layer).
+    const ok = base != null && base.Id !== info.Id && theirs.length > 0 && theirs.length <= mine.length && theirs.every((l, i) => mine[i] === l);
     a.push({ id: 'basedOn', ok, expected: `built FROM ${spec.basedOn}`, actual: base == null ? `${spec.basedOn} not in the daemon` : ok ? 'its layers come first' : 'layers differ' });
   }
   return a;
