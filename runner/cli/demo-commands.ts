@@ -129,9 +129,10 @@ export function registerDemoCommands(program: Command): void {
 
         const totals = rep.seats.map((x) => x.sheet?.total ?? NaN);
         const [full, none, part] = totals as [number, number, number];
+        const shown = rep.seats.map((x) => x.sheet?.totalShown.toFixed(1) ?? '-').join(' / ');
         const ok = full >= 99.9 && none === 0 && part > 0 && part < full && bad.length === 0 && r.clean;
         show(ok ? '演示通过' : '演示结果不符合预期', ok ? 'demo passed' : 'demo result NOT as expected');
-        printText(say(ctx.lang, `预期约 100 / 0 / 介于两者之间；实得 ${totals.map((t) => t.toFixed(1)).join(' / ')}`, `expected about 100 / 0 / in between; got ${totals.map((t) => t.toFixed(1)).join(' / ')}`));
+        printText(say(ctx.lang, `预期约 100 / 0 / 介于两者之间；实得 ${shown}`, `expected about 100 / 0 / in between; got ${shown}`));
         if (!ok) process.exitCode = EXIT.notReady;
       }
     });

@@ -298,13 +298,13 @@ function imagesItem(inv: HostInventory): CheckItem {
       // Everything is current under the other base recipe (e.g. `prepare --offline` with a config
       // that says registry). The runner accepts either recipe, so the host is ready; say which.
       const refs = other.images.filter((i) => required.includes(i.name)).map((i) => i.ref);
-      const how = other.offline ? { zh: '从 Debian 镜像站自举（离线）', en: 'bootstrapped from the Debian mirror (offline)' } : { zh: '基于镜像仓库的基础镜像', en: 'from the registry base' };
+      const how = other.offline ? { zh: '从 Debian 镜像站自举（离线）', en: 'bootstrapped from the Debian mirror (offline)' } : { zh: '基于镜像仓库的基础镜像', en: 'built from the registry base' };
       return {
         id: 'images',
         title,
         status: 'ok',
         code: 'IMAGES_OTHER_RECIPE',
-        message: { zh: `均为最新，${how.zh}构建：${refs.join(', ')}`, en: `all current, built ${how.en}: ${refs.join(', ')}` },
+        message: { zh: `均为最新，${how.zh}构建：${refs.join(', ')}`, en: `all current, ${how.en}: ${refs.join(', ')}` },
         details: { ...details, otherRecipe: other },
       };
     }

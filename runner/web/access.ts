@@ -14,6 +14,10 @@ export interface SeatBinding {
   candidate: string;
   /** When the seat's clock runs out (ISO 8601), or null while the clock has not started. */
   endsAt: string | null;
+  /** Candidate access closed by the session (paused by the examiner, or frozen/graded); null while open. */
+  closed?: 'paused' | 'frozen' | null;
+  /** Task ids of the seat's paper, in order (what taskSheets shows). */
+  taskIds?: string[];
 }
 
 export interface TaskSheet {

@@ -111,8 +111,10 @@ export function createWebApp(opts: WebAppOptions): WebApp {
     return b ? { token, binding: b } : null;
   }
 
-  async function frozen(b: SeatBinding): Promise<boolean> {
-    return (await driver.status(b.ref)).state === 'frozen';
+  /** Access is closed when the session says so, or when the seat carries the driver's freeze marker. */
+  async function closedReason(b: SeatBinding): Promise<'frozen' | 'paused' | null> {
+    if (b.closed) return b.closed;
+    return (await driver.status(b.ref)).state === 'frozen' ? 'frozen' : null;
   }
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
@@ -175,8 +177,8 @@ export function createWebApp(opts: WebAppOptions): WebApp {
         redirect(res, '/');
         return;
       }
-      const [sheets, isFrozen] = await Promise.all([access.taskSheets(b.binding), frozen(b.binding)]);
-      sendHtml(res, 200, examPage({ binding: b.binding, sheets, frozen: isFrozen, now: now() }));
+      const [sheets, closed] = await Promise.all([access.taskSheets(b.binding), closedReason(b.binding)]);
+      sendHtml(res, 200, examPage({ binding: b.binding, sheets, closed, now: now() }));
       return;
     }
     if (method === 'GET' && path === '/api/candidate/state') {
@@ -185,7 +187,8 @@ export function createWebApp(opts: WebAppOptions): WebApp {
         sendJson(res, 401, { error: { code: 'WEB_NOT_LOGGED_IN', message: TEXT.loggedOut } });
         return;
       }
-      sendJson(res, 200, { seat: b.binding.ref.seat, endsAt: b.binding.endsAt, now: now().toISOString(), frozen: await frozen(b.binding) });
+      const closed = await closedReason(b.binding);
+      sendJson(res, 200, { seat: b.binding.ref.seat, endsAt: b.binding.endsAt, now: now().toISOString(), frozen: closed !== null, closed });
       return;
     }
     sendJson(res, 404, { error: { code: 'NOT_FOUND', message: { zh: '未找到', en: 'not found' } } });
@@ -231,6 +234,11 @@ export function createWebApp(opts: WebAppOptions): WebApp {
               cols: Math.min(Math.max(cols, 2), 1000),
               rows: Math.min(Math.max(rows, 2), 500),
               freezeCheckMs: opts.freezeCheckMs ?? 5000,
+              // Re-read the binding each time: the examiner may pause or freeze the seat meanwhile.
+              closedReason: async () => {
+                const now = await access.bySessionToken(b.token);
+                return now ? closedReason(now) : 'frozen';
+              },
             }).catch((err: unknown) => log.error({ err }, 'terminal bridge failed'));
           });
         },

@@ -21,6 +21,10 @@ export const TEXT = {
     zh: '考位已冻结（考试时间到或监考老师已收卷），终端已关闭。你启动的服务仍在运行，等待评分。',
     en: 'The seat is frozen (time is up or the examiner closed it): the terminal is closed. Your services keep running for grading.',
   },
+  paused: {
+    zh: '监考老师已暂停本考位，终端暂时关闭；恢复后刷新页面即可继续。',
+    en: 'The examiner paused this seat: the terminal is closed for now. Reload the page once it resumes.',
+  },
   logout: { zh: '退出', en: 'Log out' },
 } satisfies Record<string, Bilingual>;
 
@@ -65,8 +69,10 @@ export function messagePage(title: Bilingual, message: Bilingual): string {
   return layout(title, `<main class="login"><h1>${bi(title)}</h1><p class="error" role="alert">${bi(message)}</p><p><a href="/">${bi(TEXT.loginTitle)}</a></p></main>`);
 }
 
-export function examPage(opts: { binding: SeatBinding; sheets: TaskSheet[]; frozen: boolean; now: Date }): string {
-  const { binding, sheets, frozen } = opts;
+export function examPage(opts: { binding: SeatBinding; sheets: TaskSheet[]; closed: 'paused' | 'frozen' | null; now: Date }): string {
+  const { binding, sheets } = opts;
+  const frozen = opts.closed !== null;
+  const notice = opts.closed === 'paused' ? TEXT.paused : TEXT.frozen;
   const tabs = sheets
     .map((s, i) => `<button type="button" class="tab${i === 0 ? ' active' : ''}" data-task="${e(s.id)}">${e(s.title.zh)}<span class="en" lang="en">${e(s.title.en)}</span></button>`)
     .join('');
@@ -87,7 +93,7 @@ export function examPage(opts: { binding: SeatBinding; sheets: TaskSheet[]; froz
 <span class="clock">${bi(TEXT.remaining)}: <strong id="clock">${binding.endsAt ? '--:--:--' : bi(TEXT.notStarted)}</strong></span>
 <form method="post" action="/logout"><button type="submit">${bi(TEXT.logout)}</button></form>
 </div>
-<p id="frozen-banner" class="error" role="alert"${frozen ? '' : ' hidden'}>${bi(TEXT.frozen)}</p>
+<p id="frozen-banner" class="error" role="alert"${frozen ? '' : ' hidden'}>${bi(notice)}</p>
 <main class="exam-main">
 <section class="sheets" aria-label="${e(TEXT.tasks.zh)} ${e(TEXT.tasks.en)}">
 <nav class="tabs">${tabs}</nav>
@@ -95,7 +101,7 @@ ${panes}
 </section>
 <section class="term-pane" aria-label="${e(TEXT.terminal.zh)} ${e(TEXT.terminal.en)}">
 <div id="terminal"></div>
-<p id="term-status" role="status">${frozen ? bi(TEXT.frozen) : bi(TEXT.connecting)}</p>
+<p id="term-status" role="status">${frozen ? bi(notice) : bi(TEXT.connecting)}</p>
 </section>
 </main>
 <script src="/static/xterm.js"></script>

@@ -17,7 +17,7 @@ const ClientMessage = z.discriminatedUnion('t', [
 ]);
 
 /** WebSocket close codes the page understands. */
-export const CLOSE = { frozen: 4001, exited: 4002, error: 4003 } as const;
+export const CLOSE = { frozen: 4001, exited: 4002, error: 4003, paused: 4004 } as const;
 export type CloseReason = keyof typeof CLOSE;
 
 const EXITED: Bilingual = { zh: '终端会话已结束，刷新页面可重新打开。', en: 'The terminal session ended; reload the page to open a new one.' };
@@ -31,8 +31,10 @@ export interface BridgeOptions {
   log: Logger;
   cols?: number;
   rows?: number;
-  /** How often an open terminal re-checks the seat's freeze marker (a freeze from another process). */
+  /** How often an open terminal re-checks whether access is still open (a freeze or pause from another process). */
   freezeCheckMs: number;
+  /** Why candidate access is closed now (session state, the seat's freeze marker), or null while open. */
+  closedReason: () => Promise<'frozen' | 'paused' | null>;
 }
 
 function sendClosed(ws: WebSocket, reason: CloseReason, message: Bilingual): void {
@@ -41,13 +43,15 @@ function sendClosed(ws: WebSocket, reason: CloseReason, message: Bilingual): voi
   ws.close(CLOSE[reason], reason);
 }
 
-async function isFrozen(driver: SandboxDriver, ref: SeatRef): Promise<boolean> {
+async function reasonOf(opts: BridgeOptions): Promise<'frozen' | 'paused' | null> {
   try {
-    return (await driver.status(ref)).state === 'frozen';
+    return await opts.closedReason();
   } catch {
-    return false;
+    return null; // cannot tell right now; the next check tries again
   }
 }
+
+const NOTICE = { frozen: TEXT.frozen, paused: TEXT.paused } as const;
 
 export async function bridgeTerminal(ws: WebSocket, opts: BridgeOptions): Promise<void> {
   const { driver, ref, log } = opts;
@@ -66,6 +70,11 @@ export async function bridgeTerminal(ws: WebSocket, opts: BridgeOptions): Promis
     }
     deliver(parsed);
   });
+  const before = await reasonOf(opts);
+  if (before) {
+    sendClosed(ws, before, NOTICE[before]);
+    return;
+  }
   let term: TerminalSession;
   try {
     term = await driver.openTerminal(ref, { cols: opts.cols ?? 80, rows: opts.rows ?? 24 });
@@ -103,8 +112,8 @@ export async function bridgeTerminal(ws: WebSocket, opts: BridgeOptions): Promis
   for (const m of early.splice(0)) deliver(m);
 
   const check = setInterval(() => {
-    void isFrozen(driver, ref).then((frozen) => {
-      if (frozen) term.close();
+    void reasonOf(opts).then((reason) => {
+      if (reason) term.close();
     });
   }, opts.freezeCheckMs);
   check.unref();
@@ -121,8 +130,8 @@ export async function bridgeTerminal(ws: WebSocket, opts: BridgeOptions): Promis
   ended = true;
   clearInterval(check);
   metrics.webTerminalsOpen.dec();
-  const frozen = await isFrozen(driver, ref);
-  log.info({ ...ref, frozen }, 'browser terminal closed');
-  if (frozen) sendClosed(ws, 'frozen', TEXT.frozen);
+  const reason = await reasonOf(opts);
+  log.info({ ...ref, reason }, 'browser terminal closed');
+  if (reason) sendClosed(ws, reason, NOTICE[reason]);
   else sendClosed(ws, 'exited', EXITED);
 }
