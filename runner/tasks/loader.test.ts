@@ -37,18 +37,22 @@ describe('the project’s own tasks and papers', () => {
     expect(gg.kind === 'gguf' && gg.expect.fileType).toBe(15);
   });
 
-  it('junior-v1 is a practice paper; as a real exam it is refused for functions 3 and 4', () => {
+  it('a real exam paper that leaves functions without checks is refused; as practice it is accepted', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'deploylab-tasks-'));
     try {
       cpSync(DEFAULT_TASKS_ROOT, tmp, { recursive: true });
       const f = join(tmp, 'papers', 'junior-v1.yaml');
-      writeFileSync(f, readFileSync(f, 'utf8').replace('practice: true', 'practice: false'));
+      // Keep only the tasks of functions 1 and 2.
+      const onlyOneAndTwo = readFileSync(f, 'utf8').replace(/^  - (api|ratelimit|incident|monitor)\n/gm, '');
+      writeFileSync(f, onlyOneAndTwo);
       const t = loadTaskTree(tmp);
       expect(t.problems.map((p) => [p.code, p.problem.match(/function (\d)/)?.[1]])).toEqual([
         ['PAPER_FUNCTION_UNCOVERED', '3'],
         ['PAPER_FUNCTION_UNCOVERED', '4'],
       ]);
       expect(() => loadTasksOrThrow(tmp)).toThrow(/PAPER_FUNCTION_UNCOVERED/);
+      writeFileSync(f, onlyOneAndTwo.replace('durationMinutes:', 'practice: true\ndurationMinutes:'));
+      expect(loadTaskTree(tmp).problems).toEqual([]);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
