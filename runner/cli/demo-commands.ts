@@ -98,8 +98,9 @@ export function registerDemoCommands(program: Command): void {
         );
         printText(`  s01: ${paper.tasks.map((t) => t.task.id).join(', ')}   s02: -   s03: ${half.map((t) => t.task.id).join(', ')}`);
         const work = async (seat: string, tasks: typeof paper.tasks): Promise<void> => {
+          const boxes = s.sandboxes(sessionId, seat);
           for (const t of tasks) {
-            const runs = await runSolution(s.driver, { session: sessionId, seat }, t);
+            const runs = await runSolution(s.driver, boxes.find((b) => b.taskId === t.task.id)!.ref, t);
             const last = runs[runs.length - 1];
             printText(`  ${seat} ${t.task.id}: ${runs.map((r) => `${r.script} exit ${r.exitCode}`).join(', ')}`);
             if (!last || last.exitCode !== 0) {

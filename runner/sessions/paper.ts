@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DeploylabError } from '../core/errors.js';
-import { parseSeatPlan, type SeatPlan, type SeatRef } from '../sandbox/driver.js';
+import { planForTask } from '../grading/task-runner.js';
+import type { SeatPlan, SeatRef } from '../sandbox/driver.js';
 import { DEFAULT_TASKS_ROOT, formatProblem, loadPaperFile, loadTaskTree, type LoadedTask } from '../tasks/loader.js';
 import type { Paper } from '../tasks/task-schema.js';
 
@@ -44,31 +45,19 @@ export function loadExamPaper(paperId: string, root: string = DEFAULT_TASKS_ROOT
 }
 
 /**
- * One candidate's seat for a whole paper: one workspace that every task of the paper is set up in
- * (tasks are written to share a seat), sized for the largest task. The task label names the paper.
+ * The sandboxes of one candidate's seat: one per task of the paper, because tasks are written to
+ * be verified alone (two tasks may both serve on port 8080 or write the same paths). The sandbox
+ * of a task is named `<seat>-<task>` and labelled with the candidate's seat.
  */
-export function planForPaper(p: LoadedExamPaper, ref: SeatRef, images: { workspaceCpu: string }): SeatPlan {
-  const gpu = p.tasks.find((t) => t.task.needs.profile === 'gpu');
-  if (gpu) {
-    throw new DeploylabError({
-      code: 'SESSION_PROFILE_UNAVAILABLE',
-      fault: 'infrastructure',
-      message: { zh: `考题 ${gpu.task.id} 需要 GPU 考位，本版本的场次尚不支持`, en: `task ${gpu.task.id} needs a GPU seat, which sessions do not support yet` },
-    });
-  }
-  return parseSeatPlan(
-    {
-      session: ref.session,
-      seat: ref.seat,
-      task: p.paper.id,
-      workspace: { image: images.workspaceCpu },
-      resources: {
-        cpus: Math.max(...p.tasks.map((t) => t.task.needs.cpus)),
-        memoryMiB: Math.max(...p.tasks.map((t) => t.task.needs.memoryMiB)),
-      },
-      dockerInSeat: { enabled: p.tasks.some((t) => t.task.needs.profile === 'docker-in-seat') },
-      labels: { 'deploylab.paper': p.paper.id },
-    },
-    `paper ${p.paper.id}`,
-  );
+export interface SeatSandbox {
+  taskId: string;
+  ref: SeatRef;
+}
+
+export function sandboxesOf(sessionId: string, seatId: string, taskIds: readonly string[]): SeatSandbox[] {
+  return taskIds.map((taskId) => ({ taskId, ref: { session: sessionId, seat: `${seatId}-${taskId}`.slice(0, 40).replace(/-+$/, '') } }));
+}
+
+export function planForSeatTask(task: LoadedTask, ref: SeatRef, seatId: string, images: { workspaceCpu: string }): SeatPlan {
+  return planForTask(task.task, ref, images, { 'deploylab.candidate-seat': seatId });
 }

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { SeatRef } from '../sandbox/driver.js';
 import { nowIso, type DB } from '../store/db.js';
 import { endsAt, type SeatStateName } from './state-machine.js';
+import { sandboxesOf, type SeatSandbox } from './paper.js';
 import { clockOf, newAccessCode, type SeatRow, type SessionRow } from './session-service.js';
 
 /**
@@ -20,8 +21,10 @@ import { clockOf, newAccessCode, type SeatRow, type SessionRow } from './session
 export interface SeatInfo {
   sessionId: string;
   seatId: string;
-  /** What the sandbox driver takes. */
+  /** The sandbox of the first task (what the driver takes); a terminal per task uses `sandboxes`. */
   ref: SeatRef;
+  /** One sandbox per task of the paper, in paper order. */
+  sandboxes: SeatSandbox[];
   paperId: string;
   taskIds: string[];
   candidateNo: string;
@@ -49,10 +52,12 @@ export class SeatDirectory {
     const s = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(seat.session_id) as SessionRow;
     const spec = JSON.parse(s.spec) as { tasks?: string[] };
     const end = endsAt(clockOf(seat));
+    const boxes = sandboxesOf(seat.session_id, seat.seat_id, spec.tasks ?? []);
     return {
       sessionId: seat.session_id,
       seatId: seat.seat_id,
-      ref: { session: seat.session_id, seat: seat.seat_id },
+      ref: boxes[0]?.ref ?? { session: seat.session_id, seat: seat.seat_id },
+      sandboxes: boxes,
       paperId: s.paper_id,
       taskIds: spec.tasks ?? [],
       candidateNo: seat.candidate_no,
@@ -80,8 +85,9 @@ export class SeatDirectory {
       .immediate();
   }
 
-  /** Issue a browser session token for a seat (after a redeemed code). Keep it in an HttpOnly cookie. */
+  /** Issue a browser session token for a seat (after a redeemed code; pass `info.ref`, or `{session, seat: seatId}`). Keep it in an HttpOnly cookie. */
   bindSeatSession(ref: SeatRef): string {
+    ref = this.candidateSeat(ref);
     const token = randomBytes(32).toString('base64url');
     this.db.prepare('INSERT INTO seat_tokens (token_sha256, session_id, seat_id, created_at) VALUES (?, ?, ?, ?)').run(tokenHash(token), ref.session, ref.seat, nowIso());
     return token;
@@ -95,6 +101,15 @@ export class SeatDirectory {
     const seat = this.db.prepare('SELECT * FROM seats WHERE session_id = ? AND seat_id = ?').get(row.session_id, row.seat_id) as SeatRow | undefined;
     if (!seat || seat.state === 'removed') return null;
     return this.info(seat);
+  }
+
+  /** A sandbox ref names `<seat>-<task>`; tokens bind to the candidate's seat. */
+  private candidateSeat(ref: SeatRef): SeatRef {
+    if (this.db.prepare('SELECT 1 FROM seats WHERE session_id = ? AND seat_id = ?').get(ref.session, ref.seat)) return ref;
+    const seats = this.db.prepare('SELECT seat_id FROM seats WHERE session_id = ?').all(ref.session) as { seat_id: string }[];
+    const hit = seats.find((s) => ref.seat.startsWith(`${s.seat_id}-`));
+    if (!hit) throw new Error(`no seat for sandbox ${ref.session}/${ref.seat}`);
+    return { session: ref.session, seat: hit.seat_id };
   }
 
   revoke(token: string): void {

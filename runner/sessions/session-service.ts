@@ -18,7 +18,7 @@ import { scoreFromCatalogue, type CheckResult, type Outcome, type ScoreSheet } f
 import { loadCatalogue, type Level } from '../tasks/catalogue.js';
 import { DEFAULT_TASKS_ROOT } from '../tasks/loader.js';
 import { acquireLock, nowIso, type DB } from '../store/db.js';
-import { loadExamPaper, planForPaper, type LoadedExamPaper } from './paper.js';
+import { loadExamPaper, planForSeatTask, sandboxesOf, type LoadedExamPaper, type SeatSandbox } from './paper.js';
 import type { RosterEntry } from './roster.js';
 import {
   endsAt,
@@ -260,6 +260,11 @@ export class SessionService {
     return this.db.prepare('SELECT * FROM sessions ORDER BY created_at').all() as SessionRow[];
   }
 
+  /** The sandboxes (one per task) of a candidate's seat. */
+  sandboxes(id: string, seatId: string): SeatSandbox[] {
+    return sandboxesOf(id, seatId, this.spec(id).tasks);
+  }
+
   sessionDir(id: string): string {
     return join(this.dataDir, 'sessions', id);
   }
@@ -416,14 +421,18 @@ ${cards}
       let done = total - todo.length;
       const retries = opts.retries ?? 2;
       await mapLimit(todo, opts.concurrency ?? 3, async (seat) => {
-        const ref: SeatRef = { session: id, seat: seat.seat_id };
+        const boxes = this.sandboxes(id, seat.seat_id);
+        const destroyAll = (): Promise<unknown> => Promise.all(boxes.map((b) => this.driver.destroy(b.ref).catch(() => undefined)));
         for (let attempt = 0; ; attempt++) {
           this.moveSeat(id, seat.seat_id, 'provision', { error: null }, { attempt });
           const t0 = Date.now();
           try {
-            await this.driver.destroy(ref).catch(() => undefined);
-            await this.driver.provision(planForPaper(paper, ref, { workspaceCpu: spec.workspaceImage }));
-            for (const t of paper.tasks) await applySetup(this.driver, ref, t);
+            await destroyAll();
+            for (const [i, t] of paper.tasks.entries()) {
+              const ref = boxes[i]!.ref;
+              await this.driver.provision(planForSeatTask(t, ref, seat.seat_id, { workspaceCpu: spec.workspaceImage }));
+              await applySetup(this.driver, ref, t);
+            }
             this.moveSeat(id, seat.seat_id, 'provisioned', {}, { seconds: (Date.now() - t0) / 1000 });
             metrics.seatProvisionSeconds.observe({ result: 'ok' }, (Date.now() - t0) / 1000);
             done++;
@@ -439,7 +448,7 @@ ${cards}
             }
             metrics.seatProvisionSeconds.observe({ result: 'failed' }, (Date.now() - t0) / 1000);
             this.moveSeat(id, seat.seat_id, 'fail', { error: `${err.code}: ${err.message}` });
-            await this.driver.destroy(ref).catch(() => undefined);
+            await destroyAll();
             this.progress({ zh: `考位 ${seat.seat_id} 准备失败：${err.code}`, en: `seat ${seat.seat_id} failed: ${err.code}` });
             return;
           }
@@ -479,7 +488,7 @@ ${cards}
       const out: SeatRow[] = [];
       for (const s of this.targetSeats(id, seatId, ['running'])) {
         out.push(this.moveSeat(id, s.seat_id, 'pause', { clock: stopClock(clockOf(s), now) }));
-        await this.driver.freeze({ session: id, seat: s.seat_id });
+        await this.freezeBoxes(id, s.seat_id);
       }
       return out;
     });
@@ -492,7 +501,7 @@ ${cards}
       const out: SeatRow[] = [];
       for (const s of this.targetSeats(id, seatId, ['paused'])) {
         out.push(this.moveSeat(id, s.seat_id, 'resume', { clock: startClock(clockOf(s), now) }));
-        await this.driver.thaw({ session: id, seat: s.seat_id });
+        await this.thawBoxes(id, s.seat_id);
       }
       return out;
     });
@@ -508,7 +517,7 @@ ${cards}
         let row = this.moveSeat(id, s.seat_id, 'extend', { clock: extendClock(clockOf(s), ms) }, { ms });
         if (row.state === 'frozen' && room.state === 'running' && remainingMs(clockOf(row), this.now()) > 0) {
           row = this.moveSeat(id, s.seat_id, 'resume', { clock: startClock(clockOf(row), this.now()) });
-          await this.driver.thaw({ session: id, seat: s.seat_id });
+          await this.thawBoxes(id, s.seat_id);
         }
         out.push(row);
       }
@@ -516,9 +525,17 @@ ${cards}
     });
   }
 
+  private async freezeBoxes(id: string, seatId: string): Promise<void> {
+    for (const b of this.sandboxes(id, seatId)) await this.driver.freeze(b.ref);
+  }
+
+  private async thawBoxes(id: string, seatId: string): Promise<void> {
+    for (const b of this.sandboxes(id, seatId)) await this.driver.thaw(b.ref);
+  }
+
   private async freezeSeat(id: string, s: SeatRow, reason: string): Promise<void> {
     this.moveSeat(id, s.seat_id, 'freeze', { clock: stopClock(clockOf(s), this.now()) }, { reason });
-    await this.driver.freeze({ session: id, seat: s.seat_id });
+    await this.freezeBoxes(id, s.seat_id);
     this.progress({ zh: `考位 ${s.seat_id} 已冻结（${reason}）`, en: `seat ${s.seat_id} frozen (${reason})` });
   }
 
@@ -577,20 +594,22 @@ ${cards}
     const out = { refrozen: [] as string[], thawed: [] as string[], orphans: [] as string[], missing: [] as string[] };
     const known = new Set<string>();
     for (const s of this.seats(id)) {
-      known.add(s.seat_id);
-      const e = engine.get(s.seat_id);
-      const ref = { session: id, seat: s.seat_id };
-      if (['ready', 'running', 'paused', 'frozen', 'grading', 'graded'].includes(s.state) && (!e || e.state === 'missing')) {
-        out.missing.push(s.seat_id);
-        continue;
-      }
-      if (!e) continue;
-      if (['paused', 'frozen', 'grading', 'graded'].includes(s.state) && e.state !== 'frozen') {
-        await this.driver.freeze(ref);
-        out.refrozen.push(s.seat_id);
-      } else if (s.state === 'running' && e.state === 'frozen') {
-        await this.driver.thaw(ref);
-        out.thawed.push(s.seat_id);
+      for (const b of this.sandboxes(id, s.seat_id)) {
+        const name = b.ref.seat;
+        known.add(name);
+        const e = engine.get(name);
+        if (['ready', 'running', 'paused', 'frozen', 'grading', 'graded'].includes(s.state) && (!e || e.state === 'missing')) {
+          out.missing.push(name);
+          continue;
+        }
+        if (!e) continue;
+        if (['paused', 'frozen', 'grading', 'graded'].includes(s.state) && e.state !== 'frozen') {
+          await this.driver.freeze(b.ref);
+          out.refrozen.push(name);
+        } else if (s.state === 'running' && e.state === 'frozen') {
+          await this.driver.thaw(b.ref);
+          out.thawed.push(name);
+        }
       }
     }
     for (const seat of engine.keys()) {
@@ -606,12 +625,12 @@ ${cards}
 
   // ---- grading -----------------------------------------------------------------------------
 
-  private handleFor(id: string, seatId: string): SeatHandle {
+  private handleFor(id: string, ref: SeatRef, taskId: string): SeatHandle {
     const spec = this.spec(id);
     return seatHandleFor({
       driver: this.driver,
-      ref: { session: id, seat: seatId },
-      task: spec.paperId,
+      ref,
+      task: taskId,
       ...(this.docker && spec.toolboxImage ? { toolbox: { docker: this.docker, image: spec.toolboxImage } } : {}),
     });
   }
@@ -643,15 +662,15 @@ ${cards}
         );
         const evDir = join(this.sessionDir(id), 'evidence', s.seat_id, `run-${runId}`);
         mkdirSync(evDir, { recursive: true });
-        const handle = this.handleFor(id, s.seat_id);
+        const boxes = this.sandboxes(id, s.seat_id);
         const insert = this.db.prepare(
           `INSERT INTO check_results (run_id, session_id, seat_id, task_id, check_id, skill, points, outcome, score, earned, summary, evidence_file, evidence_sha256, at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         );
         let status = 'complete';
         try {
-          for (const t of paper.tasks) {
-            await gradeSeat(t.task, handle, {
+          for (const [i, t] of paper.tasks.entries()) {
+            await gradeSeat(t.task, this.handleFor(id, boxes[i]!.ref, t.task.id), {
               concurrency: 2,
               onCheck: (g: CheckGrade) => {
                 const file = join(evDir, `${t.task.id}--${g.checkId}.json`);
@@ -759,11 +778,13 @@ ${cards}
       mkdirSync(join(dir, 'workspaces'), { recursive: true });
       for (const s of this.seats(id)) {
         if (['pending', 'failed', 'removed'].includes(s.state)) continue;
-        try {
-          await this.driver.captureEvidence({ session: id, seat: s.seat_id }, join(dir, 'workspaces', `${s.seat_id}.tar.gz`));
-        } catch (e) {
-          const err = asDeploylabError(e);
-          writeFileSync(join(dir, 'workspaces', `${s.seat_id}.MISSING.txt`), `${err.code}: ${err.message}\n`);
+        for (const b of this.sandboxes(id, s.seat_id)) {
+          try {
+            await this.driver.captureEvidence(b.ref, join(dir, 'workspaces', `${b.ref.seat}.tar.gz`));
+          } catch (e) {
+            const err = asDeploylabError(e);
+            writeFileSync(join(dir, 'workspaces', `${b.ref.seat}.MISSING.txt`), `${err.code}: ${err.message}\n`);
+          }
         }
       }
       const ev = join(this.sessionDir(id), 'evidence');

@@ -1,0 +1,92 @@
+import { appendFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runSolution } from '../../runner/grading/task-runner.js';
+import { SeatDirectory } from '../../runner/sessions/seat-directory.js';
+import { verifyManifest } from '../../runner/sessions/session-service.js';
+import { loadExamPaper } from '../../runner/sessions/paper.js';
+import { hasEngine } from '../helpers/docker-env.js';
+import { images, newService, ROSTER } from './helpers.js';
+
+/**
+ * A small real session on the local engine: two seats of junior-v1, one solved with the reference
+ * solutions, one untouched; freeze, grade, report, examiner mark, archive, reset.
+ */
+describe.skipIf(!hasEngine)('session on the local engine', () => {
+  const { svc, id } = newService('flow');
+  afterAll(async () => {
+    await svc.reset(id, { force: true }).catch(() => undefined);
+  }, 120_000);
+
+  it('opens, provisions, freezes, grades, reports, archives and resets', async () => {
+    svc.open({ id, paperId: 'junior-v1', room: 'T1', roster: ROSTER, images: await images(), baseUrl: 'http://127.0.0.1:8700/' });
+    // An unarchived session is not reset without --force.
+    await expect(svc.reset(id)).rejects.toThrow(/not archived/);
+    const prov = await svc.provision(id, { concurrency: 2 });
+    expect(prov).toEqual({ ready: ['s01', 's02'], failed: [] });
+    expect(svc.session(id).state).toBe('ready');
+
+    // The web login: one-time code → seat → cookie.
+    const dir = new SeatDirectory(svc.db);
+    const code = svc.seat(id, 's01').access_code;
+    const seat = dir.redeemAccessCode(code.toLowerCase());
+    const paper = loadExamPaper('junior-v1');
+    const taskIds = paper.tasks.map((t) => t.task.id);
+    expect(seat).toMatchObject({ sessionId: id, seatId: 's01', paperId: 'junior-v1', taskIds, frozen: false });
+    expect(seat!.sandboxes.map((b) => b.ref.seat)).toEqual(taskIds.map((t) => `s01-${t}`));
+    expect(dir.redeemAccessCode(code)).toBeNull();
+    const token = dir.bindSeatSession(seat!.ref);
+    expect(dir.seatForCookie(token)?.seatId).toBe('s01');
+    expect(dir.seatForCookie('not-a-token')).toBeNull();
+
+    await svc.start(id);
+    expect(dir.seatForCookie(token)?.endsAt).not.toBeNull();
+    const box = (seatId: string, taskId: string): { session: string; seat: string } => ({ session: id, seat: `${seatId}-${taskId}` });
+    for (const t of paper.tasks) {
+      const runs = await runSolution(svc.driver, box('s01', t.task.id), t);
+      expect(runs.at(-1)!.exitCode, `${t.task.id}: ${runs.at(-1)!.stderr}`).toBe(0);
+    }
+    // Pause one seat: its clock stops and candidate execs are refused; resume opens it again.
+    await svc.pause(id, 's02');
+    await expect(svc.driver.exec(box('s02', 'quantize'), { cmd: ['true'] })).rejects.toMatchObject({ code: 'SANDBOX_SEAT_FROZEN' });
+    await svc.resume(id, 's02');
+    expect((await svc.driver.exec(box('s02', 'quantize'), { cmd: ['true'] })).exitCode).toBe(0);
+
+    await svc.end(id);
+    expect(svc.seats(id).map((s) => s.state)).toEqual(['frozen', 'frozen']);
+    expect(dir.seatForCookie(token)?.frozen).toBe(true);
+    await expect(svc.driver.exec(box('s01', 'serve'), { cmd: ['true'] })).rejects.toMatchObject({ code: 'SANDBOX_SEAT_FROZEN' });
+    // Services keep running for the graders after the freeze.
+    expect((await svc.driver.processes(box('s01', 'serve'))).some((p) => p.command.includes('llama-server'))).toBe(true);
+
+    const g = await svc.grade(id);
+    expect(g.errors).toEqual([]);
+    const rep = svc.writeReport(id);
+    expect(rep.seats.map((s) => s.sheet!.totalShown)).toEqual([100, 0]);
+    expect(rep.seats.map((s) => s.sheet!.passed)).toEqual([true, false]);
+    // Every check has its evidence file.
+    expect(rep.seats[0]!.checks.every((c) => c.evidenceFile)).toBe(true);
+
+    // An examiner mark is appended; the derived score changes, the recorded outcome does not.
+    svc.mark(id, 's02', 'quantize', 'q4km-types', 'examiner-1', 4, 'appeal upheld (test)');
+    const after = svc.report(id);
+    expect(after[1]!.sheet!.total).toBeGreaterThan(0);
+    expect((svc.db.prepare("SELECT outcome FROM check_results WHERE seat_id = 's02' AND check_id = 'q4km-types'").get() as { outcome: string }).outcome).not.toBe('pass');
+
+    const a = await svc.archive(id);
+    expect(verifyManifest(a.dir)).toEqual([]);
+    const ws = readdirSync(join(a.dir, 'workspaces'));
+    expect(ws).toEqual(['s01', 's02'].flatMap((st) => taskIds.map((t) => `${st}-${t}.tar.gz`)).sort());
+    appendFileSync(join(a.dir, 'report', 'scores.csv'), 'tampered\n');
+    expect(verifyManifest(a.dir)).toEqual(['report/scores.csv']);
+
+    const r = await svc.reset(id);
+    expect(r.clean).toBe(true);
+    expect(r.leftovers).toEqual([]);
+    expect(r.removed).toBeGreaterThan(0);
+    expect(await svc.driver.list({ session: id })).toEqual([]);
+    expect(dir.seatForCookie(token)).toBeNull();
+    const states = (svc.db.prepare('SELECT event FROM transitions WHERE session_id = ? AND seat_id IS NULL ORDER BY seq').all(id) as { event: string }[]).map((x) => x.event);
+    expect(states).toEqual(['open', 'provision', 'provisioned', 'start', 'freeze', 'grade', 'graded', 'archive', 'reset']);
+  }, 600_000);
+});
