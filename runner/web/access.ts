@@ -9,15 +9,17 @@ import { DeploylabError } from '../core/errors.js';
  * trusts a seat id that came from the client.
  */
 export interface SeatBinding {
-  ref: SeatRef;
-  /** Shown on the page (candidate number or name). */
+  /** The candidate's seat, which the session token is bound to. */
+  session: string;
+  seat: string;
+  /** Shown on the page (candidate number and name). */
   candidate: string;
   /** When the seat's clock runs out (ISO 8601), or null while the clock has not started. */
   endsAt: string | null;
   /** Candidate access closed by the session (paused by the examiner, or frozen/graded); null while open. */
   closed?: 'paused' | 'frozen' | null;
-  /** Task ids of the seat's paper, in order (what taskSheets shows). */
-  taskIds?: string[];
+  /** One sandbox per task, in paper order: each task's tab has its own terminal into its sandbox. */
+  sandboxes: { taskId: string; ref: SeatRef }[];
 }
 
 export interface TaskSheet {

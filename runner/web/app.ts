@@ -6,7 +6,7 @@ import { WebSocketServer } from 'ws';
 import { z } from 'zod';
 import type { Logger } from '../core/logger.js';
 import { metrics } from '../core/metrics.js';
-import type { SandboxDriver } from '../sandbox/driver.js';
+import type { SandboxDriver, SeatRef } from '../sandbox/driver.js';
 import type { CandidateAccess, SeatBinding } from './access.js';
 import { parseCookies } from './cookies.js';
 import { handleExaminer } from './examiner-api.js';
@@ -59,7 +59,7 @@ function staticFiles(): Map<string, { file: string; type: string }> {
 
 const LoginForm = z.object({ code: z.string().trim().min(1).max(64) });
 const MAX_FORM_BYTES = 4096;
-const TERMINAL_PATH = /^\/ws\/seats\/([a-z0-9-]{1,40})\/terminal$/;
+const TERMINAL_PATH = /^\/ws\/seats\/([a-z0-9-]{1,40})\/tasks\/([a-z0-9-]{1,48})\/terminal$/;
 
 function readForm(req: IncomingMessage): Promise<URLSearchParams | null> {
   return new Promise((resolve, reject) => {
@@ -112,9 +112,12 @@ export function createWebApp(opts: WebAppOptions): WebApp {
   }
 
   /** Access is closed when the session says so, or when the seat carries the driver's freeze marker. */
-  async function closedReason(b: SeatBinding): Promise<'frozen' | 'paused' | null> {
+  async function closedReason(b: SeatBinding, only?: SeatRef): Promise<'frozen' | 'paused' | null> {
     if (b.closed) return b.closed;
-    return (await driver.status(b.ref)).state === 'frozen' ? 'frozen' : null;
+    const refs = only ? [only] : b.sandboxes.map((s) => s.ref);
+    if (refs.length === 0) return null;
+    const states = await Promise.all(refs.map(async (r) => (await driver.status(r)).state));
+    return states.every((st) => st === 'frozen') ? 'frozen' : null;
   }
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
@@ -157,7 +160,7 @@ export function createWebApp(opts: WebAppOptions): WebApp {
         return;
       }
       metrics.webLogins.inc({ result: 'ok' });
-      log.info({ ip, ...redeemed.binding.ref }, 'candidate logged in');
+      log.info({ ip, session: redeemed.binding.session, seat: redeemed.binding.seat }, 'candidate logged in');
       redirect(res, '/exam', { 'set-cookie': `${SESSION_COOKIE}=${redeemed.token}; ${cookieAttrs}` });
       return;
     }
@@ -188,7 +191,7 @@ export function createWebApp(opts: WebAppOptions): WebApp {
         return;
       }
       const closed = await closedReason(b.binding);
-      sendJson(res, 200, { seat: b.binding.ref.seat, endsAt: b.binding.endsAt, now: now().toISOString(), frozen: closed !== null, closed });
+      sendJson(res, 200, { seat: b.binding.seat, endsAt: b.binding.endsAt, now: now().toISOString(), frozen: closed !== null, closed });
       return;
     }
     sendJson(res, 404, { error: { code: 'NOT_FOUND', message: { zh: '未找到', en: 'not found' } } });
@@ -222,14 +225,16 @@ export function createWebApp(opts: WebAppOptions): WebApp {
         (b) => {
           if (!b) return rejectUpgrade(socket, 401, 'Unauthorized');
           // The cookie decides the seat; a URL naming another seat is refused, never followed.
-          if (m[1] !== b.binding.ref.seat) return rejectUpgrade(socket, 403, 'Forbidden');
+          if (m[1] !== b.binding.seat) return rejectUpgrade(socket, 403, 'Forbidden');
+          const sandbox = b.binding.sandboxes.find((x) => x.taskId === m[2]);
+          if (!sandbox) return rejectUpgrade(socket, 404, 'Not Found');
           const u = new URL(req.url ?? '/', 'http://x');
           const cols = Number(u.searchParams.get('cols')) || 80;
           const rows = Number(u.searchParams.get('rows')) || 24;
           wss.handleUpgrade(req, socket, head, (ws) => {
             void bridgeTerminal(ws, {
               driver,
-              ref: b.binding.ref,
+              ref: sandbox.ref,
               log,
               cols: Math.min(Math.max(cols, 2), 1000),
               rows: Math.min(Math.max(rows, 2), 500),
@@ -237,7 +242,7 @@ export function createWebApp(opts: WebAppOptions): WebApp {
               // Re-read the binding each time: the examiner may pause or freeze the seat meanwhile.
               closedReason: async () => {
                 const now = await access.bySessionToken(b.token);
-                return now ? closedReason(now) : 'frozen';
+                return now ? closedReason(now, sandbox.ref) : 'frozen';
               },
             }).catch((err: unknown) => log.error({ err }, 'terminal bridge failed'));
           });

@@ -85,7 +85,15 @@ export function examPage(opts: { binding: SeatBinding; sheets: TaskSheet[]; clos
 </article>`,
     )
     .join('\n');
-  const attrs = ` data-seat="${e(binding.ref.seat)}" data-ends-at="${e(binding.endsAt ?? '')}" data-now="${e(opts.now.toISOString())}" data-frozen="${frozen ? '1' : ''}" class="exam${frozen ? ' frozen' : ''}"`;
+  // One terminal per task, into that task's own sandbox; the page connects it when its tab is first opened.
+  const withBox = new Set(binding.sandboxes.map((b) => b.taskId));
+  const terms = sheets
+    .filter((s) => withBox.has(s.id))
+    .map(
+      (s, i) => `<div class="term${i === 0 ? ' active' : ''}" data-task="${e(s.id)}"><div class="term-screen"></div><p class="term-status" role="status">${frozen ? bi(notice) : bi(TEXT.connecting)}</p></div>`,
+    )
+    .join('\n');
+  const attrs = ` data-seat="${e(binding.seat)}" data-ends-at="${e(binding.endsAt ?? '')}" data-now="${e(opts.now.toISOString())}" data-frozen="${frozen ? '1' : ''}" class="exam${frozen ? ' frozen' : ''}"`;
   return layout(
     TEXT.product,
     `<div class="bar">
@@ -100,8 +108,7 @@ export function examPage(opts: { binding: SeatBinding; sheets: TaskSheet[]; clos
 ${panes}
 </section>
 <section class="term-pane" aria-label="${e(TEXT.terminal.zh)} ${e(TEXT.terminal.en)}">
-<div id="terminal"></div>
-<p id="term-status" role="status">${frozen ? bi(notice) : bi(TEXT.connecting)}</p>
+${terms}
 </section>
 </main>
 <script src="/static/xterm.js"></script>

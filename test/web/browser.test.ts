@@ -18,20 +18,23 @@ import { hasChromium, launchChromium } from './chromium.js';
 import { FixtureAccess } from './fixture-access.js';
 
 /** What the terminal shows, read from xterm's own buffer (what the candidate sees on screen). */
-async function terminalText(page: Page): Promise<string> {
-  return page.evaluate(() => {
-    const t = (window as unknown as { deploylabTerminal?: { buffer: { active: { length: number; getLine(i: number): { translateToString(trim: boolean): string } | undefined } } } }).deploylabTerminal;
+async function terminalText(page: Page, task: string): Promise<string> {
+  return page.evaluate((task) => {
+    type Term = { buffer: { active: { length: number; getLine(i: number): { translateToString(trim: boolean): string } | undefined } } };
+    const t = (window as unknown as { deploylabTerminals?: Record<string, { term: Term }> }).deploylabTerminals?.[task]?.term;
     if (!t) return '';
     const b = t.buffer.active;
     const lines: string[] = [];
     for (let i = 0; i < b.length; i++) lines.push(b.getLine(i)?.translateToString(true) ?? '');
     return lines.join('\n');
-  });
+  }, task);
 }
 
 describe.skipIf(!hasEngine || !hasChromium)('candidate page in a real headless Chromium', () => {
   const session = `webui-${randomBytes(3).toString('hex')}`;
-  const ref: SeatRef = { session, seat: 's01' };
+  // One sandbox per task, as the session service provisions them.
+  const serve: SeatRef = { session, seat: 's01-serve' };
+  const quantize: SeatRef = { session, seat: 's01-quantize' };
   const driver = new DockerDriver();
   const access = new FixtureAccess(loadTaskSheets([join(DEFAULT_TASKS_ROOT, 'junior/serve'), join(DEFAULT_TASKS_ROOT, 'junior/quantize')]));
   const shots = mkdtempSync(join(tmpdir(), 'dl-web-shots-'));
@@ -44,8 +47,11 @@ describe.skipIf(!hasEngine || !hasChromium)('candidate page in a real headless C
 
   beforeAll(async () => {
     const image = await requireImage('workspace-cpu');
-    await driver.provision(parseSeatPlan({ session, seat: ref.seat, task: 'serve', workspace: { image }, resources: { cpus: 0.5, memoryMiB: 256, pids: 128 } }));
-    access.addSeat('K7Q2-M9XD', { ref, candidate: '2026001 张三', endsAt: new Date(Date.now() + 90 * 60_000).toISOString() });
+    const plan = (ref: SeatRef, task: string) => parseSeatPlan({ ...ref, task, workspace: { image }, resources: { cpus: 0.5, memoryMiB: 256, pids: 128 } });
+    await Promise.all([driver.provision(plan(serve, 'serve')), driver.provision(plan(quantize, 'quantize'))]);
+    await driver.writeFiles(quantize, [{ path: '/workspace/box.txt', content: 'box-quantize\n' }]);
+    const sandboxes = [{ taskId: 'serve', ref: serve }, { taskId: 'quantize', ref: quantize }];
+    access.addSeat('K7Q2-M9XD', { session, seat: 's01', sandboxes, candidate: '2026001 张三', endsAt: new Date(Date.now() + 90 * 60_000).toISOString() });
     web = createWebApp({ access, driver, log: createLogger('silent'), freezeCheckMs: 1000 });
     ({ server, url } = await startServer({ host: '127.0.0.1', port: 0, log: createLogger('silent'), web }));
     ({ context, profile } = await launchChromium());
@@ -82,33 +88,40 @@ describe.skipIf(!hasEngine || !hasChromium)('candidate page in a real headless C
     await expect.poll(() => page.locator('#clock').innerText()).toMatch(/^1:29:\d\d$|^01:(29|30):\d\d$/);
 
     // The prompt arrives, then we type as a candidate would.
-    await expect.poll(() => terminalText(page), { timeout: 20_000 }).toMatch(/candidate@workspace/);
-    await page.locator('#terminal').click();
+    await expect.poll(() => terminalText(page, 'serve'), { timeout: 20_000 }).toMatch(/candidate@workspace/);
+    await page.locator('.term.active .term-screen').click();
     await page.keyboard.type('echo hello-$((6*7))');
     await page.keyboard.press('Enter');
-    await expect.poll(() => terminalText(page), { timeout: 15_000 }).toMatch(/^hello-42\s*$/m);
+    await expect.poll(() => terminalText(page, 'serve'), { timeout: 15_000 }).toMatch(/^hello-42\s*$/m);
     // The DOM shows it too, not only xterm's buffer.
-    expect(await page.locator('#terminal .xterm-rows').innerText()).toContain('hello-42');
+    expect(await page.locator('.term.active .xterm-rows').innerText()).toContain('hello-42');
     await page.screenshot({ path: join(shots, '2-exam.png') });
     expect(statSync(join(shots, '2-exam.png')).size).toBeGreaterThan(20_000);
   }, 60_000);
 
-  it('switches to the English sheet and to the second task', async () => {
+  it('switches to the English sheet, then to the second task with its own terminal in its own sandbox', async () => {
     await page.locator('.sheet.active .lang-toggle button[data-lang=en]').click();
     expect(await page.locator('.sheet.active .md.en-sheet h1').innerText()).toMatch(/llama-server/i);
     await page.locator('.tab').nth(1).click();
     expect(await page.locator('.sheet.active').getAttribute('data-task')).toBe('quantize');
-  }, 30_000);
+    expect(await page.locator('.term.active').getAttribute('data-task')).toBe('quantize');
+    await expect.poll(() => terminalText(page, 'quantize'), { timeout: 20_000 }).toMatch(/candidate@workspace/);
+    await page.locator('.term.active .term-screen').click();
+    await page.keyboard.type('cat /workspace/box.txt');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => terminalText(page, 'quantize'), { timeout: 15_000 }).toMatch(/^box-quantize\s*$/m);
+    expect(await terminalText(page, 'serve')).not.toContain('box-quantize');
+  }, 60_000);
 
   it('freezing the seat closes the terminal and the page says so in both languages', async () => {
-    await driver.freeze(ref);
-    await expect.poll(() => page.locator('#term-status').innerText(), { timeout: 15_000 }).toContain('考位已冻结');
-    expect(await page.locator('#term-status').innerText()).toContain('The seat is frozen');
+    await Promise.all([driver.freeze(serve), driver.freeze(quantize)]);
+    await expect.poll(() => page.locator('.term.active .term-status').innerText(), { timeout: 15_000 }).toContain('考位已冻结');
+    expect(await page.locator('.term.active .term-status').innerText()).toContain('The seat is frozen');
     expect(await page.locator('#frozen-banner').isVisible()).toBe(true);
     await page.screenshot({ path: join(shots, '3-frozen.png') });
     // Reloading a frozen seat shows the notice instead of a terminal.
     await page.reload();
     expect(await page.locator('#frozen-banner').isVisible()).toBe(true);
-    expect(await page.locator('#terminal .xterm').count()).toBe(0);
+    expect(await page.locator('.term-screen .xterm').count()).toBe(0);
   }, 30_000);
 });

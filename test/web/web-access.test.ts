@@ -32,8 +32,8 @@ function cookieOf(res: Response): string {
 }
 
 /** Open a terminal websocket and collect what happens: output text, status frames, close code. */
-function openTerminal(url: string, seat: string, headers: Record<string, string>) {
-  const ws = new WebSocket(`${url.replace('http', 'ws')}/ws/seats/${seat}/terminal`, { headers });
+function openTerminal(url: string, seat: string, headers: Record<string, string>, task = 'serve') {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/ws/seats/${seat}/tasks/${task}/terminal`, { headers });
   let out = '';
   const statuses: { t: string; reason?: string; message?: { zh: string; en: string } }[] = [];
   ws.on('message', (data, isBinary) => {
@@ -76,8 +76,8 @@ function seatShell(args: string[], input: string): Promise<{ code: number; stdou
   });
 }
 
-async function upgradeStatus(url: string, seat: string, headers: Record<string, string>): Promise<number> {
-  const t = openTerminal(url, seat, headers);
+async function upgradeStatus(url: string, seat: string, headers: Record<string, string>, task = 'serve'): Promise<number> {
+  const t = openTerminal(url, seat, headers, task);
   try {
     await t.opened;
     t.ws.close();
@@ -104,8 +104,8 @@ describe.skipIf(!hasEngine)('candidate web access (real seats, HTTP + websocket)
     await Promise.all([driver.provision(plan('a')), driver.provision(plan('b'))]);
     await driver.writeFiles(a, [{ path: '/workspace/seat.txt', content: 'i-am-seat-a\n' }]);
     await driver.writeFiles(b, [{ path: '/workspace/seat.txt', content: 'i-am-seat-b\n' }]);
-    access.addSeat('AAAA-1111', { ref: a, candidate: '考生 A-01', endsAt: new Date(Date.now() + 90 * 60_000).toISOString() });
-    access.addSeat('BBBB-2222', { ref: b, candidate: '考生 B-02', endsAt: null });
+    access.addSeat('AAAA-1111', { session, seat: 'a', sandboxes: [{ taskId: 'serve', ref: a }], candidate: '考生 A-01', endsAt: new Date(Date.now() + 90 * 60_000).toISOString() });
+    access.addSeat('BBBB-2222', { session, seat: 'b', sandboxes: [{ taskId: 'serve', ref: b }], candidate: '考生 B-02', endsAt: null });
     web = createWebApp({ access, driver, log: createLogger('silent'), examinerToken: EXAMINER_TOKEN, loginLimit: { max: 8, windowMs: 60_000, maxKeys: 100 }, freezeCheckMs: 1000 });
     ({ server, url } = await startServer({ host: '127.0.0.1', port: 0, log: createLogger('silent'), web }));
     origin = url;
@@ -172,6 +172,8 @@ describe.skipIf(!hasEngine)('candidate web access (real seats, HTTP + websocket)
   it('a candidate cookie never reaches another seat or the examiner API', async () => {
     const cookie = cookieOf(await login(url, 'AAAA-1111'));
     expect(await upgradeStatus(url, 'b', { cookie, origin })).toBe(403);
+    expect(await upgradeStatus(url, 'a', { cookie, origin }, 'quantize')).toBe(404); // not a task of this seat
+    expect(await upgradeStatus(url, 'a', { cookie, origin })).toBe(101);
     expect(await upgradeStatus(url, 'a', { origin })).toBe(401);
     expect(await upgradeStatus(url, 'a', { cookie })).toBe(403); // no Origin
     expect(await upgradeStatus(url, 'a', { cookie, origin: 'http://evil.example' })).toBe(403);

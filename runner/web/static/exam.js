@@ -25,17 +25,16 @@
     });
   });
 
-  var status = document.getElementById('term-status');
   var banner = document.getElementById('frozen-banner');
-  function say(zh, en, isError) {
-    status.textContent = '';
-    status.appendChild(document.createTextNode(zh + ' '));
+  function say(el, zh, en, isError) {
+    el.textContent = '';
+    el.appendChild(document.createTextNode(zh + ' '));
     var s = document.createElement('span');
     s.className = 'en';
     s.lang = 'en';
     s.textContent = en;
-    status.appendChild(s);
-    status.classList.toggle('error', Boolean(isError));
+    el.appendChild(s);
+    el.classList.toggle('error', Boolean(isError));
   }
 
   // Clock: remaining time against the server's clock, not the browser's.
@@ -70,34 +69,59 @@
 
   if (body.getAttribute('data-frozen')) return;
 
-  var term = new Terminal({ cursorBlink: true, fontSize: 14, convertEol: false, scrollback: 5000,
-    fontFamily: '"DejaVu Sans Mono", "Noto Sans Mono CJK SC", monospace' });
-  var fit = new FitAddon.FitAddon();
-  term.loadAddon(fit);
-  term.open(document.getElementById('terminal'));
-  fit.fit();
-  window.deploylabTerminal = term; // for examiners' debugging and the browser test
-
+  // One terminal per task, each into that task's own sandbox, connected when its tab is first shown.
   var seat = body.getAttribute('data-seat');
-  var proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  var ws = new WebSocket(proto + '//' + location.host + '/ws/seats/' + encodeURIComponent(seat) + '/terminal?cols=' + term.cols + '&rows=' + term.rows);
-  ws.binaryType = 'arraybuffer';
-  var closedBy = null;
-  ws.onmessage = function (ev) {
-    if (typeof ev.data !== 'string') { term.write(new Uint8Array(ev.data)); return; }
-    var m = JSON.parse(ev.data);
-    if (m.t === 'open') { status.textContent = ''; status.classList.remove('error'); term.focus(); }
-    if (m.t === 'closed') {
-      closedBy = m;
-      say(m.message.zh, m.message.en, true);
-      if (m.reason === 'frozen') showFrozen();
-    }
-  };
-  ws.onclose = function () {
-    if (!closedBy) say('终端连接已断开，请刷新页面。', 'The terminal connection was lost; reload the page.', true);
-    term.options.disableStdin = true;
-  };
-  term.onData(function (d) { if (ws.readyState === 1) ws.send(JSON.stringify({ t: 'in', d: d })); });
-  term.onResize(function (size) { if (ws.readyState === 1) ws.send(JSON.stringify({ t: 'resize', cols: size.cols, rows: size.rows })); });
-  window.addEventListener('resize', function () { fit.fit(); });
+  var terminals = {};
+  window.deploylabTerminals = terminals; // for examiners' debugging and the browser test
+
+  function connect(box) {
+    var task = box.getAttribute('data-task');
+    var status = box.querySelector('.term-status');
+    var term = new Terminal({ cursorBlink: true, fontSize: 14, scrollback: 5000,
+      fontFamily: '"DejaVu Sans Mono", "Noto Sans Mono CJK SC", monospace' });
+    var fit = new FitAddon.FitAddon();
+    term.loadAddon(fit);
+    term.open(box.querySelector('.term-screen'));
+    fit.fit();
+    terminals[task] = { term: term, fit: fit };
+    var proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    var ws = new WebSocket(proto + '//' + location.host + '/ws/seats/' + encodeURIComponent(seat) + '/tasks/' +
+      encodeURIComponent(task) + '/terminal?cols=' + term.cols + '&rows=' + term.rows);
+    ws.binaryType = 'arraybuffer';
+    var closedBy = null;
+    ws.onmessage = function (ev) {
+      if (typeof ev.data !== 'string') { term.write(new Uint8Array(ev.data)); return; }
+      var m = JSON.parse(ev.data);
+      if (m.t === 'open') { status.textContent = ''; status.classList.remove('error'); term.focus(); }
+      if (m.t === 'closed') {
+        closedBy = m;
+        say(status, m.message.zh, m.message.en, true);
+        if (m.reason === 'frozen') showFrozen();
+      }
+    };
+    ws.onclose = function () {
+      if (!closedBy) say(status, '终端连接已断开，请刷新页面。', 'The terminal connection was lost; reload the page.', true);
+      term.options.disableStdin = true;
+    };
+    term.onData(function (d) { if (ws.readyState === 1) ws.send(JSON.stringify({ t: 'in', d: d })); });
+    term.onResize(function (size) { if (ws.readyState === 1) ws.send(JSON.stringify({ t: 'resize', cols: size.cols, rows: size.rows })); });
+  }
+
+  function showTerminal(task) {
+    document.querySelectorAll('.term').forEach(function (box) {
+      var on = box.getAttribute('data-task') === task;
+      box.classList.toggle('active', on);
+      if (!on) return;
+      if (!terminals[task]) connect(box);
+      else { terminals[task].fit.fit(); terminals[task].term.focus(); }
+    });
+  }
+  document.querySelectorAll('.tab').forEach(function (tab) {
+    tab.addEventListener('click', function () { showTerminal(tab.getAttribute('data-task')); });
+  });
+  var first = document.querySelector('.tab.active');
+  if (first) showTerminal(first.getAttribute('data-task'));
+  window.addEventListener('resize', function () {
+    Object.keys(terminals).forEach(function (k) { terminals[k].fit.fit(); });
+  });
 })();

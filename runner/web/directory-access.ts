@@ -1,0 +1,55 @@
+import { basename } from 'node:path';
+import type { SeatDirectory, SeatInfo } from '../sessions/seat-directory.js';
+import { discoverTaskDirs } from '../tasks/loader.js';
+import { loadTaskSheets, type CandidateAccess, type SeatBinding, type TaskSheet } from './access.js';
+
+function toBinding(s: SeatInfo): SeatBinding {
+  return {
+    session: s.sessionId,
+    seat: s.seatId,
+    candidate: s.name ? `${s.candidateNo} ${s.name}` : s.candidateNo,
+    endsAt: s.endsAt,
+    closed: !s.frozen ? null : s.state === 'paused' ? 'paused' : 'frozen',
+    sandboxes: s.sandboxes,
+  };
+}
+
+/** Candidate access backed by the session store (SeatDirectory): codes are one-time, tokens stored hashed. */
+export class DirectoryAccess implements CandidateAccess {
+  private readonly sheets = new Map<string, TaskSheet>();
+
+  constructor(
+    private readonly dir: SeatDirectory,
+    private readonly tasksRoot: string,
+  ) {}
+
+  async redeem(code: string): Promise<{ token: string; binding: SeatBinding } | null> {
+    const seat = this.dir.redeemAccessCode(code);
+    if (!seat) return null;
+    return { token: this.dir.bindSeatSession(seat.ref), binding: toBinding(seat) };
+  }
+
+  async bySessionToken(token: string): Promise<SeatBinding | null> {
+    const seat = this.dir.seatForCookie(token);
+    return seat ? toBinding(seat) : null;
+  }
+
+  async revoke(token: string): Promise<void> {
+    this.dir.revoke(token);
+  }
+
+  async taskSheets(binding: SeatBinding): Promise<TaskSheet[]> {
+    // Each task folder is read once: its content is fixed for the life of a session.
+    const dirs = new Map(discoverTaskDirs(this.tasksRoot).map((d) => [basename(d), d]));
+    return binding.sandboxes.map((b) => b.taskId).flatMap((id) => {
+      let sheet = this.sheets.get(id);
+      const dir = dirs.get(id);
+      if (!sheet && dir) {
+        sheet = loadTaskSheets([dir])[0]!;
+        this.sheets.set(id, sheet);
+      }
+      return sheet ? [sheet] : [];
+    });
+  }
+}
+
