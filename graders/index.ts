@@ -8,6 +8,7 @@ import { containerProbe } from './container.js';
 import { fileProbe } from './file.js';
 import { ggufProbe } from './gguf.js';
 import { httpProbe } from './http.js';
+import { jsonFileProbe } from './json-file.js';
 import { loadProbe } from './load.js';
 import { openaiChatProbe } from './openai-chat.js';
 import { Deadline, errored, runProbe, type Probe, type ProbeOutcome, type SeatHandle } from './probe.js';
@@ -15,6 +16,7 @@ import { processProbe } from './process.js';
 import { prometheusProbe } from './prometheus.js';
 import { rateLimitProbe } from './rate-limit.js';
 import { recoveryProbe } from './recovery.js';
+import { resourceSamplesProbe } from './resource-samples.js';
 
 export const PROBES: Partial<Record<ProbeKind, Probe>> = {
   http: httpProbe,
@@ -27,6 +29,8 @@ export const PROBES: Partial<Record<ProbeKind, Probe>> = {
   prometheus: prometheusProbe,
   container: containerProbe,
   recovery: recoveryProbe,
+  'json-file': jsonFileProbe,
+  'resource-samples': resourceSamplesProbe,
 };
 
 /** Extra time beyond a check's own timeoutMs for the harness's side (scrapes, path checks). */

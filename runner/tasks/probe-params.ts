@@ -341,6 +341,61 @@ export const NvidiaSmiParamsSchema = z.strictObject({
   timeoutMs: Timeout.default(15_000),
 });
 
+/** A JSON value at a pointer, for the `json-file` probe. */
+const JsonExpectation = z
+  .strictObject({
+    /** RFC 6901 pointer into the document ("" is the whole document). */
+    pointer: z.string().regex(/^(\/.*)?$/),
+    /** Deep equality; the key order of objects does not matter, numbers compare exactly. */
+    equals: z.unknown().optional(),
+    /** A number within ±tolerance of value. */
+    near: z.strictObject({ value: z.number(), tolerance: z.number().min(0) }).optional(),
+  })
+  .refine((j) => (j.equals !== undefined) !== (j.near !== undefined), { message: 'give equals or near, exactly one' });
+
+export const JsonFileParamsSchema = z.strictObject({
+  kind: z.literal('json-file'),
+  container: ContainerRole.default('workspace'),
+  path: AbsolutePath,
+  expect: z.array(JsonExpectation).min(1),
+  timeoutMs: Timeout.default(10_000),
+});
+
+export const ResourceSamplesParamsSchema = z.strictObject({
+  kind: z.literal('resource-samples'),
+  container: ContainerRole.default('workspace'),
+  /** The candidate's JSONL samples: {"ts", "pid", "cpu_percent", "rss_mib"} per line. */
+  path: AbsolutePath,
+  /** The process the samples are about (the seat's model server). */
+  process: ProcessMatchSchema,
+  /** An idle phase, then load from the harness; the samples must follow both. */
+  load: z.strictObject({
+    target: TargetSchema,
+    path: UrlPath.default('/v1/chat/completions'),
+    /** JSON body; the text "{n}" in string values is replaced by the request number. */
+    body: z.unknown(),
+    idleSeconds: z.number().int().min(2).max(60).default(4),
+    loadSeconds: z.number().int().min(2).max(120).default(8),
+    concurrency: z.number().int().min(1).max(16).default(2),
+    maxRequests: z.number().int().min(1).max(10_000).default(2_000),
+  }),
+  expect: z
+    .strictObject({
+      /** The sampling interval the task states. */
+      intervalSeconds: z.number().positive().max(60).default(1),
+      /** Share of the expected samples (window ÷ interval) that must be there. */
+      minCoverage: z.number().gt(0).max(1).default(0.6),
+      /** rss_mib within this fraction of the host's VmRSS. */
+      rssTolerance: z.number().gt(0).max(1).default(0.25),
+      /** Highest cpu_percent under load ≥ this share of the host-measured CPU over the load phase. */
+      minCpuShare: z.number().gt(0).max(1).default(0.5),
+      /** Lowest cpu_percent while idle ≤ this share of the host-measured CPU over the load phase. */
+      maxIdleShare: z.number().gt(0).max(1).default(0.5),
+    })
+    .prefault({}),
+  timeoutMs: Timeout.default(60_000),
+});
+
 export const ProbeParamsSchema = z.discriminatedUnion('kind', [
   HttpParamsSchema,
   OpenAIChatParamsSchema,
@@ -353,11 +408,14 @@ export const ProbeParamsSchema = z.discriminatedUnion('kind', [
   RecoveryParamsSchema,
   PrometheusParamsSchema,
   NvidiaSmiParamsSchema,
+  JsonFileParamsSchema,
+  ResourceSamplesParamsSchema,
 ]);
 
 export type ProbeParams = z.output<typeof ProbeParamsSchema>;
 export type ProbeKind = ProbeParams['kind'];
 export const PROBE_KINDS = [
   'http', 'openai-chat', 'load', 'rate-limit', 'gguf', 'file', 'process', 'container', 'recovery', 'prometheus', 'nvidia-smi',
+  'json-file', 'resource-samples',
 ] as const satisfies readonly ProbeKind[];
 export type ParamsOf<K extends ProbeKind> = Extract<ProbeParams, { kind: K }>;
