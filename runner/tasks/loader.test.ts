@@ -43,7 +43,7 @@ describe('the project’s own tasks and papers', () => {
       cpSync(DEFAULT_TASKS_ROOT, tmp, { recursive: true });
       const f = join(tmp, 'papers', 'junior-v1.yaml');
       // Keep only the tasks of functions 1 and 2.
-      const onlyOneAndTwo = readFileSync(f, 'utf8').replace(/^  - (api|ratelimit|incident|monitor)\n/gm, '');
+      const onlyOneAndTwo = readFileSync(f, 'utf8').replace(/^ {2}- (api|ratelimit|incident|monitor)\n/gm, '');
       writeFileSync(f, onlyOneAndTwo);
       const t = loadTaskTree(tmp);
       expect(t.problems.map((p) => [p.code, p.problem.match(/function (\d)/)?.[1]])).toEqual([
