@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -92,5 +93,16 @@ describe.skipIf(!hasEngine)('candidate access through the session store (SeatDir
     const state = (await (await fetch(`${url}/api/candidate/state`, { headers: { cookie } })).json()) as { closed: string };
     expect(state.closed).toBe('paused');
     await service.resume(id);
+  }, 60_000);
+
+  it('`deploylab seat shell SESSION SEAT --task ID` enters that task’s sandbox', async () => {
+    const r = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      const child = execFile('node', ['bin/deploylab.js', 'seat', 'shell', id, seatId, '--task', 'quantize'], { timeout: 60_000 }, (err, stdout) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout }),
+      );
+      child.stdin!.end('ls /opt/models; exit 3\n');
+    });
+    expect(r.stdout).toContain('tiny-llama-f16.gguf');
+    expect(r.code).toBe(3);
   }, 60_000);
 });
