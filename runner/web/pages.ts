@@ -101,7 +101,7 @@ export function examPage(opts: { binding: SeatBinding; sheets: TaskSheet[]; clos
 <span class="clock">${bi(TEXT.remaining)}: <strong id="clock">${binding.endsAt ? '--:--:--' : bi(TEXT.notStarted)}</strong></span>
 <form method="post" action="/logout"><button type="submit">${bi(TEXT.logout)}</button></form>
 </div>
-<p id="frozen-banner" class="error" role="alert"${frozen ? '' : ' hidden'}>${bi(notice)}</p>
+<p id="frozen-banner" class="error" role="alert"${frozen ? '' : ' hidden'}><span data-reason="frozen"${opts.closed === 'paused' ? ' hidden' : ''}>${bi(TEXT.frozen)}</span><span data-reason="paused"${opts.closed === 'paused' ? '' : ' hidden'}>${bi(TEXT.paused)}</span></p>
 <main class="exam-main">
 <section class="sheets" aria-label="${e(TEXT.tasks.zh)} ${e(TEXT.tasks.en)}">
 <nav class="tabs">${tabs}</nav>

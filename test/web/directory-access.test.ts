@@ -92,6 +92,8 @@ describe.skipIf(!hasEngine)('candidate access through the session store (SeatDir
     expect(statuses.at(-1)?.message?.zh).toContain('暂停');
     const state = (await (await fetch(`${url}/api/candidate/state`, { headers: { cookie } })).json()) as { closed: string };
     expect(state.closed).toBe('paused');
+    const page = await (await fetch(`${url}/exam`, { headers: { cookie } })).text();
+    expect(page).toMatch(/<p id="frozen-banner" class="error" role="alert">.*<span data-reason="paused">监考老师已暂停/);
     await service.resume(id);
   }, 60_000);
 

@@ -235,7 +235,7 @@ describe.skipIf(!hasEngine)('candidate web access (real seats, HTTP + websocket)
     expect(await again.closed).toBe(CLOSE.frozen);
     expect(again.statuses.map((s) => s.reason)).toEqual(['frozen']);
     const html = await (await fetch(`${url}/exam`, { headers: { cookie } })).text();
-    expect(html).toMatch(/id="frozen-banner" class="error" role="alert">考位已冻结/);
+    expect(html).toMatch(/id="frozen-banner" class="error" role="alert"><span data-reason="frozen">考位已冻结/);
     const shell = await seatShell([session, 'b'], 'echo never\n');
     expect(shell.code).not.toBe(0);
     expect(shell.stderr).toContain('SANDBOX_SEAT_FROZEN');

@@ -58,13 +58,15 @@
       if (!s) return;
       endsAt = s.endsAt ? Date.parse(s.endsAt) : null;
       offset = Date.parse(s.now) - Date.now();
-      if (s.frozen) showFrozen();
+      if (s.closed) showClosed(s.closed);
     }).catch(function () { /* the next poll tries again */ });
   }, 30000);
 
-  function showFrozen() {
+  // Access closed by a freeze or a pause: say which, in both languages.
+  function showClosed(reason) {
     body.classList.add('frozen');
     banner.hidden = false;
+    banner.querySelectorAll('[data-reason]').forEach(function (el) { el.hidden = el.getAttribute('data-reason') !== reason; });
   }
 
   if (body.getAttribute('data-frozen')) return;
@@ -96,7 +98,7 @@
       if (m.t === 'closed') {
         closedBy = m;
         say(status, m.message.zh, m.message.en, true);
-        if (m.reason === 'frozen') showFrozen();
+        if (m.reason === 'frozen' || m.reason === 'paused') showClosed(m.reason);
       }
     };
     ws.onclose = function () {
