@@ -1,0 +1,29 @@
+import type { Config } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import { DockerDriver } from '../sandbox/docker-driver.js';
+import { SeatDirectory } from '../sessions/seat-directory.js';
+import { openStore } from '../store/db.js';
+import { DEFAULT_TASKS_ROOT } from '../tasks/loader.js';
+import { createWebApp, type WebApp } from './app.js';
+import { DirectoryAccess } from './directory-access.js';
+
+/**
+ * The candidate pages and examiner API as `deploylab serve` runs them: the session store under
+ * dataDir, the local engine, the examiner token from the config. Pass `web` to startServer.
+ */
+export function webAppFromConfig(config: Config, log: Logger, opts: { tasksRoot?: string } = {}): { web: WebApp; close(): void } {
+  const db = openStore(config.dataDir);
+  const web = createWebApp({
+    access: new DirectoryAccess(new SeatDirectory(db), opts.tasksRoot ?? DEFAULT_TASKS_ROOT),
+    driver: new DockerDriver({ host: config.docker.host }),
+    log,
+    examinerToken: config.server.examinerToken || undefined,
+  });
+  return {
+    web,
+    close: () => {
+      web.close();
+      db.close();
+    },
+  };
+}
