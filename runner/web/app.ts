@@ -242,7 +242,7 @@ export function createWebApp(opts: WebAppOptions): WebApp {
               // Re-read the binding each time: the examiner may pause or freeze the seat meanwhile.
               closedReason: async () => {
                 const now = await access.bySessionToken(b.token);
-                return now ? closedReason(now, sandbox.ref) : 'frozen';
+                return now ? closedReason(now, sandbox.ref) : 'loggedOut';
               },
             }).catch((err: unknown) => log.error({ err }, 'terminal bridge failed'));
           });

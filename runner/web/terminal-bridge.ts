@@ -17,7 +17,7 @@ const ClientMessage = z.discriminatedUnion('t', [
 ]);
 
 /** WebSocket close codes the page understands. */
-export const CLOSE = { frozen: 4001, exited: 4002, error: 4003, paused: 4004 } as const;
+export const CLOSE = { frozen: 4001, exited: 4002, error: 4003, paused: 4004, loggedOut: 4005 } as const;
 export type CloseReason = keyof typeof CLOSE;
 
 const EXITED: Bilingual = { zh: '终端会话已结束，刷新页面可重新打开。', en: 'The terminal session ended; reload the page to open a new one.' };
@@ -34,7 +34,7 @@ export interface BridgeOptions {
   /** How often an open terminal re-checks whether access is still open (a freeze or pause from another process). */
   freezeCheckMs: number;
   /** Why candidate access is closed now (session state, the seat's freeze marker), or null while open. */
-  closedReason: () => Promise<'frozen' | 'paused' | null>;
+  closedReason: () => Promise<ClosedReason | null>;
 }
 
 function sendClosed(ws: WebSocket, reason: CloseReason, message: Bilingual): void {
@@ -43,7 +43,7 @@ function sendClosed(ws: WebSocket, reason: CloseReason, message: Bilingual): voi
   ws.close(CLOSE[reason], reason);
 }
 
-async function reasonOf(opts: BridgeOptions): Promise<'frozen' | 'paused' | null> {
+async function reasonOf(opts: BridgeOptions): Promise<ClosedReason | null> {
   try {
     return await opts.closedReason();
   } catch {
@@ -51,7 +51,9 @@ async function reasonOf(opts: BridgeOptions): Promise<'frozen' | 'paused' | null
   }
 }
 
-const NOTICE = { frozen: TEXT.frozen, paused: TEXT.paused } as const;
+/** Why candidate access ended: a freeze, a pause, or the login was revoked (logout, code reissued). */
+export type ClosedReason = 'frozen' | 'paused' | 'loggedOut';
+const NOTICE = { frozen: TEXT.frozen, paused: TEXT.paused, loggedOut: TEXT.loggedOut } as const;
 
 export async function bridgeTerminal(ws: WebSocket, opts: BridgeOptions): Promise<void> {
   const { driver, ref, log } = opts;

@@ -243,11 +243,16 @@ describe.skipIf(!hasEngine)('candidate web access (real seats, HTTP + websocket)
     await driver.thaw(b);
   }, 30_000);
 
-  it('logout revokes the token (cross-origin logout refused)', async () => {
+  it('logout revokes the token and closes its open terminal (cross-origin logout refused)', async () => {
     const cookie = cookieOf(await login(url, 'AAAA-1111'));
     expect((await fetch(`${url}/logout`, { method: 'POST', headers: { cookie, origin: 'http://evil.example' }, redirect: 'manual' })).status).toBe(403);
+    const t = openTerminal(url, 'a', { cookie, origin });
+    await t.opened;
     const out = await fetch(`${url}/logout`, { method: 'POST', headers: { cookie, origin }, redirect: 'manual' });
     expect(out.status).toBe(303);
+    // An open terminal of the revoked login is closed too, with the bilingual "log in again" notice.
+    expect(await t.closed).toBe(CLOSE.loggedOut);
+    expect(t.statuses.at(-1)?.message?.zh).toContain('登录已失效');
     expect(out.headers.get('set-cookie')).toContain('Max-Age=0');
     expect((await fetch(`${url}/api/candidate/state`, { headers: { cookie } })).status).toBe(401);
   });
