@@ -20,6 +20,7 @@ import type {
   SeatStatus,
   SweepFilter,
   SweptItem,
+  TerminalOptions,
   TerminalSession,
   WriteFile,
 } from './driver.js';
@@ -464,18 +465,19 @@ export class DockerDriver implements SandboxDriver {
     }
   }
 
-  async openTerminal(ref: SeatRef, opts: { cols?: number; rows?: number; cmd?: string[] } = {}): Promise<TerminalSession> {
-    if (await this.op('terminal', () => this.isFrozen(ref), ref)) throw seatFrozen(ref);
+  async openTerminal(ref: SeatRef, opts: TerminalOptions = {}): Promise<TerminalSession> {
+    const root = opts.user === 'root';
+    if (!root && (await this.op('terminal', () => this.isFrozen(ref), ref))) throw seatFrozen(ref);
     const container = await this.container(ref);
     return this.op('terminal', async () => {
       const exec = await container.exec({
         Cmd: opts.cmd ?? ['/bin/bash', '-l'],
-        User: CANDIDATE_USER,
+        User: root ? '0' : CANDIDATE_USER,
         Tty: true,
         AttachStdin: true,
         AttachStdout: true,
         AttachStderr: true,
-        Env: ['TERM=xterm-256color', 'HOME=/home/candidate', 'USER=candidate'],
+        Env: root ? ['TERM=xterm-256color', 'HOME=/root', 'USER=root'] : ['TERM=xterm-256color', 'HOME=/home/candidate', 'USER=candidate'],
       });
       const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as Duplex;
       await exec.resize({ h: opts.rows ?? 24, w: opts.cols ?? 80 }).catch(() => undefined);

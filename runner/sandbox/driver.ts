@@ -150,6 +150,13 @@ export interface ExecResult {
   durationMs: number;
 }
 
+export interface TerminalOptions {
+  cols?: number;
+  rows?: number;
+  cmd?: string[];
+  user?: 'candidate' | 'root';
+}
+
 export interface TerminalSession {
   /** Raw TTY bytes both ways. */
   stream: Duplex;
@@ -230,7 +237,11 @@ export interface SandboxDriver {
   provision(plan: SeatPlan): Promise<SeatStatus>;
   status(ref: SeatRef): Promise<SeatStatus>;
   exec(ref: SeatRef, opts: ExecOptions): Promise<ExecResult>;
-  openTerminal(ref: SeatRef, opts?: { cols?: number; rows?: number; cmd?: string[] }): Promise<TerminalSession>;
+  /**
+   * A TTY shell. As the candidate by default, refused while frozen; `user: 'root'` is the
+   * examiners' shell (`deploylab seat shell --root`), allowed on a frozen seat so it can be inspected.
+   */
+  openTerminal(ref: SeatRef, opts?: TerminalOptions): Promise<TerminalSession>;
   readFile(ref: SeatRef, path: string, opts?: { maxBytes?: number; container?: string }): Promise<Buffer>;
   /**
    * `prefix`: a file over `maxBytes` comes back as its first bytes with `truncated` set (instead of

@@ -21,6 +21,7 @@ import type {
   SeatStatus,
   SweepFilter,
   SweptItem,
+  TerminalOptions,
   TerminalSession,
   WriteFile,
 } from './driver.js';
@@ -269,13 +270,14 @@ export class K8sDriver implements SandboxDriver {
     }, ref);
   }
 
-  async openTerminal(ref: SeatRef, opts: { cols?: number; rows?: number; cmd?: string[] } = {}): Promise<TerminalSession> {
+  async openTerminal(ref: SeatRef, opts: TerminalOptions = {}): Promise<TerminalSession> {
+    const root = opts.user === 'root';
     return this.op('terminal', async () => {
-      if (await this.isFrozen(ref)) throw seatFrozen(ref);
+      if (!root && (await this.isFrozen(ref))) throw seatFrozen(ref);
       const toShell = new PassThrough();
       const fromShell = new PassThrough();
       let status: V1Status | undefined;
-      const ws = await this.execApi.exec(namespaceOf(ref), 'workspace', 'workspace', this.asCandidate(opts.cmd ?? ['/bin/bash', '-l']), fromShell, fromShell, toShell, true, (s) => {
+      const ws = await this.execApi.exec(namespaceOf(ref), 'workspace', 'workspace', root ? (opts.cmd ?? ['/bin/bash', '-l']) : this.asCandidate(opts.cmd ?? ['/bin/bash', '-l']), fromShell, fromShell, toShell, true, (s) => {
         status = s;
       });
       const { Duplex } = await import('node:stream');

@@ -12,10 +12,11 @@ export async function attachTerminal(
   driver: SandboxDriver,
   ref: SeatRef,
   io: { stdin: Readable & Tty; stdout: Writable & { columns?: number; rows?: number } },
+  opts: { user?: 'candidate' | 'root' } = {},
 ): Promise<number | null> {
   const { stdin, stdout } = io;
   const size = (): { cols: number; rows: number } => ({ cols: stdout.columns ?? 80, rows: stdout.rows ?? 24 });
-  const term = await driver.openTerminal(ref, size());
+  const term = await driver.openTerminal(ref, { ...size(), ...(opts.user ? { user: opts.user } : {}) });
   const raw = Boolean(stdin.isTTY && stdin.setRawMode);
   if (raw) stdin.setRawMode!(true);
   const onInput = (chunk: Buffer): void => {

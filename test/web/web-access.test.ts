@@ -240,6 +240,10 @@ describe.skipIf(!hasEngine)('candidate web access (real seats, HTTP + websocket)
     expect(shell.code).not.toBe(0);
     expect(shell.stderr).toContain('SANDBOX_SEAT_FROZEN');
     expect(shell.stdout).not.toContain('never');
+    // The examiners' root shell still gets in, to inspect the frozen seat.
+    const rootShell = await seatShell([session, 'b', '--root'], 'id -u; exit 3\n');
+    expect(rootShell.stdout).toMatch(/^0\r?$/m);
+    expect(rootShell.code).toBe(3);
     await driver.thaw(b);
   }, 30_000);
 
