@@ -390,9 +390,11 @@ export const ResourceSamplesParamsSchema = z.strictObject({
       /** Highest cpu_percent under load ≥ this share of the host-measured CPU over the load phase. */
       minCpuShare: z.number().gt(0).max(1).default(0.5),
       /** Lowest cpu_percent while idle ≤ this share of the host-measured CPU over the load phase. */
-      maxIdleShare: z.number().gt(0).max(1).default(0.5),
+      maxIdleShare: z.number().gt(0).max(1).default(0.25),
     })
-    .prefault({}),
+    .prefault({})
+    // Below minCpuShare, so no constant cpu_percent can be both "busy" and "idle".
+    .refine((e) => e.maxIdleShare < e.minCpuShare, { message: 'maxIdleShare must be below minCpuShare', path: ['maxIdleShare'] }),
   timeoutMs: Timeout.default(60_000),
 });
 
