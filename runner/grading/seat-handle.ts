@@ -1,5 +1,7 @@
 import Docker from 'dockerode';
+import type { ContainerInspector, SeatContainerInfo } from '../../graders/container.js';
 import type { SeatFile, SeatHandle, SeatProcess, TrustedRun } from '../../graders/probe.js';
+import type { SeatControl } from '../../graders/recovery.js';
 import { DeploylabError, isDeploylabError } from '../core/errors.js';
 import type { SandboxDriver, SeatRef } from '../sandbox/driver.js';
 import { LABEL } from '../sandbox/labels.js';
@@ -20,16 +22,24 @@ export interface SeatHandleOptions {
   task: string;
   /** Trusted toolbox (docker engine + image ref); without it `runTrusted` is absent. */
   toolbox?: { docker: Docker; image: string };
+  /**
+   * The engine the seat's containers run on, for `inspectContainers` and `restartContainer`;
+   * the docker driver's own engine by default. Without one both are absent.
+   */
+  docker?: Docker;
 }
+
+/** A seat handle with the optional capabilities the container and recovery probes use. */
+export type FullSeatHandle = SeatHandle & ContainerInspector & SeatControl;
 
 /**
  * The graders' view of one seat, built on the sandbox driver: files through the archive API,
  * processes from the host's table, endpoints on the seat network, trusted tools in a toolbox
  * container of their own. Nothing here runs inside the candidate's containers.
  */
-export function seatHandleFor(opts: SeatHandleOptions): SeatHandle {
+export function seatHandleFor(opts: SeatHandleOptions): FullSeatHandle {
   const { driver, ref } = opts;
-  const handle: SeatHandle = {
+  const handle: FullSeatHandle = {
     id: `${ref.session}/${ref.seat}`,
     labels: { [LABEL.session]: ref.session, [LABEL.seat]: ref.seat, [LABEL.task]: opts.task },
 
@@ -70,6 +80,8 @@ export function seatHandleFor(opts: SeatHandleOptions): SeatHandle {
         user: (p.uid !== undefined ? names.get(p.role)?.get(p.uid) : undefined) ?? (p.uid !== undefined ? String(p.uid) : p.user),
         command: p.command,
         role: p.role,
+        // The recovery probe signals host PIDs only; a pod's own PIDs must say so.
+        ...(p.pidNamespace ? { pidNamespace: p.pidNamespace } : {}),
       }));
     },
 
@@ -91,6 +103,34 @@ export function seatHandleFor(opts: SeatHandleOptions): SeatHandle {
   if (opts.toolbox) {
     const tb = opts.toolbox;
     handle.runTrusted = (o) => runInToolbox(driver, ref, opts.task, tb, o);
+  }
+  const engine = opts.docker ?? (driver.name === 'docker' ? (driver as SandboxDriver & { docker: Docker }).docker : undefined);
+  if (engine) {
+    handle.inspectContainers = async (): Promise<SeatContainerInfo[]> => {
+      const st = await driver.status(ref);
+      const out: SeatContainerInfo[] = [];
+      for (const c of st.containers) {
+        try {
+          out.push({ role: c.role, info: await engine.getContainer(c.id).inspect() });
+        } catch (e) {
+          if ((e as { statusCode?: number }).statusCode !== 404) throw e; // removed meanwhile
+        }
+      }
+      return out;
+    };
+    handle.restartContainer = async (role: string): Promise<void> => {
+      const st = await driver.status(ref);
+      const c = st.containers.find((x) => x.role === role);
+      if (!c) {
+        throw new DeploylabError({
+          code: 'SEAT_CONTAINER_UNKNOWN',
+          fault: 'config',
+          message: { zh: `考位中没有容器 ${role}`, en: `the seat has no container ${role}` },
+          details: { ...ref, role, roles: st.containers.map((x) => x.role) },
+        });
+      }
+      await engine.getContainer(c.id).restart({ t: 5 });
+    };
   }
   return handle;
 }

@@ -48,9 +48,31 @@ export async function currentImageRef(config: Config, name: ImageName): Promise<
   });
 }
 
+/** Sandbox images preloaded into a docker-in-seat seat's own daemon (no registry in the seat). */
+export const DOCKER_IN_SEAT_PRELOAD: readonly ImageName[] = ['app-base'];
+
+export interface DockerInSeatImages {
+  /** The sidecar with dockerd. */
+  dind: string;
+  /** Refs copied from the host engine into the seat's daemon. */
+  preload: string[];
+}
+
 export interface PlanImages {
   workspaceCpu: string;
+  /** For docker-in-seat tasks; without it the `:latest` tags stand in (see planForTask). */
+  dockerInSeat?: DockerInSeatImages;
 }
+
+/** Current refs of the docker-in-seat sidecar and of what its daemon is preloaded with. */
+export async function dockerInSeatImages(config: Config): Promise<DockerInSeatImages> {
+  const preload: string[] = [];
+  for (const name of DOCKER_IN_SEAT_PRELOAD) preload.push(await currentImageRef(config, name));
+  return { dind: await currentImageRef(config, 'dind'), preload };
+}
+
+/** Fallback for callers that resolved no docker-in-seat images: the tags the last build left. */
+const LATEST_DOCKER_IN_SEAT: DockerInSeatImages = { dind: 'deploylab/dind:latest', preload: DOCKER_IN_SEAT_PRELOAD.map((n) => `deploylab/${n}:latest`) };
 
 /** Seat plan of a task: its profile's image, its resources, labels naming session/seat/task. */
 export function planForTask(task: Task, ref: SeatRef, images: PlanImages, labels: Record<string, string> = {}): SeatPlan {
@@ -69,7 +91,10 @@ export function planForTask(task: Task, ref: SeatRef, images: PlanImages, labels
       task: task.id,
       workspace: { image: images.workspaceCpu },
       resources: { cpus: needs.cpus, memoryMiB: needs.memoryMiB },
-      dockerInSeat: needs.profile === 'docker-in-seat' ? { enabled: true } : { enabled: false },
+      dockerInSeat:
+        needs.profile === 'docker-in-seat'
+          ? { enabled: true, image: (images.dockerInSeat ?? LATEST_DOCKER_IN_SEAT).dind, preload: (images.dockerInSeat ?? LATEST_DOCKER_IN_SEAT).preload }
+          : { enabled: false },
       labels,
     },
     `task ${task.id}`,

@@ -10,7 +10,7 @@ import { metrics } from '../core/metrics.js';
 import type { SandboxDriver, SeatRef } from '../sandbox/driver.js';
 import type { LoadedTask } from '../tasks/loader.js';
 import { seatHandleFor, sweepToolboxes } from './seat-handle.js';
-import { applySetup, currentImageRef, gradeSeat, planForTask, runSolution, type CheckGrade, type SolutionRun, type TaskGrade } from './task-runner.js';
+import { applySetup, currentImageRef, dockerInSeatImages, gradeSeat, planForTask, runSolution, type CheckGrade, type DockerInSeatImages, type SolutionRun, type TaskGrade } from './task-runner.js';
 
 const vlog = log.child({ module: 'verify' });
 
@@ -48,6 +48,8 @@ export interface VerifyDeps {
   /** Engine and image for the trusted toolbox (model-load checks). */
   toolbox?: { docker: Docker; image: string };
   workspaceImage: string;
+  /** Sidecar and preloaded images for docker-in-seat tasks. */
+  dockerInSeat?: DockerInSeatImages;
   /** Session label of every seat; `verify-<random>` by default. */
   session?: string;
   keep?: boolean;
@@ -103,7 +105,7 @@ export async function verifyTask(loaded: LoadedTask, deps: VerifyDeps): Promise<
   const ref: SeatRef = { session, seat: seatNameFor(task.id) };
   const say = (zh: string, en: string): void => deps.progress?.({ zh: `[${task.id}] ${zh}`, en: `[${task.id}] ${en}` });
   const report: TaskVerifyReport = { taskId: task.id, ok: false, seat: ref, grades: {}, solution: [], failures: [], wallMs: 0 };
-  const plan = planForTask(task, ref, { workspaceCpu: deps.workspaceImage }, { 'deploylab.purpose': 'verify' });
+  const plan = planForTask(task, ref, { workspaceCpu: deps.workspaceImage, ...(deps.dockerInSeat ? { dockerInSeat: deps.dockerInSeat } : {}) }, { 'deploylab.purpose': 'verify' });
   const seat = seatHandleFor({ driver: deps.driver, ref, task: task.id, ...(deps.toolbox ? { toolbox: deps.toolbox } : {}) });
   const onCheck = (phase: Phase) => (c: CheckGrade): void => say(`  ${phase} ${c.checkId}: ${c.result.outcome}`, `  ${phase} ${c.checkId}: ${c.result.outcome}`);
 
@@ -208,5 +210,10 @@ export async function verifyDepsFromConfig(config: Config): Promise<Omit<VerifyD
   const docker = dockerFor(config);
   await requireEngine(docker);
   const [workspaceImage, toolboxImage] = [await currentImageRef(config, 'workspace-cpu'), await currentImageRef(config, 'toolbox')];
-  return { driver: new DockerDriver({ docker, ...(config.docker.host ? { host: config.docker.host } : {}) }), toolbox: { docker, image: toolboxImage }, workspaceImage };
+  return {
+    driver: new DockerDriver({ docker, ...(config.docker.host ? { host: config.docker.host } : {}) }),
+    toolbox: { docker, image: toolboxImage },
+    workspaceImage,
+    dockerInSeat: await dockerInSeatImages(config),
+  };
 }

@@ -54,7 +54,7 @@ function inventory(change: (inv: HostInventory) => void = () => {}): HostInvento
       { purpose: 'engine-root', path: '/var/lib/docker', measuredPath: '/var/lib/docker', freeBytes: 77 * GiB, totalBytes: 100 * GiB },
     ],
     gpu: { state: 'absent' },
-    images: { state: 'known', images: ['base', 'llama-build', 'workspace-cpu', 'toolbox'].map((n) => img(n as ImageState['name'])).concat(img('workspace-gpu', false)) },
+    images: { state: 'known', images: ['base', 'llama-build', 'workspace-cpu', 'toolbox', 'dind', 'app-base'].map((n) => img(n as ImageState['name'])).concat(img('workspace-gpu', false)) },
   };
   change(inv);
   return inv;
@@ -162,7 +162,7 @@ describe('evaluateHost', () => {
 
   it('images: missing and outdated fail with their names; stale-only is not ready either', () => {
     const inv = inventory((i) => {
-      i.images = { state: 'known', images: [img('base'), img('workspace-cpu', false, true), img('toolbox', false, false), img('workspace-gpu', false)] };
+      i.images = { state: 'known', images: [img('base'), img('workspace-cpu', false, true), img('toolbox', false, false), img('dind'), img('app-base'), img('workspace-gpu', false)] };
     });
     const it1 = item(inv, 'images');
     expect(it1).toMatchObject({ status: 'fail', code: 'IMAGES_NOT_READY' });
@@ -172,8 +172,8 @@ describe('evaluateHost', () => {
 
   it('images current only under the other base recipe: ready, and the recipe is named', () => {
     const inv = inventory((i) => {
-      const stale = ['base', 'workspace-cpu', 'toolbox'].map((n) => img(n as ImageState['name'], false, true));
-      const fine = ['base', 'workspace-cpu', 'toolbox'].map((n) => img(n as ImageState['name'], true));
+      const stale = ['base', 'workspace-cpu', 'toolbox', 'dind', 'app-base'].map((n) => img(n as ImageState['name'], false, true));
+      const fine = ['base', 'workspace-cpu', 'toolbox', 'dind', 'app-base'].map((n) => img(n as ImageState['name'], true));
       i.images = { state: 'known', images: stale, otherRecipe: { offline: true, images: fine } };
     });
     const m = item(inv, 'images');

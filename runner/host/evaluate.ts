@@ -5,9 +5,12 @@ import type { CheckItem, HostInventory, HostReport, ItemStatus, Overall, Thresho
 const GiB = 1024 ** 3;
 export const gib = (bytes: number): number => Math.round((bytes / GiB) * 10) / 10;
 
-/** Images every exam host needs; workspace-gpu only where there are GPUs to run it on. */
+/**
+ * Images every exam host needs (dind and app-base for docker-in-seat tasks); workspace-gpu only
+ * where there are GPUs to run it on.
+ */
 export function requiredImages(inv: Pick<HostInventory, 'gpu'>): ImageName[] {
-  const names: ImageName[] = ['base', 'workspace-cpu', 'toolbox'];
+  const names: ImageName[] = ['base', 'workspace-cpu', 'toolbox', 'dind', 'app-base'];
   if (inv.gpu.state === 'present' && inv.gpu.gpus.length > 0) names.push('workspace-gpu');
   return names;
 }

@@ -40,7 +40,7 @@ const freshDebian: HostFacts = {
   nvidiaContainerToolkit: null,
 };
 const img = (name: ImageState['name'], current: boolean): ImageState => ({ name, ref: `deploylab/${name}:h`, current, present: current, inputsHash: 'h' });
-const allCurrent = ['base', 'llama-build', 'workspace-cpu', 'toolbox'].map((n) => img(n as ImageState['name'], true)).concat(img('workspace-gpu', false));
+const allCurrent = ['base', 'llama-build', 'workspace-cpu', 'toolbox', 'dind', 'app-base'].map((n) => img(n as ImageState['name'], true)).concat(img('workspace-gpu', false));
 const facts = (over: Partial<Omit<PrepareFacts, 'host'>> & { host?: Partial<HostFacts> } = {}): PrepareFacts => ({
   engine: over.engine ?? up,
   host: { ...freshDebian, dockerdPath: '/usr/sbin/dockerd', debootstrapPath: '/usr/sbin/debootstrap', dockerdPid: 1, ...over.host },
@@ -69,7 +69,7 @@ describe('planPrepare', () => {
     expect(steps).toEqual([
       { kind: 'install-packages', packages: ['docker.io', 'debootstrap'] },
       { kind: 'start-engine', via: 'dockerd', socketPath: '/var/run/docker.sock' },
-      { kind: 'build-images', names: ['base', 'workspace-cpu', 'toolbox'], offline: true },
+      { kind: 'build-images', names: ['base', 'workspace-cpu', 'toolbox', 'dind', 'app-base'], offline: true },
     ]);
   });
 

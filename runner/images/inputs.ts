@@ -47,6 +47,8 @@ export const IMAGE_DEFS: Record<ImageName, ImageDef> = {
     role: 'toolbox',
   },
   dind: { name: 'dind', deps: ['base'], depArgs: { base: 'BASE' }, llamaBundle: false, role: 'sidecar' },
+  // Candidates build FROM it inside the docker-in-seat daemon.
+  'app-base': { name: 'app-base', deps: ['base'], depArgs: { base: 'BASE' }, llamaBundle: false, role: 'workspace' },
   'workspace-gpu': { name: 'workspace-gpu', deps: [], depArgs: {}, llamaBundle: false, role: 'workspace' },
 };
 

@@ -3,9 +3,10 @@ import type { Config } from '../core/config.js';
 /**
  * The sandbox images this project builds (sandbox-images/<name>/), in dependency order.
  * `llama-build` holds the llama.cpp tools and tiny models compiled once; workspace-cpu and toolbox
- * copy them out of it. It is never run as a sandbox. `dind` is the docker-in-seat sidecar (dockerd).
+ * copy them out of it. It is never run as a sandbox. `dind` is the docker-in-seat sidecar (dockerd);
+ * `app-base` is preloaded into that sidecar's daemon for candidates to build FROM.
  */
-export const IMAGE_NAMES = ['base', 'llama-build', 'workspace-cpu', 'toolbox', 'dind', 'workspace-gpu'] as const;
+export const IMAGE_NAMES = ['base', 'llama-build', 'workspace-cpu', 'toolbox', 'dind', 'app-base', 'workspace-gpu'] as const;
 export type ImageName = (typeof IMAGE_NAMES)[number];
 
 export interface ImageState {
