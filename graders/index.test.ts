@@ -18,9 +18,20 @@ describe('probe registry', () => {
     try {
       const file = await gradeCheck(seat, ProbeParamsSchema.parse({ kind: 'file', path: '/etc/hostname', expect: { exists: false } }));
       expect(file.status).toBe('pass');
-      const gpu = await gradeCheck(seat, ProbeParamsSchema.parse({ kind: 'nvidia-smi' }));
-      expect(gpu.status).toBe('error');
-      expect(gpu.error?.code).toBe('PROBE_KIND_UNAVAILABLE');
+      const gpuCheck = ProbeParamsSchema.parse({ kind: 'nvidia-smi' });
+      // Without nvidia-smi on the host: error, never a fail; on a GPU host the temp seat holds no GPU memory.
+      const gpu = await gradeCheck(seat, gpuCheck);
+      if (gpu.status === 'error') expect(gpu.error?.code).toBe('PROBE_NO_GPU');
+      else expect(gpu.status).toBe('fail');
+      const registered = PROBES['nvidia-smi'];
+      delete PROBES['nvidia-smi'];
+      try {
+        const missing = await gradeCheck(seat, gpuCheck);
+        expect(missing.status).toBe('error');
+        expect(missing.error?.code).toBe('PROBE_KIND_UNAVAILABLE');
+      } finally {
+        PROBES['nvidia-smi'] = registered;
+      }
     } finally {
       await seat.cleanup();
     }

@@ -10,6 +10,7 @@ import { ggufProbe } from './gguf.js';
 import { httpProbe } from './http.js';
 import { jsonFileProbe } from './json-file.js';
 import { loadProbe } from './load.js';
+import { nvidiaSmiProbe } from './nvidia-smi.js';
 import { openaiChatProbe } from './openai-chat.js';
 import { Deadline, errored, runProbe, type Probe, type ProbeOutcome, type SeatHandle } from './probe.js';
 import { processProbe } from './process.js';
@@ -31,6 +32,7 @@ export const PROBES: Partial<Record<ProbeKind, Probe>> = {
   recovery: recoveryProbe,
   'json-file': jsonFileProbe,
   'resource-samples': resourceSamplesProbe,
+  'nvidia-smi': nvidiaSmiProbe,
 };
 
 /** Extra time beyond a check's own timeoutMs for the harness's side (scrapes, path checks). */
