@@ -36,13 +36,21 @@ describe('parseSamples', () => {
 
 describe('judgeSamples', () => {
   const w = { t0: 1000, tLoad: 1004, tEnd: 1012 };
-  const host = { idleCpu: 0, loadCpu: 90, rssMiB: 30 };
+  const host = { idleCpu: 0, loadCpu: 90, rss: Array.from({ length: 60 }, (_, k) => ({ t: 1000 + k / 4, mib: 30 })) };
   const series = (f: (ts: number) => Partial<Sample>): Sample[] =>
     Array.from({ length: 14 }, (_, i) => ({ ts: 1000.3 + i, pid: 42, cpu_percent: 0, rss_mib: 31, ...f(1000.3 + i) }));
   const failedIds = (s: Sample[], pid = 42): string[] => judgeSamples(s, w, host, pid, EXPECT).assertions.filter((a) => !a.ok).map((a) => a.id);
 
   it('passes samples that follow idle then load', () => {
     expect(failedIds(series((ts) => ({ cpu_percent: ts > 1005 ? 88 : 0.5 })))).toEqual([]);
+  });
+  it('judges RSS against the host reading of the same moment, as it climbs', () => {
+    const climbing = { ...host, rss: host.rss.map((h) => ({ t: h.t, mib: 25 + 3 * (h.t - 1000) })) };
+    const follow = series((ts) => ({ cpu_percent: ts > 1005 ? 88 : 0, rss_mib: 25 + 3 * (ts - 1000) }));
+    const ids = (s: Sample[]): string[] => judgeSamples(s, w, climbing, 42, EXPECT).assertions.filter((a) => !a.ok).map((a) => a.id);
+    expect(ids(follow)).toEqual([]);
+    // The median of the climb, written every time, is wrong early and late.
+    expect(ids(follow.map((s) => ({ ...s, rss_mib: 43 })))).toEqual(['rss']);
   });
   it('fails old samples, another pid, a wrong RSS and constants', () => {
     expect(failedIds(series(() => ({ ts: 900 })))).toContain('fresh');

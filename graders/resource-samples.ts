@@ -29,6 +29,7 @@ export interface Sample {
 /** Clock ticks per second of /proc/<pid>/stat on Linux (USER_HZ, 100 on every mainstream build). */
 const USER_HZ = 100;
 const MAX_BYTES = 32 * 1024 * 1024;
+const RSS_POLL_MS = 250;
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
@@ -69,8 +70,12 @@ export function parseSamples(text: string): { samples: Sample[]; bad: { line: nu
 export interface HostTruth {
   idleCpu: number;
   loadCpu: number;
-  rssMiB: number;
+  /** VmRSS polled through the window (unix seconds, MiB): a fresh server's RSS climbs under its first load. */
+  rss: { t: number; mib: number }[];
 }
+
+/** Share of the window's samples whose rss_mib must match the host's reading of the same moment. */
+export const RSS_MATCH_SHARE = 0.8;
 
 /** The grading window, in unix seconds: idle from t0 to tLoad, load from tLoad to tEnd. */
 export interface Window {
@@ -99,10 +104,18 @@ export function judgeSamples(all: readonly Sample[], w: Window, host: HostTruth,
   a.push({ id: 'fresh', ok: inWindow.length >= needed, expected: `≥ ${needed} samples timestamped within the ${r1(w.tEnd - w.t0)} s grading window`, actual: `${inWindow.length}` });
   const pids = [...new Set(inWindow.map((s) => s.pid))];
   a.push({ id: 'pid', ok: inWindow.length > 0 && pids.length === 1 && pids[0] === seatPid, expected: `pid ${seatPid}`, actual: pids.length ? show(pids) : '(no samples)' });
-  const rss = inWindow.length ? median(inWindow.map((s) => s.rss_mib)) : null;
-  const lo = host.rssMiB * (1 - e.rssTolerance);
-  const hi = host.rssMiB * (1 + e.rssTolerance);
-  a.push({ id: 'rss', ok: rss !== null && rss >= lo && rss <= hi, expected: `${r1(lo)}–${r1(hi)} MiB (host ${r1(host.rssMiB)} MiB ± ${e.rssTolerance * 100}%)`, actual: rss === null ? '(no samples)' : `median ${r1(rss)} MiB` });
+  // Each sample against the host's readings of the same moment (its interval, and up to 0.5 s after
+  // its timestamp, since the sampler may read memory a little after it takes the time).
+  const rssOk = inWindow.filter((s) =>
+    host.rss.some((h) => h.t >= s.ts - i - 0.5 && h.t <= s.ts + 0.5 && Math.abs(s.rss_mib - h.mib) <= e.rssTolerance * h.mib),
+  ).length;
+  const hostMib = host.rss.map((h) => h.mib);
+  a.push({
+    id: 'rss',
+    ok: inWindow.length > 0 && rssOk >= RSS_MATCH_SHARE * inWindow.length,
+    expected: `≥ ${RSS_MATCH_SHARE * 100}% of samples within ±${e.rssTolerance * 100}% of the host's VmRSS at that time (host ${hostMib.length ? `${r1(Math.min(...hostMib))}–${r1(Math.max(...hostMib))}` : '?'} MiB)`,
+    actual: inWindow.length ? `${rssOk} of ${inWindow.length}; median sample ${r1(median(inWindow.map((s) => s.rss_mib)))} MiB` : '(no samples)',
+  });
   const loadMax = load.length ? Math.max(...load.map((s) => s.cpu_percent)) : null;
   const minLoad = e.minCpuShare * host.loadCpu;
   a.push({ id: 'cpu-load', ok: loadMax !== null && loadMax >= minLoad, expected: `max under load ≥ ${r1(minLoad)}% (host ${r1(host.loadCpu)}%)`, actual: loadMax === null ? '(no samples under load)' : `${r1(loadMax)}%` });
@@ -232,13 +245,31 @@ export const resourceSamplesProbe = defineProbe({
 
     // 3. Idle, then load, reading the host's truth at each boundary.
     const r0 = await readHost(server.hostPid);
-    await sleep(p.load.idleSeconds * 1000);
-    const r1 = await readHost(server.hostPid);
-    const statuses = await generateLoad(seat, p, Date.now() + p.load.loadSeconds * 1000, deadline);
-    const r2 = await readHost(server.hostPid);
+    const rss: HostTruth['rss'] = [{ t: r0.at / 1000, mib: r0.rssKiB / 1024 }];
+    let pollFailed: unknown;
+    const poll = setInterval(() => {
+      readHost(server.hostPid).then(
+        (r) => rss.push({ t: r.at / 1000, mib: r.rssKiB / 1024 }),
+        (e: unknown) => (pollFailed ??= e),
+      );
+    }, RSS_POLL_MS);
+    let r1: HostReading;
+    let r2: HostReading;
+    let statuses: Record<string, number>;
+    try {
+      await sleep(p.load.idleSeconds * 1000);
+      r1 = await readHost(server.hostPid);
+      statuses = await generateLoad(seat, p, Date.now() + p.load.loadSeconds * 1000, deadline);
+      r2 = await readHost(server.hostPid);
+      // The sampler had one more interval to write its last line.
+      await sleep(p.expect.intervalSeconds * 1000 + 1500);
+    } finally {
+      clearInterval(poll);
+    }
+    if (pollFailed !== undefined) throw pollFailed;
     const answered = Object.entries(statuses).filter(([k]) => /^\d+$/.test(k)).reduce((s, [, v]) => s + v, 0);
     const cpu = (a: HostReading, b: HostReading): number => ((b.ticks - a.ticks) / USER_HZ / ((b.at - a.at) / 1000)) * 100;
-    const host: HostTruth = { idleCpu: cpu(r0, r1), loadCpu: cpu(r1, r2), rssMiB: (r1.rssKiB + r2.rssKiB) / 2 / 1024 };
+    const host: HostTruth = { idleCpu: cpu(r0, r1), loadCpu: cpu(r1, r2), rss };
     const w: Window = { t0: r0.at / 1000, tLoad: r1.at / 1000, tEnd: r2.at / 1000 };
     const hostNote = note('主机侧读数（/proc）与负载', 'host readings (/proc) and load', {
       hostPid: server.hostPid,
@@ -247,7 +278,7 @@ export const resourceSamplesProbe = defineProbe({
       window: w,
       hostIdleCpuPercent: Math.round(host.idleCpu * 10) / 10,
       hostLoadCpuPercent: Math.round(host.loadCpu * 10) / 10,
-      hostRssMiB: Math.round(host.rssMiB * 10) / 10,
+      hostRssMiB: rss.filter((_, k) => k % 4 === 0).map((h) => ({ t: Math.round(h.t * 10) / 10, mib: Math.round(h.mib * 10) / 10 })),
       loadStatuses: statuses,
     });
     // The harness must have made the server busy, or the CPU comparison means nothing.
@@ -260,8 +291,7 @@ export const resourceSamplesProbe = defineProbe({
       });
     }
 
-    // 4. The sampler had one more interval to write its last line.
-    await sleep(p.expect.intervalSeconds * 1000 + 1500);
+    // 4. The file as it is now.
     const after = await readSamples(seat, p);
     if (!('text' in after)) return failed({ zh: '评分期间采样文件消失或过大', en: 'the samples file vanished or grew too large during grading' }, [hostNote]);
     const again = parseSamples(after.text);
