@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
 import type { Command } from 'commander';
 import { asDeploylabError, DeploylabError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
 import { EXIT, printText, say } from '../core/output.js';
-import { currentImageRef, runSolution } from '../grading/task-runner.js';
+import { currentImageRef } from '../grading/task-runner.js';
+import { startServer } from '../server/http-server.js';
+import { loginWithCode, solveThroughTerminal } from '../sessions/demo-candidate.js';
 import { loadExamPaper } from '../sessions/paper.js';
 import { parseRoster } from '../sessions/roster.js';
 import { verifyManifest, type SessionService } from '../sessions/session-service.js';
+import { webAppFromConfig } from '../web/from-config.js';
 import { contextOf } from './context.js';
 import { printResetReport, printScores, printSeatCards, sessionServiceFor } from './session-commands.js';
 
@@ -18,8 +23,11 @@ D0003,演示考生丙（完成一半）,DEMO0003
 /**
  * `deploylab demo` (npm run demo): a whole junior-v1 exam for three simulated candidates on the
  * local engine — one runs the reference solutions, one does nothing, one solves the first half of
- * the tasks — then grade, score sheet, archive, reset and a clean-host check. Bounded in time; the
- * session is force-reset on any failure so nothing is left behind.
+ * the tasks — then grade, score sheet, archive, reset and a clean-host check. The candidates work
+ * as people do: the runner's own HTTP server (candidate pages and terminals, over the demo's
+ * store) runs on an ephemeral port; each logs in with the seat's one-time code and types the
+ * reference solutions into each task's browser terminal (websocket → TTY exec). Bounded in time;
+ * the server is closed and the session force-reset on any failure so nothing is left behind.
  */
 export function registerDemoCommands(program: Command): void {
   program
@@ -36,6 +44,9 @@ export function registerDemoCommands(program: Command): void {
       let finished = false;
       let timer: NodeJS.Timeout | undefined;
       const limitMs = Number(o.timeout) * 60_000;
+      // The candidate pages and terminals, as `deploylab serve` runs them, on an ephemeral port.
+      const app = webAppFromConfig(ctx.config, createLogger(ctx.config.logLevel));
+      let http: { server: Server; url: string } | undefined;
       const overtime = new Promise<never>((_, reject) => {
         timer = setTimeout(
           () => reject(new DeploylabError({ code: 'DEMO_TIMEOUT', fault: 'infrastructure', message: { zh: `演示超过 ${o.timeout} 分钟`, en: `the demo ran past ${o.timeout} minutes` } })),
@@ -48,9 +59,16 @@ export function registerDemoCommands(program: Command): void {
       } catch (e) {
         const err = asDeploylabError(e);
         process.stderr.write(`${say(ctx.lang, '演示失败', 'demo failed')} [${err.code}]: ${err.text(ctx.lang)}\n`);
+        const screen = err.details?.terminal;
+        if (typeof screen === 'string') process.stderr.write(`--- ${say(ctx.lang, '终端最后几行', 'last lines of the terminal')} ---\n${screen}\n---\n`);
         process.exitCode = err.fault === 'infrastructure' ? EXIT.couldNotRun : EXIT.notReady;
       } finally {
         clearTimeout(timer);
+        if (http) {
+          http.server.closeAllConnections();
+          await new Promise<void>((resolve) => http!.server.close(() => resolve()));
+        }
+        app.close();
         if (!finished) {
           // Clean up after ourselves even on failure: remove everything labelled for the demo session.
           try {
@@ -71,6 +89,8 @@ export function registerDemoCommands(program: Command): void {
       async function run(s: SessionService, sessionId: string, paperId: string, show: typeof step): Promise<void> {
         const roster = parseRoster(Buffer.from(DEMO_ROSTER), 'demo roster');
         const paper = loadExamPaper(paperId);
+        http = await startServer({ host: '127.0.0.1', port: 0, log: createLogger(ctx.config.logLevel), web: app.web });
+        const baseUrl = http.url;
         show('开设场次并准备考位', 'open the session and provision the seats');
         s.open({
           id: sessionId,
@@ -78,7 +98,7 @@ export function registerDemoCommands(program: Command): void {
           room: 'DEMO',
           roster,
           images: { workspaceCpu: await currentImageRef(ctx.config, 'workspace-cpu'), toolbox: await currentImageRef(ctx.config, 'toolbox') },
-          baseUrl: 'http://127.0.0.1:8700/',
+          baseUrl: `${baseUrl}/`,
         });
         const prov = await s.provision(sessionId, { concurrency: 3 });
         if (prov.failed.length > 0) {
@@ -92,20 +112,29 @@ export function registerDemoCommands(program: Command): void {
         printText(
           say(
             ctx.lang,
-            '模拟考生通过沙箱驱动以考生用户（uid 1000）执行命令，尚未经过浏览器终端',
-            'simulated candidates type through the sandbox driver exec as the candidate user (uid 1000), not yet through the browser terminal',
+            `模拟考生经浏览器终端作答：${baseUrl} 上用一次性登录码登录（HttpOnly Cookie），逐题打开该题终端（websocket → 考位 TTY，考生用户 uid 1000），键入并运行参考答案`,
+            `simulated candidates work through the browser terminal path: log in at ${baseUrl} with the one-time access code (HttpOnly cookie), open each task's terminal (websocket → TTY exec in the seat as the candidate, uid 1000), type the reference solution and run it`,
           ),
         );
         printText(`  s01: ${paper.tasks.map((t) => t.task.id).join(', ')}   s02: -   s03: ${half.map((t) => t.task.id).join(', ')}`);
+        let pathWarned = false;
+        const codes = new Map(s.seats(sessionId).map((x) => [x.seat_id, x.access_code]));
         const work = async (seat: string, tasks: typeof paper.tasks): Promise<void> => {
-          const boxes = s.sandboxes(sessionId, seat);
+          const cookie = await loginWithCode(baseUrl, codes.get(seat) ?? '');
+          printText(`  ${seat}: ${say(ctx.lang, '已登录', 'logged in')}`);
           for (const t of tasks) {
-            const runs = await runSolution(s.driver, boxes.find((b) => b.taskId === t.task.id)!.ref, t);
-            const last = runs[runs.length - 1];
-            printText(`  ${seat} ${t.task.id}: ${runs.map((r) => `${r.script} exit ${r.exitCode}`).join(', ')}`);
-            if (!last || last.exitCode !== 0) {
-              throw new DeploylabError({ code: 'DEMO_SOLUTION_FAILED', fault: 'bug', message: { zh: `参考答案失败：${seat} ${t.task.id}\n${last?.stderr ?? ''}`, en: `reference solution failed: ${seat} ${t.task.id}\n${last?.stderr ?? ''}` } });
+            const { runs, addedSbinToPath } = await solveThroughTerminal({ baseUrl, cookie, seat, loaded: t });
+            if (addedSbinToPath && !pathWarned) {
+              pathWarned = true;
+              printText(
+                say(
+                  ctx.lang,
+                  '⚠ 考位终端的登录 PATH 不含 /usr/sbin（nginx 等“找不到命令”）；模拟考生像真人一样自行 export PATH 补上。此问题应在考位镜像中修复。',
+                  '⚠ the seat terminal\'s login PATH lacks /usr/sbin (nginx etc.: "command not found"); the simulated candidates add it with export PATH, as a person would. The seat image should fix this.',
+                ),
+              );
             }
+            printText(`  ${seat} ${t.task.id}: ${runs.map((r) => `${r.script} exit ${r.exitCode} (${(r.durationMs / 1000).toFixed(1)} s)`).join(', ')}  [${say(ctx.lang, '浏览器终端', 'browser terminal')}]`);
           }
         };
         await Promise.all([work('s01', paper.tasks), work('s03', half)]);

@@ -20,10 +20,14 @@ const KEEP_CHARS = 256 * 1024;
 /** Base64 line length: well inside the terminal width, so echoes never wrap. */
 const B64_LINE = 76;
 
+/** A bug in what the demo types (or in the path it types through); `details.terminal` has the screen's last lines. */
 function demoError(code: string, zh: string, en: string, tail?: string): DeploylabError {
-  const t = tail ? `\n--- terminal ---\n${tail}` : '';
-  return new DeploylabError({ code, fault: 'bug', message: { zh: `${zh}${t}`, en: `${en}${t}` } });
+  return new DeploylabError({ code, fault: 'bug', message: { zh, en }, ...(tail !== undefined ? { details: { terminal: tail } } : {}) });
 }
+
+/** Window-title and other OSC sequences (ESC ] … BEL), which stripVTControlCharacters leaves half. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const OSC = /\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g;
 
 /** POST /login like a browser's form; returns the `name=value` of the session cookie. */
 export async function loginWithCode(baseUrl: string, code: string): Promise<string> {
@@ -83,9 +87,10 @@ export class BrowserTerminal {
     this.ws.send(JSON.stringify({ t: 'in', d: s }));
   }
 
-  /** The last lines of what the terminal showed, without colours and cursor moves. */
-  tail(lines = 30): string {
-    return stripVTControlCharacters(this.out).replace(/\r/g, '').split('\n').slice(-lines).join('\n');
+  /** The last lines of what the terminal showed (since `from`), without colours and cursor moves. */
+  tail(lines = 30, from = 0): string {
+    const text = this.out.slice(Math.max(0, from - this.dropped));
+    return stripVTControlCharacters(text.replace(OSC, '')).replace(/\r/g, '').split('\n').slice(-lines).join('\n');
   }
 
   /** Wait until the output after `from` matches; null on timeout or when the terminal closed. */
@@ -156,6 +161,9 @@ export class BrowserTerminal {
   }
 }
 
+/** The seat's login shell PATH has the sbin folders (nginx lives in /usr/sbin). */
+const HAS_SBIN = 'case ":$PATH:" in *:/usr/sbin:*) true ;; *) false ;; esac';
+
 export interface TypedSolution {
   script: string;
   exitCode: number | null;
@@ -171,17 +179,26 @@ export const TYPED_SOLUTION_DIR = '/tmp/solve';
  * the task's solution time. A script that fails (or runs out of time) is a DEMO_SOLUTION_FAILED
  * bug showing the terminal's last lines.
  */
-export async function solveThroughTerminal(opts: { baseUrl: string; cookie: string; seat: string; loaded: LoadedTask }): Promise<TypedSolution[]> {
+export async function solveThroughTerminal(opts: { baseUrl: string; cookie: string; seat: string; loaded: LoadedTask }): Promise<{ runs: TypedSolution[]; addedSbinToPath: boolean }> {
   const { task, dir } = opts.loaded;
   const until = Date.now() + task.solution.timeoutSeconds * 1000;
   const left = (): number => Math.max(1000, until - Date.now());
   const term = await BrowserTerminal.open(opts.baseUrl, opts.cookie, opts.seat, task.id);
   const runs: TypedSolution[] = [];
+  let addedSbinToPath = false;
   try {
+    // A person who meets "nginx: command not found" adds the sbin folders; so does the demo, and
+    // says so, rather than hiding a login PATH that lacks them.
+    const sbin = await term.run(HAS_SBIN, left());
+    if (sbin.exitCode !== 0) {
+      addedSbinToPath = true;
+      await term.run('export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"', left());
+    }
     for (const name of task.solution.scripts) {
       const started = Date.now();
       const path = `${TYPED_SOLUTION_DIR}/${name}`;
       await term.typeFile(path, readFileSync(join(dir, 'solution', name)), left());
+      const from = term.mark();
       const r = await term.run(`cd /workspace && bash '${path}'`, left());
       runs.push({ script: name, exitCode: r.exitCode, durationMs: Date.now() - started });
       if (r.exitCode !== 0) {
@@ -190,12 +207,12 @@ export async function solveThroughTerminal(opts: { baseUrl: string; cookie: stri
           'DEMO_SOLUTION_FAILED',
           `参考答案经浏览器终端运行失败：${opts.seat} ${task.id} ${name}（${why.zh}）`,
           `reference solution failed through the browser terminal: ${opts.seat} ${task.id} ${name} (${why.en})`,
-          term.tail(),
+          term.tail(30, from),
         );
       }
     }
   } finally {
     term.close();
   }
-  return runs;
+  return { runs, addedSbinToPath };
 }
