@@ -28,6 +28,7 @@ export interface PrepareOptions {
 export const TEST_TOOL_PACKAGES: readonly { package: string; path: string }[] = [
   { package: 'nginx-light', path: '/usr/sbin/nginx' },
   { package: 'prometheus', path: '/usr/bin/prometheus' },
+  { package: 'wrk', path: '/usr/bin/wrk' },
   { package: 'chromium', path: '/usr/bin/chromium' },
   { package: 'fonts-noto-cjk', path: '/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc' },
 ];
