@@ -17,8 +17,8 @@ import type { Check, Task } from '../tasks/task-schema.js';
 const glog = log.child({ module: 'grading' });
 
 const CANDIDATE_UID = 1000;
-/** Probe kinds whose figures are latencies: they never share the CPU with other probes on a small host. */
-export const LATENCY_SENSITIVE_KINDS: ReadonlySet<string> = new Set(['load', 'rate-limit', 'openai-chat']);
+/** Probe kinds judged on time or live load (latency, recovery time, CPU under load): they never share the CPU with other probes on a small host. */
+export const LATENCY_SENSITIVE_KINDS: ReadonlySet<string> = new Set(['load', 'rate-limit', 'openai-chat', 'resource-samples', 'recovery']);
 
 // ---------------------------------------------------------------------------------------------
 // Images and plans
