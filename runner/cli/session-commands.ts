@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Config } from '../core/config.js';
 import { DeploylabError, type Bilingual, type Lang } from '../core/errors.js';
 import { EXIT, printJson, printText, say, table } from '../core/output.js';
-import { currentImageRef } from '../grading/task-runner.js';
+import { currentImageRef, dockerInSeatImages } from '../grading/task-runner.js';
 import { dockerFor, requireEngine } from '../images/image-build.js';
 import { DockerDriver } from '../sandbox/docker-driver.js';
 import { parseDuration } from '../sandbox/labels.js';
@@ -96,7 +96,11 @@ export function registerSessionCommands(program: Command): void {
       const ctx = contextOf(cmd);
       const roster = readRoster(o.roster);
       const svc = await sessionServiceFor(ctx.config, ctx.lang);
-      const images = { workspaceCpu: await currentImageRef(ctx.config, 'workspace-cpu'), toolbox: await currentImageRef(ctx.config, 'toolbox') };
+      const images = {
+        workspaceCpu: await currentImageRef(ctx.config, 'workspace-cpu'),
+        toolbox: await currentImageRef(ctx.config, 'toolbox'),
+        dockerInSeat: await dockerInSeatImages(ctx.config),
+      };
       const { session: s } = svc.open({
         paperId: o.paper,
         room: o.room,

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DeploylabError } from '../core/errors.js';
-import { planForTask } from '../grading/task-runner.js';
+import { planForTask, type PlanImages } from '../grading/task-runner.js';
 import type { SeatPlan, SeatRef } from '../sandbox/driver.js';
 import { DEFAULT_TASKS_ROOT, formatProblem, loadPaperFile, loadTaskTree, type LoadedTask } from '../tasks/loader.js';
 import type { Paper } from '../tasks/task-schema.js';
@@ -58,6 +58,6 @@ export function sandboxesOf(sessionId: string, seatId: string, taskIds: readonly
   return taskIds.map((taskId) => ({ taskId, ref: { session: sessionId, seat: `${seatId}-${taskId}`.slice(0, 40).replace(/-+$/, '') } }));
 }
 
-export function planForSeatTask(task: LoadedTask, ref: SeatRef, seatId: string, images: { workspaceCpu: string }): SeatPlan {
+export function planForSeatTask(task: LoadedTask, ref: SeatRef, seatId: string, images: PlanImages): SeatPlan {
   return planForTask(task.task, ref, images, { 'deploylab.candidate-seat': seatId });
 }

@@ -11,7 +11,7 @@ import { log } from '../core/logger.js';
 import { metrics } from '../core/metrics.js';
 import { parseOrThrow } from '../core/validation.js';
 import { seatHandleFor, sweepToolboxes } from '../grading/seat-handle.js';
-import { applySetup, gradeSeat, type CheckGrade } from '../grading/task-runner.js';
+import { applySetup, gradeSeat, type CheckGrade, type DockerInSeatImages } from '../grading/task-runner.js';
 import type { SandboxDriver, SeatRef } from '../sandbox/driver.js';
 import { LABEL } from '../sandbox/labels.js';
 import { scoreFromCatalogue, type CheckResult, type Outcome, type ScoreSheet } from '../scoring/score.js';
@@ -45,6 +45,8 @@ export const SessionSpecSchema = z.strictObject({
   tasksRoot: z.string(),
   workspaceImage: z.string(),
   toolboxImage: z.string().nullable(),
+  /** The docker-in-seat sidecar and what is preloaded into it, pinned when the session opened. */
+  dockerInSeat: z.strictObject({ dind: z.string(), preload: z.array(z.string()) }).nullable().default(null),
   /** Base URL of the candidate pages printed on the seat cards. */
   baseUrl: z.string().url(),
   /** MiB used per GPU when the session was opened; null where there is no nvidia-smi. */
@@ -329,7 +331,7 @@ export class SessionService {
     paperId: string;
     room: string;
     roster: RosterEntry[];
-    images: { workspaceCpu: string; toolbox: string | null };
+    images: { workspaceCpu: string; toolbox: string | null; dockerInSeat?: DockerInSeatImages };
     baseUrl: string;
     id?: string;
     durationMinutes?: number;
@@ -347,6 +349,7 @@ export class SessionService {
       tasksRoot,
       workspaceImage: opts.images.workspaceCpu,
       toolboxImage: opts.images.toolbox,
+      dockerInSeat: opts.images.dockerInSeat ?? null,
       baseUrl: opts.baseUrl,
       gpuBaselineMiB: gpuMemoryUsedMiB(),
     };
@@ -430,7 +433,7 @@ ${cards}
             await destroyAll();
             for (const [i, t] of paper.tasks.entries()) {
               const ref = boxes[i]!.ref;
-              await this.driver.provision(planForSeatTask(t, ref, seat.seat_id, { workspaceCpu: spec.workspaceImage }));
+              await this.driver.provision(planForSeatTask(t, ref, seat.seat_id, { workspaceCpu: spec.workspaceImage, ...(spec.dockerInSeat ? { dockerInSeat: spec.dockerInSeat } : {}) }));
               await applySetup(this.driver, ref, t);
             }
             this.moveSeat(id, seat.seat_id, 'provisioned', {}, { seconds: (Date.now() - t0) / 1000 });
