@@ -44,8 +44,10 @@ export function registerDemoCommands(program: Command): void {
       let finished = false;
       let timer: NodeJS.Timeout | undefined;
       const limitMs = Number(o.timeout) * 60_000;
-      // The candidate pages and terminals, as `deploylab serve` runs them, on an ephemeral port.
-      const app = webAppFromConfig(ctx.config, createLogger(ctx.config.logLevel));
+      // The candidate pages and terminals, as `deploylab serve` runs them, on an ephemeral port. The
+      // demo narrates itself: the server's per-login and per-terminal info lines would drown it.
+      const serverLog = createLogger(ctx.config.logLevel === 'info' ? 'warn' : ctx.config.logLevel);
+      const app = webAppFromConfig(ctx.config, serverLog);
       let http: { server: Server; url: string } | undefined;
       const overtime = new Promise<never>((_, reject) => {
         timer = setTimeout(
@@ -89,7 +91,7 @@ export function registerDemoCommands(program: Command): void {
       async function run(s: SessionService, sessionId: string, paperId: string, show: typeof step): Promise<void> {
         const roster = parseRoster(Buffer.from(DEMO_ROSTER), 'demo roster');
         const paper = loadExamPaper(paperId);
-        http = await startServer({ host: '127.0.0.1', port: 0, log: createLogger(ctx.config.logLevel), web: app.web });
+        http = await startServer({ host: '127.0.0.1', port: 0, log: serverLog, web: app.web });
         const baseUrl = http.url;
         show('开设场次并准备考位', 'open the session and provision the seats');
         s.open({

@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../runner/core/logger.js';
 import { DockerDriver } from '../../runner/sandbox/docker-driver.js';
 import { parseSeatPlan, type SeatRef } from '../../runner/sandbox/driver.js';
 import { startServer } from '../../runner/server/http-server.js';
-import { BrowserTerminal, loginWithCode } from '../../runner/sessions/demo-candidate.js';
-import { DEFAULT_TASKS_ROOT } from '../../runner/tasks/loader.js';
+import { BrowserTerminal, loginWithCode, solveThroughTerminal } from '../../runner/sessions/demo-candidate.js';
+import { DEFAULT_TASKS_ROOT, loadTaskDir } from '../../runner/tasks/loader.js';
 import { loadTaskSheets } from '../../runner/web/access.js';
 import { createWebApp, type WebApp } from '../../runner/web/app.js';
 import { hasEngine } from '../helpers/docker-env.js';
@@ -85,5 +87,29 @@ describe.skipIf(!hasEngine)('a simulated candidate types through the browser ter
     } finally {
       term.close();
     }
+  }, 120_000);
+
+  it('solves a task through its terminal, and reports a failing solution as a bug with the screen', async () => {
+    const serve = loadTaskDir(join(DEFAULT_TASKS_ROOT, 'junior/serve')).task!.task;
+    const dir = mkdtempSync(join(tmpdir(), 'dl-demo-solution-'));
+    mkdirSync(join(dir, 'solution'));
+    writeFileSync(join(dir, 'solution', 'ok.sh'), 'echo "ok as $(id -un)" > /workspace/ok.txt\n');
+    writeFileSync(join(dir, 'solution', 'fail.sh'), 'echo "boom-$((6*7))" >&2\nexit 3\n');
+    const cookie = await loginWithCode(url, 'CODE-0001');
+    const task = (scripts: string[]) => ({ dir, instructions: { zh: '', en: '' }, task: { ...serve, solution: { ...serve.solution, scripts } } });
+
+    const good = await solveThroughTerminal({ baseUrl: url, cookie, seat: 'c1', loaded: task(['ok.sh']) });
+    expect(good.runs.map((r) => [r.script, r.exitCode])).toEqual([['ok.sh', 0]]);
+    expect((await driver.exec(ref, { cmd: ['cat', '/workspace/ok.txt'] })).stdout).toBe('ok as candidate\n');
+
+    const bad = solveThroughTerminal({ baseUrl: url, cookie, seat: 'c1', loaded: task(['ok.sh', 'fail.sh']) });
+    const err = await bad.then(
+      () => null,
+      (e: unknown) => e as { code: string; fault: string; message: string; details: { terminal: string } },
+    );
+    expect(err).toMatchObject({ code: 'DEMO_SOLUTION_FAILED', fault: 'bug' });
+    expect(err!.message).toContain('fail.sh (exit 3)');
+    expect(err!.details.terminal).toContain('boom-42');
+    expect(err!.details.terminal).not.toContain('\x1b');
   }, 120_000);
 });
