@@ -6,7 +6,6 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import Docker from 'dockerode';
 import { DeploylabError } from '../core/errors.js';
-import { metrics } from '../core/metrics.js';
 import type {
   Endpoint,
   EvidenceArchive,
@@ -25,9 +24,10 @@ import type {
   WriteFile,
 } from './driver.js';
 import { bridgeName, closeHostToSeat, removeHostRules } from './host-firewall.js';
-import { engineError, fileNotFound, seatFrozen, seatNotFound, tooLarge } from './errors.js';
+import { driverOp, engineError, fileNotFound, seatFrozen, seatNotFound, tooLarge } from './errors.js';
 import { LABEL, labelFilters, seatLabels, seatObjectName } from './labels.js';
 import { TarTooLarge, buildTar, readTar } from './tar.js';
+import { pickFreeSubnet } from './subnet-pool.js';
 
 /**
  * Capabilities a seat container keeps. Docker's default set minus NET_RAW (no raw sockets/spoofing),
@@ -52,7 +52,14 @@ export interface DockerDriverOptions {
    * Default: on when the engine is local (its bridges are this host's interfaces).
    */
   hostFirewall?: boolean;
+  /** Where seat networks take their subnets (subnet-pool.ts). */
+  subnetPool?: string;
+  /** Size of one seat's subnet: /26 is 61 usable addresses, 1024 seats in a /16. */
+  subnetPrefix?: number;
 }
+
+export const DEFAULT_SUBNET_POOL = '10.213.0.0/16';
+const SUBNET_ATTEMPTS = 5;
 
 function dockerFrom(host: string | undefined): Docker {
   if (!host) return new Docker();
@@ -107,17 +114,51 @@ export class DockerDriver implements SandboxDriver {
   constructor(opts: DockerDriverOptions = {}) {
     this.docker = opts.docker ?? dockerFrom(opts.host);
     this.hostFirewall = opts.hostFirewall ?? (!opts.host || opts.host.startsWith('unix:'));
+    this.subnetPool = opts.subnetPool ?? DEFAULT_SUBNET_POOL;
+    this.subnetPrefix = opts.subnetPrefix ?? 26;
   }
 
-  private async op<T>(operation: string, fn: () => Promise<T>, ref?: SeatRef): Promise<T> {
-    const end = metrics.sandboxOpSeconds.startTimer({ driver: 'docker', operation });
-    try {
-      return await fn();
-    } catch (e) {
-      throw engineError('docker', operation, e, ref);
-    } finally {
-      end();
-    }
+  private readonly subnetPool: string;
+  private readonly subnetPrefix: number;
+  /** Serialises pick-and-create of seat networks within this process. */
+  private networkQueue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Create a seat network on a free subnet of our pool. Another process may take the same subnet
+   * between our look and our create: the engine then refuses the overlap and we look again.
+   */
+  private createSeatNetwork(opts: Docker.NetworkCreateOptions): Promise<void> {
+    const run = async (): Promise<void> => {
+      for (let attempt = 1; ; attempt++) {
+        const nets = await this.docker.listNetworks();
+        const inUse = nets.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => (c as { Subnet?: string }).Subnet ?? '')).filter(Boolean);
+        const subnet = pickFreeSubnet(this.subnetPool, this.subnetPrefix, inUse);
+        if (!subnet) {
+          throw new DeploylabError({
+            code: 'SANDBOX_SUBNETS_EXHAUSTED',
+            fault: 'infrastructure',
+            message: {
+              zh: `座位网络地址池 ${this.subnetPool} 已用尽（每个座位 /${this.subnetPrefix}）`,
+              en: `the seat network pool ${this.subnetPool} is used up (one /${this.subnetPrefix} per seat)`,
+            },
+            hint: { zh: '清理旧场次（deploylab sandbox sweep），或配置更大的地址池', en: 'sweep old sessions (deploylab sandbox sweep) or configure a larger pool' },
+          });
+        }
+        try {
+          await this.docker.createNetwork({ ...opts, IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] } });
+          return;
+        } catch (e) {
+          if (attempt >= SUBNET_ATTEMPTS || !/overlap/i.test(String((e as Error).message))) throw e;
+        }
+      }
+    };
+    const next = this.networkQueue.then(run, run);
+    this.networkQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  private op<T>(operation: string, fn: () => Promise<T>, ref?: SeatRef): Promise<T> {
+    return driverOp('docker', operation, fn, ref);
   }
 
   // ---- provisioning -------------------------------------------------------------------------
@@ -165,7 +206,7 @@ export class DockerDriver implements SandboxDriver {
   private async createSeat(plan: SeatPlan): Promise<void> {
     const ref = { session: plan.session, seat: plan.seat };
     const netName = seatObjectName(ref, 'net');
-    await this.docker.createNetwork({
+    await this.createSeatNetwork({
       Name: netName,
       Driver: 'bridge',
       // No route out unless the plan opens egress; the host still reaches seat IPs directly.

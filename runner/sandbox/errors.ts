@@ -2,6 +2,18 @@ import { DeploylabError } from '../core/errors.js';
 import { metrics } from '../core/metrics.js';
 import type { SeatRef } from './driver.js';
 
+/** Run one driver operation: timed in the metrics, engine errors turned typed. */
+export async function driverOp<T>(driver: 'docker' | 'k8s', operation: string, fn: () => Promise<T>, ref?: SeatRef): Promise<T> {
+  const end = metrics.sandboxOpSeconds.startTimer({ driver, operation });
+  try {
+    return await fn();
+  } catch (e) {
+    throw engineError(driver, operation, e, ref);
+  } finally {
+    end();
+  }
+}
+
 /** Anything the engine (Docker daemon, Kubernetes API) throws becomes a typed infrastructure error. */
 export function engineError(driver: string, operation: string, cause: unknown, ref?: SeatRef): DeploylabError {
   if (cause instanceof DeploylabError) return cause;

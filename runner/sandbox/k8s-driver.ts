@@ -7,7 +7,6 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { CoreV1Api, Exec, KubeConfig, KubernetesObjectApi, type KubernetesObject, type V1Pod, type V1Status } from '@kubernetes/client-node';
 import { DeploylabError } from '../core/errors.js';
-import { metrics } from '../core/metrics.js';
 import type {
   Endpoint,
   EvidenceArchive,
@@ -25,7 +24,7 @@ import type {
   TerminalSession,
   WriteFile,
 } from './driver.js';
-import { engineError, fileNotFound, seatFrozen, seatNotFound, tooLarge, unsupported } from './errors.js';
+import { driverOp, fileNotFound, seatFrozen, seatNotFound, tooLarge, unsupported } from './errors.js';
 import { FILES_CONTAINER, FROZEN_LABEL, namespaceOf, renderSeat, type K8sRenderOptions } from './k8s-manifests.js';
 import { COMPONENT_SEAT, LABEL } from './labels.js';
 import { TarTooLarge, buildTar, readTar } from './tar.js';
@@ -70,15 +69,8 @@ export class K8sDriver implements SandboxDriver {
     this.execApi = new Exec(this.kc);
   }
 
-  private async op<T>(operation: string, fn: () => Promise<T>, ref?: SeatRef): Promise<T> {
-    const end = metrics.sandboxOpSeconds.startTimer({ driver: 'k8s', operation });
-    try {
-      return await fn();
-    } catch (e) {
-      throw engineError('k8s', operation, e, ref);
-    } finally {
-      end();
-    }
+  private op<T>(operation: string, fn: () => Promise<T>, ref?: SeatRef): Promise<T> {
+    return driverOp('k8s', operation, fn, ref);
   }
 
   async provision(plan: SeatPlan): Promise<SeatStatus> {
