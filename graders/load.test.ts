@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { closeServer, listenOnLoopback } from './__helpers__/loopback-server.js';
 import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
 import { loadProbe, percentile } from './load.js';
 import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
@@ -16,13 +16,9 @@ beforeAll(async () => {
     else if (req.url === '/flaky') res.writeHead(++flaky % 3 === 0 ? 500 : 200).end();
     else res.writeHead(404).end();
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  port = (server.address() as AddressInfo).port;
+  port = await listenOnLoopback(server);
 });
-afterAll(() => {
-  server.closeAllConnections();
-  return new Promise<void>((r) => server.close(() => r()));
-});
+afterAll(() => closeServer(server));
 
 let seat: TempSeat;
 beforeEach(async () => {

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hostTool } from './__helpers__/host-tools.js';
+import { closeServer, listenOnLoopback } from './__helpers__/loopback-server.js';
 import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
 import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
 import { prometheusProbe, querySamples } from './prometheus.js';
@@ -30,13 +30,9 @@ beforeAll(async () => {
       res.writeHead(404).end();
     }
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  port = (server.address() as AddressInfo).port;
+  port = await listenOnLoopback(server);
 });
-afterAll(() => {
-  server.closeAllConnections();
-  return new Promise<void>((r) => server.close(() => r()));
-});
+afterAll(() => closeServer(server));
 
 let seat: TempSeat;
 beforeEach(async () => {
