@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runSolution } from '../../runner/grading/task-runner.js';
 import { loadExamPaper } from '../../runner/sessions/paper.js';
 import { hasEngine } from '../helpers/docker-env.js';
-import { cli, images, newService, ROSTER, until } from './helpers.js';
+import { cli, images, MINI_PAPER, miniTasksRoot, newService, ROSTER, until } from './helpers.js';
 
 /**
  * kill -9 the runner (the CLI as a child process) during provisioning, during the exam and during
@@ -11,6 +11,7 @@ import { cli, images, newService, ROSTER, until } from './helpers.js';
  */
 describe.skipIf(!hasEngine)('crash safety (SIGKILL and restart)', () => {
   const { svc, dataDir, id } = newService('crash');
+  const tasksRoot = miniTasksRoot();
   const count = (sql: string): number => (svc.db.prepare(sql).get(id) as { n: number }).n;
   const transitions = (): unknown[] => svc.db.prepare('SELECT * FROM transitions WHERE session_id = ? ORDER BY seq').all(id);
   afterAll(async () => {
@@ -19,7 +20,7 @@ describe.skipIf(!hasEngine)('crash safety (SIGKILL and restart)', () => {
 
   it('during provisioning', async () => {
     // 20 s of exam time: the clock test below lets it run out while the runner is dead.
-    svc.open({ id, paperId: 'junior-v1', room: 'T2', roster: ROSTER, images: await images(), baseUrl: 'http://127.0.0.1:8700/', durationMinutes: 20 / 60 });
+    svc.open({ id, paperId: MINI_PAPER, tasksRoot, room: 'T2', roster: ROSTER, images: await images(), baseUrl: 'http://127.0.0.1:8700/', durationMinutes: 20 / 60 });
     const first = cli(dataDir, ['session', 'provision', id, '--concurrency', '2']);
     // Kill once a seat's containers exist but its setup is not finished.
     await until('a seat being provisioned with containers', async () => count("SELECT count(*) n FROM seats WHERE session_id = ? AND state = 'provisioning'") > 0 && (await svc.driver.list({ session: id })).length > 0, 60_000);
@@ -43,7 +44,7 @@ describe.skipIf(!hasEngine)('crash safety (SIGKILL and restart)', () => {
 
   it('during the exam (time runs out while the runner is down)', async () => {
     await svc.start(id);
-    const quantize = loadExamPaper('junior-v1').tasks.find((t) => t.task.id === 'quantize')!;
+    const quantize = loadExamPaper(MINI_PAPER, tasksRoot).tasks.find((t) => t.task.id === 'quantize')!;
     expect((await runSolution(svc.driver, { session: id, seat: 's01-quantize' }, quantize)).at(-1)!.exitCode).toBe(0);
     const sup = cli(dataDir, ['session', 'supervise', id, '--no-grade']);
     await until('the supervisor holding the lock', () => count('SELECT count(*) n FROM locks WHERE session_id = ?') > 0, 30_000);

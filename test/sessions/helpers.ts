@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DockerDriver } from '../../runner/sandbox/docker-driver.js';
 import { SessionService } from '../../runner/sessions/session-service.js';
 import { openStore } from '../../runner/store/db.js';
 import { requireImage } from '../helpers/images.js';
+import { DEFAULT_TASKS_ROOT } from '../../runner/tasks/loader.js';
 import type { RosterEntry } from '../../runner/sessions/roster.js';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
@@ -20,6 +21,22 @@ export function newService(prefix: string): { svc: SessionService; dataDir: stri
   const dataDir = mkdtempSync(join(tmpdir(), `dl-${prefix}-`));
   const driver = new DockerDriver();
   return { svc: new SessionService({ db: openStore(dataDir), driver, dataDir, docker: driver.docker }), dataDir, id: `${prefix}-${randomBytes(3).toString('hex')}` };
+}
+
+/**
+ * A copy of tasks/ with a small paper of four quick tasks, one per occupational function, for
+ * the session tests: the lifecycle is what they test; every task is proven by tasks verify.
+ */
+export const MINI_PAPER = 'test-mini';
+export const MINI_TASKS = ['quantize', 'serve', 'api', 'incident'] as const;
+export function miniTasksRoot(): string {
+  const root = mkdtempSync(join(tmpdir(), 'dl-tasks-'));
+  cpSync(DEFAULT_TASKS_ROOT, root, { recursive: true });
+  writeFileSync(
+    join(root, 'papers', `${MINI_PAPER}.yaml`),
+    [`id: ${MINI_PAPER}`, 'level: junior', 'title:', '  zh: 测试小卷', '  en: Test mini paper', 'durationMinutes: 90', 'tasks:', ...MINI_TASKS.map((t) => `  - ${t}`), ''].join('\n'),
+  );
+  return root;
 }
 
 export async function images(): Promise<{ workspaceCpu: string; toolbox: string }> {

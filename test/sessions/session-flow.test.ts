@@ -6,20 +6,21 @@ import { SeatDirectory } from '../../runner/sessions/seat-directory.js';
 import { verifyManifest } from '../../runner/sessions/session-service.js';
 import { loadExamPaper } from '../../runner/sessions/paper.js';
 import { hasEngine } from '../helpers/docker-env.js';
-import { images, newService, ROSTER } from './helpers.js';
+import { images, MINI_PAPER, miniTasksRoot, newService, ROSTER } from './helpers.js';
 
 /**
- * A small real session on the local engine: two seats of junior-v1, one solved with the reference
+ * A small real session on the local engine: two seats of a four-task paper, one solved with the reference
  * solutions, one untouched; freeze, grade, report, examiner mark, archive, reset.
  */
 describe.skipIf(!hasEngine)('session on the local engine', () => {
   const { svc, id } = newService('flow');
+  const tasksRoot = miniTasksRoot();
   afterAll(async () => {
     await svc.reset(id, { force: true }).catch(() => undefined);
   }, 120_000);
 
   it('opens, provisions, freezes, grades, reports, archives and resets', async () => {
-    svc.open({ id, paperId: 'junior-v1', room: 'T1', roster: ROSTER, images: await images(), baseUrl: 'http://127.0.0.1:8700/' });
+    svc.open({ id, paperId: MINI_PAPER, tasksRoot, room: 'T1', roster: ROSTER, images: await images(), baseUrl: 'http://127.0.0.1:8700/' });
     // An unarchived session is not reset without --force.
     await expect(svc.reset(id)).rejects.toThrow(/not archived/);
     const prov = await svc.provision(id, { concurrency: 2 });
@@ -30,9 +31,9 @@ describe.skipIf(!hasEngine)('session on the local engine', () => {
     const dir = new SeatDirectory(svc.db);
     const code = svc.seat(id, 's01').access_code;
     const seat = dir.redeemAccessCode(code.toLowerCase());
-    const paper = loadExamPaper('junior-v1');
+    const paper = loadExamPaper(MINI_PAPER, tasksRoot);
     const taskIds = paper.tasks.map((t) => t.task.id);
-    expect(seat).toMatchObject({ sessionId: id, seatId: 's01', paperId: 'junior-v1', taskIds, frozen: false });
+    expect(seat).toMatchObject({ sessionId: id, seatId: 's01', paperId: MINI_PAPER, taskIds, frozen: false });
     expect(seat!.sandboxes.map((b) => b.ref.seat)).toEqual(taskIds.map((t) => `s01-${t}`));
     expect(dir.redeemAccessCode(code)).toBeNull();
     const token = dir.bindSeatSession(seat!.ref);
