@@ -4,7 +4,7 @@ import { DeploylabError, type Bilingual, type Lang } from '../core/errors.js';
 import { EXIT, printJson, printText, say, table } from '../core/output.js';
 import { currentImageRef, dockerInSeatImages } from '../grading/task-runner.js';
 import { dockerFor, requireEngine } from '../images/image-build.js';
-import { DockerDriver } from '../sandbox/docker-driver.js';
+import { dockerDriverFor } from '../sandbox/docker-driver.js';
 import { parseDuration } from '../sandbox/labels.js';
 import { readRoster } from '../sessions/roster.js';
 import { clockOf, SessionService, type ResetReport, type SeatReport } from '../sessions/session-service.js';
@@ -21,7 +21,7 @@ export async function sessionServiceFor(config: Config, lang: Lang, opts: { quie
   };
   return new SessionService({
     db: openStore(config.dataDir),
-    driver: new DockerDriver({ docker, ...(config.docker.host ? { host: config.docker.host } : {}) }),
+    driver: dockerDriverFor(config, docker),
     dataDir: config.dataDir,
     docker,
     progress,
@@ -201,7 +201,7 @@ export function registerSessionCommands(program: Command): void {
     .description('成绩单（按标准权重），写出 CSV 与 JSON (score sheet under the standard\'s weights; writes CSV and JSON)')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: new DockerDriver({ host: ctx.config.docker.host }), dataDir: ctx.config.dataDir });
+      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir });
       const r = svc.writeReport(id);
       if (ctx.json) printJson({ ok: true, ...r });
       else {
@@ -221,7 +221,7 @@ export function registerSessionCommands(program: Command): void {
     .requiredOption('--reason <text>', '理由 (reason)')
     .action(async (id: string, o: { seat: string; task: string; check: string; earned: string; examiner: string; reason: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: new DockerDriver({ host: ctx.config.docker.host }), dataDir: ctx.config.dataDir });
+      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir });
       svc.mark(id, o.seat, o.task, o.check, o.examiner, Number(o.earned), o.reason);
       if (ctx.json) printJson({ ok: true });
       else printScores(ctx, svc.report(id));
@@ -266,7 +266,7 @@ export function registerSessionCommands(program: Command): void {
     .description('列出场次 (list sessions)')
     .action(async (_o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: new DockerDriver({ host: ctx.config.docker.host }), dataDir: ctx.config.dataDir });
+      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir });
       const rows = svc.list();
       if (ctx.json) printJson({ ok: true, sessions: rows.map((r) => ({ ...r, spec: JSON.parse(r.spec) as unknown })) });
       else printText(table(['id', 'paper', 'room', 'state', 'created'], rows.map((r) => [r.id, r.paper_id, r.room, ctx.lang === 'zh' ? zhState(r.state) : r.state, r.created_at])));
@@ -277,7 +277,7 @@ export function registerSessionCommands(program: Command): void {
     .description('场次与考位状态 (session and seat states)')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: new DockerDriver({ host: ctx.config.docker.host }), dataDir: ctx.config.dataDir });
+      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir });
       const s = svc.session(id);
       const seats = svc.seats(id);
       const now = Date.now();

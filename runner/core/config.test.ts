@@ -70,6 +70,13 @@ describe('layered config', () => {
     expect(e.message).toContain('environment: lang');
   });
 
+  it('takes the seat subnet pool from the environment and refuses a malformed one', () => {
+    expect(loadConfig({ env: {} }).docker.seatSubnetPool).toBe('10.213.0.0/16');
+    expect(loadConfig({ env: { DEPLOYLAB_DOCKER_SEAT_SUBNET_POOL: '100.90.0.0/16' } }).docker.seatSubnetPool).toBe('100.90.0.0/16');
+    const e = thrown(() => loadConfig({ env: { DEPLOYLAB_DOCKER_SEAT_SUBNET_POOL: 'ten-dot-something' } }));
+    expect(e.message).toContain('docker.seatSubnetPool');
+  });
+
   it('reports YAML syntax errors as config faults', () => {
     const file = tempFile('syntax.yaml', 'images: [unclosed\n');
     const e = thrown(() => loadConfig({ file, env: {} }));

@@ -17,6 +17,8 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** e.g. unix:///var/run/docker.sock or tcp://127.0.0.1:2375; empty means the local socket. */
       host: z.string().default(''),
+      /** Seat networks take their subnets from here (one /26 per sandbox); keep it clear of the centre's LAN. */
+      seatSubnetPool: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/).default('10.213.0.0/16'),
     })
     .prefault({}),
   images: z
@@ -58,6 +60,7 @@ const ENV_KEYS: Record<string, { path: string[]; kind: 'string' | 'number' | 'bo
   DEPLOYLAB_LOG_LEVEL: { path: ['logLevel'], kind: 'string' },
   DEPLOYLAB_DATA_DIR: { path: ['dataDir'], kind: 'string' },
   DEPLOYLAB_DOCKER_HOST: { path: ['docker', 'host'], kind: 'string' },
+  DEPLOYLAB_DOCKER_SEAT_SUBNET_POOL: { path: ['docker', 'seatSubnetPool'], kind: 'string' },
   DEPLOYLAB_IMAGES_PREFIX: { path: ['images', 'prefix'], kind: 'string' },
   DEPLOYLAB_IMAGES_BASE: { path: ['images', 'base'], kind: 'string' },
   DEPLOYLAB_IMAGES_OFFLINE: { path: ['images', 'offline'], kind: 'boolean' },

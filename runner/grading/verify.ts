@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import type { Config } from '../core/config.js';
 import type { Bilingual } from '../core/errors.js';
 import { dockerFor, requireEngine } from '../images/image-build.js';
-import { DockerDriver } from '../sandbox/docker-driver.js';
+import { dockerDriverFor } from '../sandbox/docker-driver.js';
 import { asDeploylabError } from '../core/errors.js';
 import { log } from '../core/logger.js';
 import { metrics } from '../core/metrics.js';
@@ -211,7 +211,7 @@ export async function verifyDepsFromConfig(config: Config): Promise<Omit<VerifyD
   await requireEngine(docker);
   const [workspaceImage, toolboxImage] = [await currentImageRef(config, 'workspace-cpu'), await currentImageRef(config, 'toolbox')];
   return {
-    driver: new DockerDriver({ docker, ...(config.docker.host ? { host: config.docker.host } : {}) }),
+    driver: dockerDriverFor(config, docker),
     toolbox: { docker, image: toolboxImage },
     workspaceImage,
     dockerInSeat: await dockerInSeatImages(config),

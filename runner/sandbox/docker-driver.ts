@@ -5,6 +5,7 @@ import { PassThrough, Transform, type Duplex, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import Docker from 'dockerode';
+import type { Config } from '../core/config.js';
 import { DeploylabError } from '../core/errors.js';
 import type {
   Endpoint,
@@ -59,6 +60,15 @@ export interface DockerDriverOptions {
 }
 
 export const DEFAULT_SUBNET_POOL = '10.213.0.0/16';
+
+/** The driver as the config describes it: engine address and seat subnet pool. */
+export function dockerDriverFor(config: Config, docker?: Docker): DockerDriver {
+  return new DockerDriver({
+    ...(docker ? { docker } : {}),
+    ...(config.docker.host ? { host: config.docker.host } : {}),
+    subnetPool: config.docker.seatSubnetPool,
+  });
+}
 const SUBNET_ATTEMPTS = 5;
 
 function dockerFrom(host: string | undefined): Docker {

@@ -1,6 +1,6 @@
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
-import { DockerDriver } from '../sandbox/docker-driver.js';
+import { dockerDriverFor } from '../sandbox/docker-driver.js';
 import { SeatDirectory } from '../sessions/seat-directory.js';
 import { openStore } from '../store/db.js';
 import { DEFAULT_TASKS_ROOT } from '../tasks/loader.js';
@@ -15,7 +15,7 @@ export function webAppFromConfig(config: Config, log: Logger, opts: { tasksRoot?
   const db = openStore(config.dataDir);
   const web = createWebApp({
     access: new DirectoryAccess(new SeatDirectory(db), opts.tasksRoot ?? DEFAULT_TASKS_ROOT),
-    driver: new DockerDriver({ host: config.docker.host }),
+    driver: dockerDriverFor(config),
     log,
     examinerToken: config.server.examinerToken || undefined,
   });
