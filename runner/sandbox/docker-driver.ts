@@ -365,9 +365,17 @@ export class DockerDriver implements SandboxDriver {
   }
 
   private async statusOf(ref: SeatRef, found: SeatContainer[], frozen: boolean): Promise<SeatStatus> {
-    const containers = await Promise.all(
+    const inspected = await Promise.all(
       found.map(async (c) => {
-        const info = await this.docker.getContainer(c.id).inspect();
+        // Removed between the listing and now (a destroy or re-provision running elsewhere): gone.
+        const info = await this.docker
+          .getContainer(c.id)
+          .inspect()
+          .catch((e: unknown) => {
+            if ((e as { statusCode?: number }).statusCode === 404) return null;
+            throw e;
+          });
+        if (!info) return null;
         return {
           role: c.role,
           id: c.id,
@@ -377,6 +385,7 @@ export class DockerDriver implements SandboxDriver {
         };
       }),
     );
+    const containers = inspected.filter((c): c is NonNullable<typeof c> => c !== null);
     const allUp = containers.every((c) => c.running) && containers.some((c) => c.role === 'workspace');
     return {
       ref,
