@@ -17,7 +17,7 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** e.g. unix:///var/run/docker.sock or tcp://127.0.0.1:2375; empty means the local socket. */
       host: z.string().default(''),
-      /** Seat networks take their subnets from here (one /26 per sandbox); keep it clear of the centre's LAN. */
+      /** Session networks take their subnets from here (one /22 per session); keep it clear of the centre's LAN. */
       seatSubnetPool: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/).default('10.213.0.0/16'),
     })
     .prefault({}),

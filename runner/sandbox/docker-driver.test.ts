@@ -1,28 +1,37 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hasEngine } from '../../test/helpers/docker-env.js';
-import { DEV_SEAT_IMAGE } from '../../test/conformance/seat-image.js';
+import { requireImage } from '../../test/helpers/images.js';
 import { DockerDriver } from './docker-driver.js';
 import { parseSeatPlan } from './driver.js';
+import { sessionNetworkName } from './labels.js';
 
-/**
- * Docker-in-seat needs an image with dockerd. workspace-cpu carries only the docker client, so
- * this runs where an image with the daemon is present (the development seat image here).
- */
+const run = promisify(execFile);
 const docker = new Docker();
-const dindImage = await docker.getImage(DEV_SEAT_IMAGE).inspect().then(() => DEV_SEAT_IMAGE, () => undefined);
-if (hasEngine && !dindImage) process.stderr.write(`\n!!! no image with dockerd (${DEV_SEAT_IMAGE}): docker-in-seat test SKIPPED !!!\n\n`);
+const images = hasEngine ? await Promise.all([requireImage('workspace-cpu'), requireImage('dind')]).catch(() => null) : null;
+if (hasEngine && !images) process.stderr.write('\n!!! workspace-cpu or dind image not built: docker-driver tests SKIPPED !!!\n\n');
+const [workspaceImage, dindImage] = images ?? ['', ''];
 
-describe.skipIf(!hasEngine || !dindImage)('docker-in-seat sidecar', () => {
-  const session = `dind-${randomBytes(3).toString('hex')}`;
+/** Whether `from` gets a TCP connection to host:port (bash's /dev/tcp; exit 0 = connected). */
+async function connects(driver: DockerDriver, from: { session: string; seat: string }, host: string, port: number): Promise<boolean> {
+  const r = await driver.exec(from, { cmd: ['timeout', '4', 'bash', '-c', `echo > /dev/tcp/${host}/${port}`], deadlineMs: 10_000 });
+  return r.exitCode === 0;
+}
+
+describe.skipIf(!images)('docker driver: session network, sidecars, allow-list', () => {
+  const session = `dd-${randomBytes(3).toString('hex')}`;
   const tiny = `deploylab-dev/tiny:${session}`;
+  const mirror = `dl-dev-mirror-${session}`;
   const driver = new DockerDriver();
   afterAll(async () => {
     await driver.sweep({ session });
+    await docker.getContainer(mirror).remove({ force: true }).catch(() => undefined);
     await docker.getImage(tiny).remove().catch(() => undefined);
   });
 
@@ -35,14 +44,16 @@ describe.skipIf(!hasEngine || !dindImage)('docker-in-seat sidecar', () => {
     await new Promise((res, rej) => docker.modem.followProgress(build, (e) => (e ? rej(e) : res(null))));
     rmSync(ctx, { recursive: true, force: true });
 
+    const a = { session, seat: 'a' };
+    const b = { session, seat: 'b' };
     await driver.provision(parseSeatPlan({
-      session, seat: 'a', task: 'dind', workspace: { image: dindImage! },
-      dockerInSeat: { enabled: true, preload: [tiny] },
+      ...a, task: 'dind', workspace: { image: workspaceImage },
+      dockerInSeat: { enabled: true, image: dindImage, preload: [tiny] },
     }));
-    await driver.provision(parseSeatPlan({ session, seat: 'b', task: 'dind', workspace: { image: dindImage! } }));
-    const st = await driver.status({ session, seat: 'a' });
+    await driver.provision(parseSeatPlan({ ...b, task: 'dind', workspace: { image: workspaceImage } }));
+    const st = await driver.status(a);
     expect(st.containers.map((c) => c.role).sort()).toEqual(['dind', 'workspace']);
-    const imgs = await driver.exec({ session, seat: 'a' }, { cmd: ['sh', '-c', 'echo $DOCKER_HOST; docker images --format "{{.Repository}}:{{.Tag}}"'], deadlineMs: 30_000 });
+    const imgs = await driver.exec(a, { cmd: ['sh', '-c', 'echo $DOCKER_HOST; docker images --format "{{.Repository}}:{{.Tag}}"'], deadlineMs: 30_000 });
     expect(imgs.stdout).toContain('tcp://dind:2375');
     expect(imgs.stdout).toContain(tiny);
     // The candidate's own container is not privileged and has no docker socket.
@@ -50,7 +61,44 @@ describe.skipIf(!hasEngine || !dindImage)('docker-in-seat sidecar', () => {
     expect(info.HostConfig.Privileged).toBe(false);
     expect(info.HostConfig.CapAdd).not.toContain('ALL');
     expect((info.Mounts ?? []).some((m) => String(m.Source).includes('docker.sock'))).toBe(false);
-    const other = await driver.exec({ session, seat: 'b' }, { cmd: ['docker', '-H', 'tcp://dind:2375', 'info'], deadlineMs: 20_000 });
-    expect(other.exitCode).not.toBe(0);
+    // Both seats share the session network, yet b reaches neither a's daemon nor a's workspace.
+    const aIp = info.NetworkSettings.Networks[sessionNetworkName(session)]?.IPAddress;
+    expect(aIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(await connects(driver, b, aIp!, 2375)).toBe(false);
+    expect((await driver.exec(b, { cmd: ['docker', '-H', 'tcp://dind:2375', 'info'], deadlineMs: 20_000 })).exitCode).not.toBe(0);
+    // Graders reach the sidecar's port at the seat's address.
+    const ep = await driver.endpoint(a, 2375, { container: 'dind' });
+    expect(ep.host).toBe(aIp);
+    const ping = await fetch(`http://${ep.host}:${ep.port}/_ping`);
+    expect(await ping.text()).toBe('OK');
   }, 240_000);
+
+  it('an allow-listed in-room service is reachable from that seat only, and its rules go with the seat', async () => {
+    await docker.createContainer({
+      name: mirror,
+      Image: workspaceImage,
+      Cmd: ['python3', '-m', 'http.server', '8000'],
+      Labels: { 'deploylab.component': 'dev' },
+      HostConfig: { NetworkMode: 'bridge' },
+    }).then((c) => c.start());
+    const c = { session, seat: 'c' };
+    await driver.provision(parseSeatPlan({ ...c, task: 'allow', workspace: { image: workspaceImage }, network: { allow: [{ target: mirror, alias: 'mirror' }] } }));
+    const got = await driver.exec(c, { cmd: ['curl', '-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', 'http://mirror:8000/'], deadlineMs: 15_000 });
+    expect(got.stdout).toBe('200');
+    const mirrorIp = (await docker.getContainer(mirror).inspect()).NetworkSettings.Networks[sessionNetworkName(session)]?.IPAddress;
+    expect(mirrorIp).toBeTruthy();
+    expect(await connects(driver, { session, seat: 'b' }, mirrorIp!, 8000)).toBe(false);
+    const rules = async (): Promise<number> => (await run('iptables', ['-S', 'DOCKER-USER'])).stdout.split('\n').filter((l) => l.includes(`dl-${session}-c-workspace`)).length;
+    expect(await rules()).toBe(2);
+    await driver.destroy(c);
+    expect(await rules()).toBe(0);
+  }, 120_000);
+
+  it('the last seat destroyed takes the session network with it', async () => {
+    await driver.destroy({ session, seat: 'a' });
+    expect((await docker.listNetworks({ filters: { name: [sessionNetworkName(session)] } })).length).toBe(1);
+    await driver.destroy({ session, seat: 'b' });
+    const left = await docker.listNetworks({ filters: { label: [`deploylab.session=${session}`] } });
+    expect(left).toEqual([]);
+  }, 60_000);
 });

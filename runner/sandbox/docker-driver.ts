@@ -24,9 +24,9 @@ import type {
   TerminalSession,
   WriteFile,
 } from './driver.js';
-import { bridgeName, closeHostToSeat, removeHostRules } from './host-firewall.js';
+import { allowSeatToService, bridgeName, closeHostToSeat, removeAllowRules, removeHostRules } from './host-firewall.js';
 import { driverOp, engineError, fileNotFound, seatFrozen, seatNotFound, tooLarge } from './errors.js';
-import { LABEL, labelFilters, seatLabels, seatObjectName } from './labels.js';
+import { LABEL, labelFilters, seatLabels, seatObjectName, sessionLabels, sessionNetworkName } from './labels.js';
 import { TarTooLarge, buildTar, readTar } from './tar.js';
 import { pickFreeSubnet } from './subnet-pool.js';
 
@@ -43,6 +43,7 @@ const CANDIDATE_USER = '1000:1000';
 const DEFAULT_OUTPUT_CAP = 1 << 20;
 const DEFAULT_READ_CAP = 64 << 20;
 const DIND_PORT = 2375;
+const ALLOW_LABEL = 'deploylab.allow-rules';
 
 export interface DockerDriverOptions {
   docker?: Docker;
@@ -55,7 +56,7 @@ export interface DockerDriverOptions {
   hostFirewall?: boolean;
   /** Where seat networks take their subnets (subnet-pool.ts). */
   subnetPool?: string;
-  /** Size of one seat's subnet: /26 is 61 usable addresses, 1024 seats in a /16. */
+  /** Size of one session's subnet: /22 is 1022 seats' addresses, 64 sessions in a /16. */
   subnetPrefix?: number;
 }
 
@@ -125,20 +126,35 @@ export class DockerDriver implements SandboxDriver {
     this.docker = opts.docker ?? dockerFrom(opts.host);
     this.hostFirewall = opts.hostFirewall ?? (!opts.host || opts.host.startsWith('unix:'));
     this.subnetPool = opts.subnetPool ?? DEFAULT_SUBNET_POOL;
-    this.subnetPrefix = opts.subnetPrefix ?? 26;
+    this.subnetPrefix = opts.subnetPrefix ?? 22;
   }
 
   private readonly subnetPool: string;
   private readonly subnetPrefix: number;
-  /** Serialises pick-and-create of seat networks within this process. */
+  /** Serialises pick-and-create of session networks within this process. */
   private networkQueue: Promise<unknown> = Promise.resolve();
+  /** Provisions in flight per session: the last destroy leaves the network to them. */
+  private readonly provisioning = new Map<string, number>();
 
   /**
-   * Create a seat network on a free subnet of our pool. Another process may take the same subnet
-   * between our look and our create: the engine then refuses the overlap and we look again.
+   * The session's network for seats with this egress, created on first use. One bridge per
+   * session, not per seat: creating a network and starting a container on a fresh bridge cost
+   * more than the container itself. Seats on it cannot reach each other because inter-container
+   * traffic is off (icc=false: Docker drops bridge-to-same-bridge forwarding), the host still
+   * reaches every seat, and a seat's sidecars share its network namespace instead of an address.
    */
-  private createSeatNetwork(opts: Docker.NetworkCreateOptions): Promise<void> {
+  private async sessionNetwork(plan: SeatPlan): Promise<{ name: string; bridge: string }> {
+    const open = plan.network.egress === 'open';
+    const name = sessionNetworkName(plan.session) + (open ? '-open' : '');
+    const bridge = bridgeName(plan.session + (open ? '/open' : ''));
+    const exists = async (): Promise<boolean> =>
+      this.docker.getNetwork(name).inspect().then(() => true, (e: unknown) => {
+        if (statusCodeOf(e) === 404) return false;
+        throw e;
+      });
+    if (await exists()) return { name, bridge };
     const run = async (): Promise<void> => {
+      if (await exists()) return;
       for (let attempt = 1; ; attempt++) {
         const nets = await this.docker.listNetworks();
         const inUse = nets.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => (c as { Subnet?: string }).Subnet ?? '')).filter(Boolean);
@@ -148,23 +164,36 @@ export class DockerDriver implements SandboxDriver {
             code: 'SANDBOX_SUBNETS_EXHAUSTED',
             fault: 'infrastructure',
             message: {
-              zh: `座位网络地址池 ${this.subnetPool} 已用尽（每个座位 /${this.subnetPrefix}）`,
-              en: `the seat network pool ${this.subnetPool} is used up (one /${this.subnetPrefix} per seat)`,
+              zh: `考场网络地址池 ${this.subnetPool} 已用尽（每个场次 /${this.subnetPrefix}）`,
+              en: `the seat network pool ${this.subnetPool} is used up (one /${this.subnetPrefix} per session)`,
             },
             hint: { zh: '清理旧场次（deploylab sandbox sweep），或配置更大的地址池', en: 'sweep old sessions (deploylab sandbox sweep) or configure a larger pool' },
           });
         }
         try {
-          await this.docker.createNetwork({ ...opts, IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] } });
+          await this.docker.createNetwork({
+            Name: name,
+            Driver: 'bridge',
+            // No route out unless the plan opens egress; the host still reaches seat IPs directly.
+            Internal: !open,
+            CheckDuplicate: true,
+            Options: { 'com.docker.network.bridge.name': bridge, 'com.docker.network.bridge.enable_icc': 'false' },
+            IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
+            Labels: sessionLabels(plan, 'network'),
+          });
           return;
         } catch (e) {
+          // Another runner made it meanwhile: use theirs.
+          if (statusCodeOf(e) === 409 || /already exists/i.test(String((e as Error).message))) return;
           if (attempt >= SUBNET_ATTEMPTS || !/overlap/i.test(String((e as Error).message))) throw e;
         }
       }
     };
     const next = this.networkQueue.then(run, run);
     this.networkQueue = next.catch(() => undefined);
-    return next;
+    await next;
+    if (this.hostFirewall) await closeHostToSeat(bridge);
+    return { name, bridge };
   }
 
   private op<T>(operation: string, fn: () => Promise<T>, ref?: SeatRef): Promise<T> {
@@ -214,23 +243,58 @@ export class DockerDriver implements SandboxDriver {
   }
 
   private async createSeat(plan: SeatPlan): Promise<void> {
-    const ref = { session: plan.session, seat: plan.seat };
-    const netName = seatObjectName(ref, 'net');
-    await this.createSeatNetwork({
-      Name: netName,
-      Driver: 'bridge',
-      // No route out unless the plan opens egress; the host still reaches seat IPs directly.
-      Internal: plan.network.egress === 'none',
-      CheckDuplicate: true,
-      Options: { 'com.docker.network.bridge.name': bridgeName(ref) },
-      Labels: seatLabels(plan, 'network'),
-    });
-    if (this.hostFirewall) await closeHostToSeat(bridgeName(ref));
-    const toStart: Docker.Container[] = [];
-    const endpointFor = (alias: string): Docker.ContainerCreateOptions['NetworkingConfig'] => ({
-      EndpointsConfig: { [netName]: { Aliases: [alias] } },
-    });
+    const n = this.provisioning.get(plan.session) ?? 0;
+    this.provisioning.set(plan.session, n + 1);
+    try {
+      const net = await this.sessionNetwork(plan);
+      try {
+        await this.createSeatOn(plan, net);
+      } catch (e) {
+        // The last seat's destroy in another runner removed the network under us: make it again.
+        if (statusCodeOf(e) !== 404 || !/network/i.test(String((e as Error).message))) throw e;
+        await this.removeSeatObjects({ session: plan.session, seat: plan.seat });
+        await this.createSeatOn(plan, await this.sessionNetwork(plan));
+      }
+    } finally {
+      const left = (this.provisioning.get(plan.session) ?? 1) - 1;
+      if (left > 0) this.provisioning.set(plan.session, left);
+      else this.provisioning.delete(plan.session);
+    }
+  }
 
+  private async createSeatOn(plan: SeatPlan, net: { name: string; bridge: string }): Promise<void> {
+    const ref = { session: plan.session, seat: plan.seat };
+    const ws = plan.workspace;
+    const env: Record<string, string> = { ...ws.env };
+    if (plan.dockerInSeat.enabled) env.DOCKER_HOST = `tcp://dind:${DIND_PORT}`;
+    const hostConfig = this.hostConfigBase(plan, net.name);
+    if (plan.gpu.devices.length > 0) {
+      hostConfig.DeviceRequests = [{ Driver: 'nvidia', DeviceIDs: plan.gpu.devices, Capabilities: [['gpu']] }];
+    }
+    // Sidecars live in the workspace's network namespace (like a pod): the seat reaches them by
+    // name through /etc/hosts, which they share, and nobody else reaches them at all.
+    const sidecarNames = [...(plan.dockerInSeat.enabled ? ['dind'] : []), ...plan.services.map((s) => s.name)];
+    const allowed: { alias: string; ip: string }[] = [];
+    for (const allow of plan.network.allow) allowed.push({ alias: allow.alias, ip: await this.joinAllowed(allow.target, net.name) });
+    hostConfig.ExtraHosts = [...sidecarNames.map((h) => `${h}:127.0.0.1`), ...allowed.map((a) => `${a.alias}:${a.ip}`)];
+    const workspace = await this.docker.createContainer({
+      name: seatObjectName(ref, 'workspace'),
+      Image: ws.image,
+      Cmd: ws.command ?? ['sleep', 'infinity'],
+      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      Hostname: ws.hostname,
+      WorkingDir: ws.workdir,
+      // Marks a seat with host allow rules, so only such seats pay for looking them up at destroy.
+      Labels: { ...seatLabels(plan, 'workspace'), ...(allowed.length > 0 ? { [ALLOW_LABEL]: 'true' } : {}) },
+      ExposedPorts: Object.fromEntries([...ws.ports, ...plan.services.flatMap((s) => s.ports)].map((p) => [`${p.port}/${p.protocol}`, {}])),
+      HostConfig: hostConfig,
+    });
+    // The workdir belongs to the candidate even when the image lacks it (Docker makes it root's).
+    await workspace.putArchive(await buildTar([], [ws.workdir]), { path: '/' });
+    await workspace.start();
+    const inNamespace = `container:${workspace.id}`;
+
+    const sidecars: Docker.Container[] = [];
     let dind: Docker.Container | undefined;
     if (plan.dockerInSeat.enabled) {
       const volName = seatObjectName(ref, 'dind-data');
@@ -239,10 +303,9 @@ export class DockerDriver implements SandboxDriver {
         name: seatObjectName(ref, 'dind'),
         Image: plan.dockerInSeat.image ?? plan.workspace.image,
         Cmd: ['dockerd', `--host=tcp://0.0.0.0:${DIND_PORT}`, '--storage-driver=vfs', '--tls=false'],
-        Hostname: 'dind',
         Labels: seatLabels(plan, 'dind'),
         HostConfig: {
-          ...this.hostConfigBase(plan, netName),
+          ...this.hostConfigBase(plan, inNamespace),
           // What a nested dockerd needs on a host where --privileged is refused (CAP_SYS_RESOURCE
           // is outside the bounding set). Never given to the candidate's own container.
           CapDrop: ['SYS_RESOURCE'],
@@ -254,55 +317,43 @@ export class DockerDriver implements SandboxDriver {
           Memory: plan.resources.memoryMiB * 2 * 1024 * 1024,
           MemorySwap: plan.resources.memoryMiB * 2 * 1024 * 1024,
         },
-        NetworkingConfig: endpointFor('dind'),
       });
-      toStart.push(dind);
+      sidecars.push(dind);
     }
-
     for (const svc of plan.services) {
-      toStart.push(
+      sidecars.push(
         await this.docker.createContainer({
           name: seatObjectName(ref, svc.name),
           Image: svc.image,
           ...(svc.command ? { Cmd: svc.command } : {}),
           Env: Object.entries(svc.env).map(([k, v]) => `${k}=${v}`),
-          Hostname: svc.name,
           Labels: seatLabels(plan, svc.name),
-          ExposedPorts: Object.fromEntries(svc.ports.map((p) => [`${p.port}/${p.protocol}`, {}])),
-          HostConfig: this.hostConfigBase(plan, netName),
-          NetworkingConfig: endpointFor(svc.name),
+          HostConfig: this.hostConfigBase(plan, inNamespace),
         }),
       );
     }
+    await Promise.all(sidecars.map((c) => c.start()));
 
-    const ws = plan.workspace;
-    const env: Record<string, string> = { ...ws.env };
-    if (dind) env.DOCKER_HOST = `tcp://dind:${DIND_PORT}`;
-    const hostConfig = this.hostConfigBase(plan, netName);
-    if (plan.gpu.devices.length > 0) {
-      hostConfig.DeviceRequests = [{ Driver: 'nvidia', DeviceIDs: plan.gpu.devices, Capabilities: [['gpu']] }];
+    if (allowed.length > 0) {
+      const info = await workspace.inspect();
+      const seatIp = info.NetworkSettings.Networks[net.name]?.IPAddress;
+      if (!seatIp) throw new Error(`seat ${plan.session}/${plan.seat} has no address on ${net.name}`);
+      for (const a of allowed) await allowSeatToService(net.bridge, seatIp, a.ip, seatObjectName(ref, 'workspace'));
     }
-    const workspace = await this.docker.createContainer({
-      name: seatObjectName(ref, 'workspace'),
-      Image: ws.image,
-      Cmd: ws.command ?? ['sleep', 'infinity'],
-      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      Hostname: ws.hostname,
-      WorkingDir: ws.workdir,
-      Labels: seatLabels(plan, 'workspace'),
-      ExposedPorts: Object.fromEntries(ws.ports.map((p) => [`${p.port}/${p.protocol}`, {}])),
-      HostConfig: hostConfig,
-      NetworkingConfig: endpointFor('workspace'),
-    });
-    // The workdir belongs to the candidate even when the image lacks it (Docker makes it root's).
-    await workspace.putArchive(await buildTar([], [ws.workdir]), { path: '/' });
-    toStart.push(workspace);
-
-    for (const allow of plan.network.allow) {
-      await this.docker.getNetwork(netName).connect({ Container: allow.target, EndpointConfig: { Aliases: [allow.alias] } });
-    }
-    await Promise.all(toStart.map((c) => c.start()));
     if (dind && plan.dockerInSeat.preload.length > 0) await this.preloadImages(dind, plan.dockerInSeat.preload);
+  }
+
+  /** Join an in-room service (not ours) to the session network; its address there. */
+  private async joinAllowed(target: string, network: string): Promise<string> {
+    const addr = async (): Promise<string | undefined> => (await this.docker.getContainer(target).inspect()).NetworkSettings.Networks[network]?.IPAddress || undefined;
+    const ip = await addr();
+    if (ip) return ip;
+    await this.docker.getNetwork(network).connect({ Container: target }).catch((e: unknown) => {
+      if (statusCodeOf(e) !== 403 && !/already exists/i.test(String((e as Error).message))) throw e;
+    });
+    const joined = await addr();
+    if (!joined) throw new Error(`in-room service ${target} has no address on ${network}`);
+    return joined;
   }
 
   /** Copy images from the host engine into the seat's own daemon (no registry needed). */
@@ -652,8 +703,14 @@ export class DockerDriver implements SandboxDriver {
   async endpoint(ref: SeatRef, port: number, opts: { container?: string } = {}): Promise<Endpoint> {
     const c = await this.container(ref, opts.container);
     return this.op('endpoint', async () => {
-      const info = await c.inspect();
-      const net = info.NetworkSettings.Networks[seatObjectName(ref, 'net')];
+      let info = await c.inspect();
+      // A sidecar shares the workspace's network namespace: its ports are at the workspace's address.
+      if (info.HostConfig.NetworkMode?.startsWith('container:')) {
+        const running = info.State.Running;
+        info = await this.docker.getContainer(info.HostConfig.NetworkMode.slice('container:'.length)).inspect();
+        if (!running) info.State.Running = false;
+      }
+      const net = Object.entries(info.NetworkSettings.Networks).find(([name]) => name.startsWith(sessionNetworkName(ref.session)))?.[1];
       if (!info.State.Running || !net?.IPAddress) {
         throw new DeploylabError({
           code: 'SANDBOX_NO_ENDPOINT',
@@ -727,63 +784,104 @@ export class DockerDriver implements SandboxDriver {
   }
 
   async destroy(ref: SeatRef): Promise<void> {
-    await this.op('destroy', () => this.removeMatching(ref, {}), ref);
+    await this.op('destroy', async () => {
+      await this.removeSeatObjects(ref);
+      // The last seat of a session takes the session network with it, unless a provision in
+      // this process is about to use it (one in another process recreates it: createSeat).
+      if (!this.provisioning.has(ref.session)) {
+        const rest = await this.docker.listContainers({ all: true, filters: { label: labelFilters({ session: ref.session }) } });
+        if (rest.length === 0) await this.removeNetworks({ session: ref.session }, () => true);
+      }
+    }, ref);
     this.terminals.delete(`${ref.session}/${ref.seat}`);
   }
 
   async sweep(filter: SweepFilter = {}): Promise<SweptItem[]> {
-    return this.op('sweep', () => this.removeMatching({ session: filter.session }, filter));
+    return this.op('sweep', async () => {
+      const ref = { session: filter.session };
+      const now = Date.now();
+      const old = (createdMs: number): boolean => filter.olderThanMs === undefined || now - createdMs >= filter.olderThanMs;
+      const removed = await this.removeSeatObjects(ref, old);
+      removed.push(...(await this.removeNetworks(ref, old)));
+      // Rules whose bridge vanished some other way (engine restart, manual removal).
+      if (this.hostFirewall) {
+        await removeHostRules();
+        await removeAllowRules();
+      }
+      return removed;
+    });
   }
 
-  private async removeMatching(ref: Partial<SeatRef>, filter: SweepFilter): Promise<SweptItem[]> {
-    const now = Date.now();
-    const old = (createdMs: number): boolean => filter.olderThanMs === undefined || now - createdMs >= filter.olderThanMs;
-    const item = (kind: string, id: string, name: string, labels: Record<string, string> | undefined): SweptItem => ({
-      kind,
-      id,
-      name,
-      session: labels?.[LABEL.session] ?? '',
-      seat: labels?.[LABEL.seat] ?? '',
-    });
+  private static item(kind: string, id: string, name: string, labels: Record<string, string> | undefined): SweptItem {
+    return { kind, id, name, session: labels?.[LABEL.session] ?? '', seat: labels?.[LABEL.seat] ?? '' };
+  }
+
+  /** Containers and volumes carrying the labels (one seat, a session, or all), and a seat's allow rules. */
+  private async removeSeatObjects(ref: Partial<SeatRef>, old: (createdMs: number) => boolean = () => true): Promise<SweptItem[]> {
     const label = labelFilters(ref);
     const removed: SweptItem[] = [];
-    const ignore404 = (e: unknown): void => {
-      if (statusCodeOf(e) !== 404) throw e;
-    };
-
     const containers = (await this.docker.listContainers({ all: true, filters: { label } })).filter((c) => old(c.Created * 1000));
-    await Promise.all(
-      containers.map(async (c) => {
-        await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignore404);
-        removed.push(item('container', c.Id, c.Names[0]?.replace(/^\//, '') ?? '', c.Labels));
-      }),
-    );
-    const networks = (await this.docker.listNetworks({ filters: { label } })).filter((n) => old(Date.parse(n.Created)));
-    await Promise.all(
-      networks.map(async (n) => {
-        const net = this.docker.getNetwork(n.Id);
-        // In-room services joined to the seat network (allow-list) are not ours: detach them.
-        const info = (await net.inspect()) as { Containers?: Record<string, unknown> };
-        for (const id of Object.keys(info.Containers ?? {})) {
-          await net.disconnect({ Container: id, Force: true }).catch(ignore404);
-        }
-        await net.remove().catch(ignore404);
-        const seat = { session: n.Labels?.[LABEL.session] ?? '', seat: n.Labels?.[LABEL.seat] ?? '' };
-        if (this.hostFirewall) await removeHostRules(bridgeName(seat));
-        removed.push(item('network', n.Id, n.Name, n.Labels));
-      }),
-    );
+    // Sidecars first: they live in their workspace's network namespace.
+    const sidecarsFirst = [...containers].sort((a, b) => Number(a.Labels[LABEL.role] === 'workspace') - Number(b.Labels[LABEL.role] === 'workspace'));
+    const isSidecar = (c: Docker.ContainerInfo): boolean => c.Labels[LABEL.role] !== 'workspace';
+    for (const batch of [sidecarsFirst.filter(isSidecar), sidecarsFirst.filter((c) => !isSidecar(c))]) {
+      await Promise.all(
+        batch.map(async (c) => {
+          await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignore404);
+          removed.push(DockerDriver.item('container', c.Id, c.Names[0]?.replace(/^\//, '') ?? '', c.Labels));
+        }),
+      );
+    }
+    // A seat's allow rules go with it: a later seat given the same address must not inherit them.
+    const workspaces = containers.filter((c) => c.Labels[ALLOW_LABEL] === 'true').map((c) => c.Names[0]?.replace(/^\//, '') ?? '');
+    if (this.hostFirewall && workspaces.length > 0) await removeAllowRules(new Set(workspaces));
     const vols = ((await this.docker.listVolumes({ filters: { label } })).Volumes ?? []).filter((v) =>
       old(Date.parse((v as { CreatedAt?: string }).CreatedAt ?? '') || 0),
     );
     await Promise.all(
       vols.map(async (v) => {
         await this.docker.getVolume(v.Name).remove().catch(ignore404);
-        removed.push(item('volume', v.Name, v.Name, v.Labels));
+        removed.push(DockerDriver.item('volume', v.Name, v.Name, v.Labels));
       }),
     );
-    // Rules whose bridge vanished some other way (engine restart, manual removal).
-    if (this.hostFirewall && ref.seat === undefined) await removeHostRules();
     return removed;
   }
+
+  /** Session networks (and their host rules) with no seat of ours left on them. */
+  private async removeNetworks(ref: Partial<SeatRef>, old: (createdMs: number) => boolean): Promise<SweptItem[]> {
+    const removed: SweptItem[] = [];
+    const networks = (await this.docker.listNetworks({ filters: { label: labelFilters(ref) } })).filter((n) => old(Date.parse(n.Created)));
+    await Promise.all(
+      networks.map(async (n) => {
+        const net = this.docker.getNetwork(n.Id);
+        const info = (await net.inspect().catch((e: unknown) => (ignore404(e), null))) as { Containers?: Record<string, unknown>; Options?: Record<string, string> } | null;
+        if (!info) return;
+        const attached = Object.keys(info.Containers ?? {});
+        const ours = attached.length
+          ? await this.docker.listContainers({ all: true, filters: { label: labelFilters({}), id: attached } })
+          : [];
+        if (ours.length > 0) return; // seats still use it (a sweep of old seats only)
+        // In-room services joined for an allow-list are not ours: detach them.
+        for (const id of attached) await net.disconnect({ Container: id, Force: true }).catch(ignore404);
+        try {
+          await net.remove();
+        } catch (e) {
+          // 403/409: a seat joined meanwhile; it is still in use.
+          if (statusCodeOf(e) === 403 || statusCodeOf(e) === 409) return;
+          ignore404(e);
+        }
+        const bridge = info.Options?.['com.docker.network.bridge.name'];
+        if (this.hostFirewall && bridge) {
+          await removeHostRules(bridge);
+          await removeAllowRules();
+        }
+        removed.push(DockerDriver.item('network', n.Id, n.Name, n.Labels));
+      }),
+    );
+    return removed;
+  }
+}
+
+function ignore404(e: unknown): void {
+  if (statusCodeOf(e) !== 404) throw e;
 }

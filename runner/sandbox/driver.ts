@@ -63,8 +63,8 @@ export const SeatPlanSchema = z
         /** No route out of the seat by default. */
         egress: z.enum(['none', 'open']).default('none'),
         /**
-         * In-room services the seat may reach (e.g. a model mirror): each is joined to the seat's
-         * network under `alias`, so seats still cannot reach one another.
+         * In-room services the seat may reach (e.g. a model mirror) under `alias`: opened to this
+         * seat alone; seats still cannot reach one another.
          */
         allow: z.array(z.strictObject({ target: z.string().min(1), alias: Name })).default([]),
       })
@@ -75,7 +75,7 @@ export const SeatPlanSchema = z
         devices: z.array(z.string().regex(/^(GPU|MIG)-[0-9a-fA-F-]+$/)).default([]),
       })
       .prefault({}),
-    /** A sidecar docker daemon reachable only from this seat as tcp://dind:2375. */
+    /** A sidecar docker daemon in the seat's network namespace, reachable only from this seat as tcp://dind:2375. */
     dockerInSeat: z
       .strictObject({
         enabled: z.boolean().default(false),

@@ -1,21 +1,20 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { SeatRef } from './driver.js';
 
 const run = promisify(execFile);
 
 /**
  * Docker gives an `internal` bridge an address on the host, and nothing stops a container from
  * connecting to host services through it (seen: a listener on 0.0.0.0 answered a seat). So each
- * seat bridge gets a name we choose and one INPUT rule: nothing the seat starts reaches the host;
+ * session bridge gets a name we choose and one INPUT rule: nothing a seat starts reaches the host;
  * replies to connections the host opened (graders' probes) still pass.
  */
 export const BRIDGE_PREFIX = 'dlseat';
 
-export function bridgeName(ref: SeatRef): string {
+export function bridgeName(session: string): string {
   // Linux interface names are at most 15 characters.
-  return BRIDGE_PREFIX + createHash('sha256').update(`${ref.session}/${ref.seat}`).digest('hex').slice(0, 9);
+  return BRIDGE_PREFIX + createHash('sha256').update(session).digest('hex').slice(0, 9);
 }
 
 function ruleArgs(bridge: string): string[] {
@@ -59,4 +58,53 @@ async function interfaceExists(name: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Inter-container traffic is dropped on session networks (icc off). An allow-listed in-room
+ * service (e.g. a model mirror) is opened to one seat by a pair of DOCKER-USER rules, which
+ * Docker evaluates before its own icc DROP; the comment names the seat so destroy finds them.
+ */
+function allowRules(bridge: string, seatIp: string, targetIp: string, tag: string): string[][] {
+  const comment = ['-m', 'comment', '--comment', `deploylab-allow ${tag}`];
+  return [
+    ['DOCKER-USER', '-i', bridge, '-o', bridge, '-s', seatIp, '-d', targetIp, ...comment, '-j', 'ACCEPT'],
+    ['DOCKER-USER', '-i', bridge, '-o', bridge, '-s', targetIp, '-d', seatIp, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', ...comment, '-j', 'ACCEPT'],
+  ];
+}
+
+export async function allowSeatToService(bridge: string, seatIp: string, targetIp: string, tag: string): Promise<void> {
+  for (const rule of allowRules(bridge, seatIp, targetIp, tag)) {
+    try {
+      await iptables(['-C', ...rule]);
+    } catch {
+      await iptables(['-I', ...rule]);
+    }
+  }
+}
+
+/** Remove the allow rules of the seats tagged, or of every seat whose bridge is gone. */
+export async function removeAllowRules(tags?: ReadonlySet<string>): Promise<number> {
+  let listed: string;
+  try {
+    listed = await iptables(['-S', 'DOCKER-USER']);
+  } catch {
+    return 0; // no DOCKER-USER chain: Docker's iptables integration is off, nothing was added
+  }
+  let removed = 0;
+  for (const line of listed.split('\n')) {
+    const m = /^-A (DOCKER-USER .*--comment "?deploylab-allow ([^"\s]+)"? .*)$/.exec(line);
+    if (!m) continue;
+    const bridge = / -i (\S+) /.exec(line)?.[1] ?? '';
+    if (tags ? !tags.has(m[2]!) : await interfaceExists(bridge)) continue;
+    // `-S` prints the rule as it would be appended; the same words delete it.
+    await iptables(['-D', ...splitRule(m[1]!)]).catch(() => undefined);
+    removed++;
+  }
+  return removed;
+}
+
+/** Split an `iptables -S` rule into arguments (quotes only appear around comments). */
+function splitRule(rule: string): string[] {
+  return [...rule.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseSeatPlan } from './driver.js';
 import { bridgeName } from './host-firewall.js';
-import { labelFilters, parseDuration, seatLabels } from './labels.js';
+import { COMPONENT_SEAT, LABEL, labelFilters, parseDuration, seatLabels, sessionLabels } from './labels.js';
 
 describe('labels and plans', () => {
   it('parses durations', () => {
@@ -43,9 +43,17 @@ describe('labels and plans', () => {
     expect(issues).toEqual(['gpu.devices[0]', 'services[0].name', 'session', 'workspace']);
   });
 
-  it('bridge names fit the 15-character interface limit and differ per seat', () => {
-    const n1 = bridgeName({ session: 'a-very-long-session-name-indeed', seat: 'seat-with-long-name' });
+  it('bridge names fit the 15-character interface limit and differ per session', () => {
+    const n1 = bridgeName('a-very-long-session-name-indeed');
     expect(n1.length).toBeLessThanOrEqual(15);
-    expect(n1).not.toBe(bridgeName({ session: 'a-very-long-session-name-indeed', seat: 'seat-with-long-nam' }));
+    expect(n1).not.toBe(bridgeName('a-very-long-session-name-indeeD'));
+  });
+
+  it('session labels carry no seat label, so destroying one seat leaves the shared network', () => {
+    const plan = parseSeatPlan({ session: 's1', seat: 'a', task: 't', workspace: { image: 'x' } });
+    const l = sessionLabels(plan, 'network');
+    expect(l[LABEL.session]).toBe('s1');
+    expect(l[LABEL.seat]).toBeUndefined();
+    expect(l[LABEL.component]).toBe(COMPONENT_SEAT);
   });
 });

@@ -25,12 +25,26 @@ export function seatLabels(plan: SeatPlan, role: string): Record<string, string>
   };
 }
 
+/**
+ * Labels of an object shared by every seat of a session (the session network): no seat label, so
+ * destroying one seat never touches it, while a session or global sweep finds it.
+ */
+export function sessionLabels(plan: SeatPlan, role: string): Record<string, string> {
+  const { [LABEL.seat]: _seat, ...rest } = seatLabels(plan, role);
+  return rest;
+}
+
 /** Docker-style label filters (`key=value`) for a seat, or a session, or all seats. */
 export function labelFilters(ref: Partial<SeatRef>): string[] {
   const out = [`${LABEL.component}=${COMPONENT_SEAT}`];
   if (ref.session) out.push(`${LABEL.session}=${ref.session}`);
   if (ref.seat) out.push(`${LABEL.seat}=${ref.seat}`);
   return out;
+}
+
+/** The session's network, shared by all its seats (inter-container traffic disabled on it). */
+export function sessionNetworkName(session: string): string {
+  return `dl-${session}-net`;
 }
 
 /** Object names: short, unique per seat, recognisable in `docker ps`. */

@@ -22,14 +22,14 @@ describe('seat subnet pool', () => {
     expect(pickFreeSubnet('10.213.0.0/16', 26, ['10.213.0.0/24', '172.17.0.0/16'])).toBe('10.213.1.0/26');
   });
 
-  it('holds 1024 seat networks in a /16 and says when it is full', () => {
+  it('holds 64 session networks (/22) in a /16 and says when it is full', () => {
     const used: string[] = [];
-    for (let i = 0; i < 1024; i++) {
-      const s = pickFreeSubnet('10.213.0.0/16', 26, used);
+    for (let i = 0; i < 64; i++) {
+      const s = pickFreeSubnet('10.213.0.0/16', 22, used);
       expect(s).not.toBeNull();
       used.push(s!);
     }
-    expect(new Set(used).size).toBe(1024);
-    expect(pickFreeSubnet('10.213.0.0/16', 26, used)).toBeNull();
+    expect(new Set(used).size).toBe(64);
+    expect(pickFreeSubnet('10.213.0.0/16', 22, used)).toBeNull();
   });
 });
