@@ -299,6 +299,12 @@ export interface SeatProcess {
   command: string;
   /** Which container of the seat runs it: 'workspace' or a service name. */
   role: string;
+  /**
+   * Whose PID `hostPid` is: 'host' (Docker: the engine host's, readable in its /proc when the
+   * harness runs there as root) or 'pod' (Kubernetes: the pod's own; the host's /proc is out of
+   * reach). Absent means 'host'.
+   */
+  pidNamespace?: 'host' | 'pod';
 }
 
 /**

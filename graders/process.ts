@@ -1,13 +1,35 @@
 /**
  * `process` probe: the seat's processes as the host's process table shows them (nothing runs in
- * the seat): is the expected program running, how many, as whom, with which options, and does
- * its port accept connections.
+ * the seat): is the expected program running, how many, as whom, with which options, and does it
+ * own its port.
+ *
+ * `listens` is judged host-side from /proc: the TCP tables of the matched process's network
+ * namespace give the sockets listening on the port, the fd tables of the seat's processes say who
+ * holds them (rule: proc-net.ts judgeOwnership). Another program answering on the port while the
+ * matched one idles is a fail. Where the host's /proc does not show the seat's processes (Kubernetes
+ * pod PIDs, an engine on another machine, a harness without root) that part cannot be judged: an
+ * `error`, unless another expectation already failed. The port must also accept the harness's
+ * connection (`accepts`).
  */
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { z } from 'zod';
+import { DeploylabError, isDeploylabError } from '../runner/core/errors.js';
 import { ProcessParamsSchema, type ProcessMatchSchema } from '../runner/tasks/probe-params.js';
 import { judge, show, type Assertion } from './assertions.js';
-import { defineProbe, judgeUnreachable, note, type Deadline, type SeatHandle, type SeatProcess } from './probe.js';
+import {
+  cmdlineText,
+  judgeOwnership,
+  listeningOn,
+  parseProcNetTcp,
+  ProcNetParseError,
+  processTree,
+  sameCommand,
+  socketInode,
+  type Ownership,
+  type TcpSocket,
+} from './parsers/proc-net.js';
+import { defineProbe, errored, note, judgeUnreachable, type Deadline, type Evidence, type SeatHandle, type SeatProcess } from './probe.js';
 
 export type ProcessParams = z.output<typeof ProcessParamsSchema>;
 type ProcessMatch = z.output<typeof ProcessMatchSchema>;
@@ -59,6 +81,192 @@ async function accepts(seat: SeatHandle, container: string, port: number, deadli
   });
 }
 
+const PROC = '/proc';
+/** fd links read per process at most: a server holds its listening sockets among its first fds. */
+const MAX_FDS_PER_PROCESS = 65_536;
+
+function cannotSee(code: string, zh: string, en: string, details: Record<string, unknown>, cause?: unknown): DeploylabError {
+  return new DeploylabError({
+    code,
+    fault: 'infrastructure',
+    message: { zh: `无法判断端口归属：${zh}`, en: `cannot tell who holds the port: ${en}` },
+    hint: {
+      zh: '在容器引擎所在主机上以 root 运行评分程序（Docker 驱动）；Kubernetes 驱动无法做此项检查',
+      en: "run the grader as root on the engine's host (Docker driver); the Kubernetes driver cannot make this check",
+    },
+    details,
+    ...(cause !== undefined ? { cause } : {}),
+  });
+}
+
+/** A failed /proc read returns when the process (or fd) is gone; no permission, or anything else, throws. */
+function procError(e: unknown, pid: number, what: string): void {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ESRCH') return;
+  if (code === 'EACCES' || code === 'EPERM') {
+    throw cannotSee('PROBE_HOST_PROC_DENIED', `无权读取主机上进程 ${pid} 的 ${what}`, `no permission to read ${what} of host process ${pid}`, { pid, what, errno: code }, e);
+  }
+  throw cannotSee('PROBE_HOST_PROC_FAILED', `读取主机上进程 ${pid} 的 ${what} 失败`, `reading ${what} of host process ${pid} failed`, { pid, what, errno: code }, e);
+}
+
+type HostView =
+  | { verdict: 'exited'; matched: number[] }
+  | { verdict: Ownership['verdict']; ownership: Ownership; tree: Set<number>; fdsClipped: number[] };
+
+/**
+ * Who holds the listening sockets on `port` in the matched processes' network namespaces, from the
+ * host's /proc. Throws (fault infrastructure) when the host's /proc does not show the seat's
+ * processes or may not be read.
+ */
+async function hostSockets(all: readonly SeatProcess[], found: readonly SeatProcess[], port: number, deadline: Deadline): Promise<HostView> {
+  const pod = found.find((p) => p.pidNamespace === 'pod');
+  if (pod) {
+    throw cannotSee('PROBE_HOST_PIDS_UNAVAILABLE', '考位的进程号是 Pod 内的进程号，主机的 /proc 不可见', "the seat's PIDs are a pod's own, not the host's: its /proc is out of reach", { hostPid: pod.hostPid, pidNamespace: 'pod' });
+  }
+  // Only PIDs whose live command line is the listed one are looked at: on another machine, or after
+  // reuse, the same number names some other process.
+  const visible = new Map<number, SeatProcess>();
+  for (const p of all) {
+    let raw: string;
+    try {
+      raw = await readFile(`${PROC}/${p.hostPid}/cmdline`, 'utf8');
+    } catch (e) {
+      procError(e, p.hostPid, 'cmdline');
+      continue;
+    }
+    if (sameCommand(p.command, cmdlineText(raw))) visible.set(p.hostPid, p);
+  }
+  deadline.check();
+  if (visible.size === 0) {
+    throw cannotSee(
+      'PROBE_HOST_PIDS_UNAVAILABLE',
+      '本机 /proc 中看不到考位的任何进程（容器引擎不在本机，或评分程序不在主机的进程命名空间中）',
+      "none of the seat's processes shows in this machine's /proc (engine on another machine, or the grader outside the host's PID namespace)",
+      { listed: all.slice(0, 20).map((p) => p.hostPid) },
+    );
+  }
+  const matched = found.filter((p) => visible.has(p.hostPid)).map((p) => p.hostPid);
+  if (matched.length === 0) return { verdict: 'exited', matched: found.map((p) => p.hostPid) };
+
+  // One read of the TCP tables per network namespace (a seat container's processes share one).
+  const namespaces = new Set<string>();
+  const tables: TcpSocket[] = [];
+  for (const pid of matched) {
+    let ns: string;
+    try {
+      ns = await readlink(`${PROC}/${pid}/ns/net`);
+    } catch (e) {
+      procError(e, pid, 'ns/net');
+      continue;
+    }
+    if (namespaces.has(ns)) continue;
+    let read = true;
+    for (const family of [4, 6] as const) {
+      const file = family === 4 ? 'net/tcp' : 'net/tcp6';
+      let text: string;
+      try {
+        text = await readFile(`${PROC}/${pid}/${file}`, 'utf8');
+      } catch (e) {
+        // A kernel without IPv6 has no tcp6; tcp missing means the process is gone.
+        if (family === 6 && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        procError(e, pid, file);
+        read = false;
+        break;
+      }
+      try {
+        tables.push(...parseProcNetTcp(text, family));
+      } catch (e) {
+        if (!(e instanceof ProcNetParseError)) throw e;
+        throw new DeploylabError({
+          code: 'PROBE_HOST_PROC_UNPARSABLE',
+          fault: 'bug',
+          message: { zh: `无法解析主机的 /proc/${pid}/${file}：${e.message}`, en: `cannot parse the host's /proc/${pid}/${file}: ${e.message}` },
+          cause: e,
+        });
+      }
+    }
+    // Gone midway: another matched process of the same namespace may still be read.
+    if (read) namespaces.add(ns);
+  }
+  deadline.check();
+  const listening = listeningOn(tables, port);
+  const wanted = new Set(listening.map((s) => s.inode));
+  const holders = new Map<number, number[]>();
+  const fdsClipped: number[] = [];
+  if (wanted.size > 0) {
+    for (const pid of visible.keys()) {
+      let fds: string[];
+      try {
+        fds = await readdir(`${PROC}/${pid}/fd`);
+      } catch (e) {
+        procError(e, pid, 'fd');
+        continue;
+      }
+      if (fds.length > MAX_FDS_PER_PROCESS) fdsClipped.push(pid);
+      for (const fd of fds.slice(0, MAX_FDS_PER_PROCESS)) {
+        let link: string;
+        try {
+          link = await readlink(`${PROC}/${pid}/fd/${fd}`);
+        } catch (e) {
+          procError(e, pid, `fd/${fd}`); // closed meanwhile: skip it
+          continue;
+        }
+        const inode = socketInode(link);
+        if (inode !== null && wanted.has(inode)) holders.set(inode, [...(holders.get(inode) ?? []), pid]);
+      }
+      deadline.check();
+    }
+  }
+  const tree = processTree([...visible.values()], matched);
+  const ownership = judgeOwnership({ port, listening, holders, tree });
+  return { verdict: ownership.verdict, ownership, tree, fdsClipped };
+}
+
+const listensExpected = (port: number): string => `a socket listening on port ${port} held by the matching process (or one it started), and by no other`;
+
+/** The `listens` assertion and its evidence from what the host's /proc showed. */
+function ownershipAssertion(view: HostView, port: number, all: readonly SeatProcess[]): { assertion: Assertion; evidence: Evidence } {
+  const expected = listensExpected(port);
+  if (view.verdict === 'exited') {
+    return {
+      assertion: { id: 'listens', ok: false, expected, actual: 'the matching process exited during the check' },
+      evidence: note('匹配的进程在检查期间已退出', 'the matching process exited during the check', { hostPids: view.matched }),
+    };
+  }
+  const byPid = new Map(all.map((p) => [p.hostPid, p]));
+  const who = (pid: number): string => `${show(byPid.get(pid)?.command ?? '?', 120)} (pid ${pid})`;
+  const sockets = view.ownership.sockets.map((s) => ({
+    family: s.family === 4 ? 'tcp' : 'tcp6',
+    address: `${s.family === 6 ? `[${s.address}]` : s.address}:${s.port}`,
+    inode: s.inode,
+    ownedByMatch: s.owned,
+    holders: s.holders.map((pid) => ({ hostPid: pid, command: show(byPid.get(pid)?.command ?? '?', 300), role: byPid.get(pid)?.role, matchedTree: view.tree.has(pid) })),
+  }));
+  const data = { port, verdict: view.verdict, sockets, ...(view.fdsClipped.length > 0 ? { fdTablesClipped: view.fdsClipped } : {}) };
+  let actual: string;
+  let ev: Evidence;
+  if (view.verdict === 'nothing-listening') {
+    actual = `no socket listens on port ${port} in the process's network namespace`;
+    ev = note(`进程所在网络命名空间中没有套接字监听端口 ${port}`, `no socket listens on port ${port} in the process's network namespace`, data);
+  } else if (view.verdict === 'owned') {
+    const holders = [...new Set(view.ownership.sockets.flatMap((s) => s.holders.filter((h) => view.tree.has(h))))];
+    actual = `held by ${holders.map(who).join(', ')}`;
+    ev = note(`端口 ${port} 由匹配的进程持有`, `port ${port} is held by the matching process`, data);
+  } else {
+    const others = [...new Set(view.ownership.sockets.filter((s) => !s.owned).flatMap((s) => s.holders))];
+    actual =
+      others.length > 0
+        ? `held by ${others.map(who).join(', ')}, not by the matching process`
+        : "held by no process of the seat's list, not by the matching process";
+    ev = note(
+      `端口 ${port} 由其他进程持有：${others.map(who).join('，') || '考位进程列表之外的进程'}`,
+      `port ${port} is held by another process: ${others.map(who).join(', ') || "one outside the seat's process list"}`,
+      data,
+    );
+  }
+  return { assertion: { id: 'listens', ok: view.verdict === 'owned', expected, actual }, evidence: ev };
+}
+
 export const processProbe = defineProbe({
   kind: 'process',
   params: ProcessParamsSchema,
@@ -97,8 +305,21 @@ export const processProbe = defineProbe({
       const ok = found.length > 0 && values.every((v) => v === opt.equals);
       a.push({ id: `arg:${opt.flags.join('|')}`, ok, expected: opt.equals, actual: values.map((v) => v ?? '(absent)').join(', ') || '(no process)' });
     }
+    let unjudged: DeploylabError | undefined;
     if (e.listens !== undefined) {
-      // The port answers; which process owns the socket is not visible from outside the seat.
+      if (found.length === 0) {
+        a.push({ id: 'listens', ok: false, expected: listensExpected(e.listens), actual: '(no process)' });
+      } else {
+        try {
+          const o = ownershipAssertion(await hostSockets(all, found, e.listens, deadline), e.listens, all);
+          a.push(o.assertion);
+          evidence.push(o.evidence);
+        } catch (err) {
+          if (!isDeploylabError(err) || err.code === 'PROBE_DEADLINE') throw err;
+          unjudged = err;
+        }
+      }
+      // The socket may be the right one and still not reachable from the harness (bound to loopback).
       const r = await accepts(seat, p.container, e.listens, deadline);
       deadline.check();
       if (!r.ok) {
@@ -106,7 +327,13 @@ export const processProbe = defineProbe({
         const o = await judgeUnreachable(seat, { zh: `端口 ${e.listens} 不可达`, en: `port ${e.listens} unreachable` }, evidence);
         if (o.status === 'error') return o;
       }
-      a.push({ id: 'listens', ok: r.ok, expected: `port ${e.listens} accepts connections`, actual: r.code });
+      a.push({ id: 'accepts', ok: r.ok, expected: `port ${e.listens} accepts connections`, actual: r.code });
+    }
+    if (unjudged) {
+      const why = note(`未能判断端口 ${e.listens} 的归属：${unjudged.zh}`, `who holds port ${e.listens} was not judged: ${unjudged.message}`, { code: unjudged.code });
+      // Another expectation failing settles the outcome; otherwise the harness could not judge.
+      if (a.some((x) => !x.ok)) return judge(a, 'all', { zh: '进程检查', en: 'process check' }, [...evidence, why]);
+      return errored(unjudged, [...evidence, why, note('其余各项检查结果', 'the other expectations', { assertions: a })]);
     }
     return judge(a, 'all', { zh: '进程检查', en: 'process check' }, evidence);
   },
