@@ -9,6 +9,7 @@ import { metrics } from '../core/metrics.js';
 import type { SandboxDriver, SeatRef } from '../sandbox/driver.js';
 import type { CandidateAccess, SeatBinding } from './access.js';
 import { parseCookies } from './cookies.js';
+import type { Dashboard } from './dashboard.js';
 import { handleExaminer } from './examiner-api.js';
 import { examPage, loginPage, messagePage, TEXT } from './pages.js';
 import { AttemptLimiter } from './rate-limit.js';
@@ -29,6 +30,8 @@ export interface WebAppOptions {
   /** Mark the cookie Secure (when the server sits behind TLS). */
   secureCookie?: boolean;
   now?: () => Date;
+  /** The examiners' room dashboard under /examiner (runner/web/dashboard.ts); absent: not served. */
+  dashboard?: Dashboard;
 }
 
 export interface WebApp {
@@ -124,6 +127,10 @@ export function createWebApp(opts: WebAppOptions): WebApp {
     const method = req.method ?? 'GET';
     if (path.startsWith('/api/examiner/') || path === '/api/examiner') {
       await handleExaminer(req, res, path, { driver, examinerToken: opts.examinerToken });
+      return;
+    }
+    if (opts.dashboard && (path === '/examiner' || path.startsWith('/examiner/'))) {
+      await opts.dashboard.handle(req, res, path);
       return;
     }
     if (method === 'GET' && files.has(path)) {
@@ -232,6 +239,7 @@ export function createWebApp(opts: WebAppOptions): WebApp {
           const cols = Number(u.searchParams.get('cols')) || 80;
           const rows = Number(u.searchParams.get('rows')) || 24;
           wss.handleUpgrade(req, socket, head, (ws) => {
+            opts.dashboard?.presence.attach(b.binding.session, b.binding.seat, ws);
             void bridgeTerminal(ws, {
               driver,
               ref: sandbox.ref,
@@ -256,6 +264,7 @@ export function createWebApp(opts: WebAppOptions): WebApp {
     },
 
     close() {
+      opts.dashboard?.close();
       for (const c of wss.clients) c.terminate();
       wss.close();
     },

@@ -4,7 +4,7 @@ import type { SandboxDriver } from '../sandbox/driver.js';
 import { sendJson } from './respond.js';
 
 /** Compare digests so neither the length nor the content of the token leaks through timing. */
-function tokenMatches(given: string, expected: string): boolean {
+export function tokenMatches(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);

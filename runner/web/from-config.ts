@@ -2,9 +2,11 @@ import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { dockerDriverFor } from '../sandbox/docker-driver.js';
 import { SeatDirectory } from '../sessions/seat-directory.js';
+import { SessionService } from '../sessions/session-service.js';
 import { openStore } from '../store/db.js';
 import { DEFAULT_TASKS_ROOT } from '../tasks/loader.js';
 import { createWebApp, type WebApp } from './app.js';
+import { createDashboard } from './dashboard.js';
 import { DirectoryAccess } from './directory-access.js';
 
 /**
@@ -13,11 +15,14 @@ import { DirectoryAccess } from './directory-access.js';
  */
 export function webAppFromConfig(config: Config, log: Logger, opts: { tasksRoot?: string } = {}): { web: WebApp; close(): void } {
   const db = openStore(config.dataDir);
+  const driver = dockerDriverFor(config);
+  const examinerToken = config.server.examinerToken || undefined;
   const web = createWebApp({
     access: new DirectoryAccess(new SeatDirectory(db), opts.tasksRoot ?? DEFAULT_TASKS_ROOT),
-    driver: dockerDriverFor(config),
+    driver,
     log,
-    examinerToken: config.server.examinerToken || undefined,
+    examinerToken,
+    dashboard: createDashboard({ sessions: new SessionService({ db, driver, dataDir: config.dataDir }), driver, log, examinerToken }),
   });
   return {
     web,
