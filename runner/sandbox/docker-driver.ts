@@ -133,6 +133,10 @@ export class DockerDriver implements SandboxDriver {
   private readonly subnetPrefix: number;
   /** Serialises pick-and-create of session networks within this process. */
   private networkQueue: Promise<unknown> = Promise.resolve();
+  /** Session networks this process has seen exist (a vanished one is caught at container create). */
+  private readonly knownNetworks = new Set<string>();
+  /** Bridges whose host INPUT rule this process has checked. */
+  private readonly guardedBridges = new Set<string>();
   /** Provisions in flight per session: the last destroy leaves the network to them. */
   private readonly provisioning = new Map<string, number>();
 
@@ -152,48 +156,68 @@ export class DockerDriver implements SandboxDriver {
         if (statusCodeOf(e) === 404) return false;
         throw e;
       });
-    if (await exists()) return { name, bridge };
+    // Once per bridge and process, before any seat starts on it: nothing a seat starts reaches
+    // the host. (Networks outlive a host reboot; the rule does not, hence not only at creation.)
+    const guard = async (): Promise<void> => {
+      if (!this.hostFirewall || this.guardedBridges.has(bridge)) return;
+      await closeHostToSeat(bridge);
+      this.guardedBridges.add(bridge);
+    };
+    if (this.knownNetworks.has(name) || (await exists())) {
+      await guard();
+      this.knownNetworks.add(name);
+      return { name, bridge };
+    }
     const run = async (): Promise<void> => {
-      if (await exists()) return;
-      for (let attempt = 1; ; attempt++) {
-        const nets = await this.docker.listNetworks();
-        const inUse = nets.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => (c as { Subnet?: string }).Subnet ?? '')).filter(Boolean);
-        const subnet = pickFreeSubnet(this.subnetPool, this.subnetPrefix, inUse);
-        if (!subnet) {
-          throw new DeploylabError({
-            code: 'SANDBOX_SUBNETS_EXHAUSTED',
-            fault: 'infrastructure',
-            message: {
-              zh: `考场网络地址池 ${this.subnetPool} 已用尽（每个场次 /${this.subnetPrefix}）`,
-              en: `the seat network pool ${this.subnetPool} is used up (one /${this.subnetPrefix} per session)`,
-            },
-            hint: { zh: '清理旧场次（deploylab sandbox sweep），或配置更大的地址池', en: 'sweep old sessions (deploylab sandbox sweep) or configure a larger pool' },
-          });
-        }
-        try {
-          await this.docker.createNetwork({
-            Name: name,
-            Driver: 'bridge',
-            // No route out unless the plan opens egress; the host still reaches seat IPs directly.
-            Internal: !open,
-            CheckDuplicate: true,
-            Options: { 'com.docker.network.bridge.name': bridge, 'com.docker.network.bridge.enable_icc': 'false' },
-            IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
-            Labels: sessionLabels(plan, 'network'),
-          });
-          return;
-        } catch (e) {
-          // Another runner made it meanwhile: use theirs.
-          if (statusCodeOf(e) === 409 || /already exists/i.test(String((e as Error).message))) return;
-          if (attempt >= SUBNET_ATTEMPTS || !/overlap/i.test(String((e as Error).message))) throw e;
+      if (!(await exists())) {
+        for (let attempt = 1; ; attempt++) {
+          if ((await this.createNetworkOnce(name, bridge, open, plan)) === 'made') break;
+          if (attempt >= SUBNET_ATTEMPTS) throw new Error(`no free subnet for ${name} after ${attempt} attempts (others took them meanwhile)`);
         }
       }
+      await guard();
     };
     const next = this.networkQueue.then(run, run);
     this.networkQueue = next.catch(() => undefined);
     await next;
-    if (this.hostFirewall) await closeHostToSeat(bridge);
+    this.knownNetworks.add(name);
     return { name, bridge };
+  }
+
+  /** One try on a free subnet of the pool: `overlap` when another process took it meanwhile. */
+  private async createNetworkOnce(name: string, bridge: string, open: boolean, plan: SeatPlan): Promise<'made' | 'overlap'> {
+    const nets = await this.docker.listNetworks();
+    const inUse = nets.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => (c as { Subnet?: string }).Subnet ?? '')).filter(Boolean);
+    const subnet = pickFreeSubnet(this.subnetPool, this.subnetPrefix, inUse);
+    if (!subnet) {
+      throw new DeploylabError({
+        code: 'SANDBOX_SUBNETS_EXHAUSTED',
+        fault: 'infrastructure',
+        message: {
+          zh: `考场网络地址池 ${this.subnetPool} 已用尽（每个场次 /${this.subnetPrefix}）`,
+          en: `the seat network pool ${this.subnetPool} is used up (one /${this.subnetPrefix} per session)`,
+        },
+        hint: { zh: '清理旧场次（deploylab sandbox sweep），或配置更大的地址池', en: 'sweep old sessions (deploylab sandbox sweep) or configure a larger pool' },
+      });
+    }
+    try {
+      await this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        // No route out unless the plan opens egress; the host still reaches seat IPs directly.
+        Internal: !open,
+        CheckDuplicate: true,
+        Options: { 'com.docker.network.bridge.name': bridge, 'com.docker.network.bridge.enable_icc': 'false' },
+        IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
+        Labels: sessionLabels(plan, 'network'),
+      });
+      return 'made';
+    } catch (e) {
+      // Another runner made it meanwhile: use theirs.
+      if (statusCodeOf(e) === 409 || /already exists/i.test(String((e as Error).message))) return 'made';
+      if (/overlap/i.test(String((e as Error).message))) return 'overlap';
+      throw e;
+    }
   }
 
   private op<T>(operation: string, fn: () => Promise<T>, ref?: SeatRef): Promise<T> {
@@ -205,8 +229,9 @@ export class DockerDriver implements SandboxDriver {
   async provision(plan: SeatPlan): Promise<SeatStatus> {
     const ref = { session: plan.session, seat: plan.seat };
     return this.op('provision', async () => {
+      let made: SeatContainer[];
       try {
-        await this.createSeat(plan);
+        made = await this.createSeat(plan);
       } catch (e) {
         // Leave nothing half-made behind; the caller may retry from scratch.
         await this.destroy(ref).catch(() => undefined);
@@ -222,7 +247,8 @@ export class DockerDriver implements SandboxDriver {
         }
         throw e;
       }
-      return this.status(ref);
+      // What we just made, inspected once: a fresh seat is not frozen, no listing needed.
+      return this.statusOf(ref, made, false);
     }, ref);
   }
 
@@ -242,18 +268,20 @@ export class DockerDriver implements SandboxDriver {
     };
   }
 
-  private async createSeat(plan: SeatPlan): Promise<void> {
+  private async createSeat(plan: SeatPlan): Promise<SeatContainer[]> {
     const n = this.provisioning.get(plan.session) ?? 0;
     this.provisioning.set(plan.session, n + 1);
     try {
       const net = await this.sessionNetwork(plan);
       try {
-        await this.createSeatOn(plan, net);
+        return await this.createSeatOn(plan, net);
       } catch (e) {
-        // The last seat's destroy in another runner removed the network under us: make it again.
+        // The network went away under us (the last seat's destroy in another runner, a manual
+        // removal after we saw it): make it again.
         if (statusCodeOf(e) !== 404 || !/network/i.test(String((e as Error).message))) throw e;
+        this.knownNetworks.delete(net.name);
         await this.removeSeatObjects({ session: plan.session, seat: plan.seat });
-        await this.createSeatOn(plan, await this.sessionNetwork(plan));
+        return await this.createSeatOn(plan, await this.sessionNetwork(plan));
       }
     } finally {
       const left = (this.provisioning.get(plan.session) ?? 1) - 1;
@@ -262,7 +290,7 @@ export class DockerDriver implements SandboxDriver {
     }
   }
 
-  private async createSeatOn(plan: SeatPlan, net: { name: string; bridge: string }): Promise<void> {
+  private async createSeatOn(plan: SeatPlan, net: { name: string; bridge: string }): Promise<SeatContainer[]> {
     const ref = { session: plan.session, seat: plan.seat };
     const ws = plan.workspace;
     const env: Record<string, string> = { ...ws.env };
@@ -289,9 +317,10 @@ export class DockerDriver implements SandboxDriver {
       ExposedPorts: Object.fromEntries([...ws.ports, ...plan.services.flatMap((s) => s.ports)].map((p) => [`${p.port}/${p.protocol}`, {}])),
       HostConfig: hostConfig,
     });
-    // The workdir belongs to the candidate even when the image lacks it (Docker makes it root's).
-    await workspace.putArchive(await buildTar([], [ws.workdir]), { path: '/' });
-    await workspace.start();
+    // The workdir belongs to the candidate even when the image lacks it (Docker makes it root's);
+    // the extraction sets the owner whether it lands before or after the start.
+    const workdir = await buildTar([], [ws.workdir]);
+    await Promise.all([workspace.putArchive(workdir, { path: '/' }), workspace.start()]);
     const inNamespace = `container:${workspace.id}`;
 
     const sidecars: Docker.Container[] = [];
@@ -341,6 +370,8 @@ export class DockerDriver implements SandboxDriver {
       for (const a of allowed) await allowSeatToService(net.bridge, seatIp, a.ip, seatObjectName(ref, 'workspace'));
     }
     if (dind && plan.dockerInSeat.preload.length > 0) await this.preloadImages(dind, plan.dockerInSeat.preload);
+    const roles = ['workspace', ...sidecarNames];
+    return [workspace, ...sidecars].map((c, i) => ({ id: c.id, role: roles[i]!, state: 'running', created: Date.now(), labels: seatLabels(plan, roles[i]!) }));
   }
 
   /** Join an in-room service (not ours) to the session network; its address there. */
@@ -861,6 +892,7 @@ export class DockerDriver implements SandboxDriver {
           ? await this.docker.listContainers({ all: true, filters: { label: labelFilters({}), id: attached } })
           : [];
         if (ours.length > 0) return; // seats still use it (a sweep of old seats only)
+        this.knownNetworks.delete(n.Name);
         // In-room services joined for an allow-list are not ours: detach them.
         for (const id of attached) await net.disconnect({ Container: id, Force: true }).catch(ignore404);
         try {
