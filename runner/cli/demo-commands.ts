@@ -12,7 +12,7 @@ import { parseRoster } from '../sessions/roster.js';
 import { verifyManifest, type SessionService } from '../sessions/session-service.js';
 import { webAppFromConfig } from '../web/from-config.js';
 import { contextOf } from './context.js';
-import { printResetReport, printScores, printSeatCards, sessionServiceFor } from './session-commands.js';
+import { printPdfWarnings, printResetReport, printScores, printSeatCards, sessionServiceFor } from './session-commands.js';
 
 const DEMO_ROSTER = `准考证号,姓名,身份证号
 D0001,演示考生甲（参考答案）,11010519491231002X
@@ -94,7 +94,7 @@ export function registerDemoCommands(program: Command): void {
         http = await startServer({ host: '127.0.0.1', port: 0, log: serverLog, web: app.web });
         const baseUrl = http.url;
         show('开设场次并准备考位', 'open the session and provision the seats');
-        s.open({
+        const opened = s.open({
           id: sessionId,
           paperId,
           room: 'DEMO',
@@ -106,7 +106,7 @@ export function registerDemoCommands(program: Command): void {
         if (prov.failed.length > 0) {
           throw new DeploylabError({ code: 'DEMO_PROVISION_FAILED', fault: 'infrastructure', message: { zh: `考位准备失败：${JSON.stringify(prov.failed)}`, en: `seats failed: ${JSON.stringify(prov.failed)}` } });
         }
-        printSeatCards(ctx, s, sessionId);
+        printSeatCards(ctx, s, sessionId, opened);
 
         show('开始考试', 'start the exam');
         await s.start(sessionId);
@@ -120,9 +120,9 @@ export function registerDemoCommands(program: Command): void {
         );
         printText(`  s01: ${paper.tasks.map((t) => t.task.id).join(', ')}   s02: -   s03: ${half.map((t) => t.task.id).join(', ')}`);
         let pathWarned = false;
-        const codes = new Map(s.seats(sessionId).map((x) => [x.seat_id, x.access_code]));
+        // The codes as the examiner hands them out: from opening the session (the store keeps only hashes).
         const work = async (seat: string, tasks: typeof paper.tasks): Promise<void> => {
-          const cookie = await loginWithCode(baseUrl, codes.get(seat) ?? '');
+          const cookie = await loginWithCode(baseUrl, opened.codes[seat] ?? '');
           printText(`  ${seat}: ${say(ctx.lang, '已登录', 'logged in')}`);
           for (const t of tasks) {
             const { runs, addedSbinToPath } = await solveThroughTerminal({ baseUrl, cookie, seat, loaded: t });
@@ -146,9 +146,10 @@ export function registerDemoCommands(program: Command): void {
         show('评分', 'grade');
         const g = await s.grade(sessionId);
         if (g.errors.length > 0) throw new DeploylabError({ code: 'DEMO_GRADING_FAILED', fault: 'infrastructure', message: { zh: `评分失败：${JSON.stringify(g.errors)}`, en: `grading failed: ${JSON.stringify(g.errors)}` } });
-        const rep = s.writeReport(sessionId);
+        const rep = await s.writePrintableReport(sessionId);
+        printPdfWarnings(ctx, rep.warnings);
         printScores(ctx, rep.seats);
-        printText(`${rep.csv}\n${rep.json}`);
+        printText([rep.csv, rep.json, rep.html, ...(rep.pdf ? [rep.pdf] : [])].join('\n'));
 
         show('归档', 'archive');
         const a = await s.archive(sessionId);

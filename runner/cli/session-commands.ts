@@ -7,7 +7,8 @@ import { dockerFor, requireEngine } from '../images/image-build.js';
 import { dockerDriverFor } from '../sandbox/docker-driver.js';
 import { parseDuration } from '../sandbox/labels.js';
 import { readRoster } from '../sessions/roster.js';
-import { clockOf, SessionService, type ResetReport, type SeatReport } from '../sessions/session-service.js';
+import type { PdfWarning } from '../sessions/score-sheet-pdf.js';
+import { clockOf, seatView, SessionService, type ResetReport, type SeatCodes, type SeatReport } from '../sessions/session-service.js';
 import { remainingMs, zhState } from '../sessions/state-machine.js';
 import { openStore } from '../store/db.js';
 import { contextOf, type CliContext } from './context.js';
@@ -28,17 +29,40 @@ export async function sessionServiceFor(config: Config, lang: Lang, opts: { quie
   });
 }
 
-export function printSeatCards(ctx: CliContext, svc: SessionService, id: string): void {
+/**
+ * The seats and, when just issued, their codes. The store keeps only hashes: later calls show
+ * whether each code has been used, and the cards on disk are where the codes are.
+ */
+export function printSeatCards(ctx: CliContext, svc: SessionService, id: string, issued?: { codes: SeatCodes; cards: { html: string; csv: string } }): void {
   const seats = svc.seats(id);
   const spec = svc.spec(id);
+  const codeOf = (seat: string, redeemed: string | null): string =>
+    issued?.codes[seat] ?? (redeemed ? say(ctx.lang, '已使用', 'used') : say(ctx.lang, '见考位卡', 'on the card'));
   printText(
     table(
       [say(ctx.lang, '考位', 'seat'), say(ctx.lang, '准考证号', 'candidate no.'), say(ctx.lang, '姓名', 'name'), say(ctx.lang, '状态', 'state'), 'URL', say(ctx.lang, '登录码', 'access code')],
-      seats.map((s) => [s.seat_id, s.candidate_no, s.name, ctx.lang === 'zh' ? zhState(s.state) : s.state, spec.baseUrl, s.access_code]),
+      seats.filter((s) => !issued || issued.codes[s.seat_id] !== undefined).map((s) => [s.seat_id, s.candidate_no, s.name, ctx.lang === 'zh' ? zhState(s.state) : s.state, spec.baseUrl, codeOf(s.seat_id, s.code_redeemed_at)]),
     ),
   );
-  const dir = svc.sessionDir(id);
-  printText(say(ctx.lang, `考位卡：${dir}/seat-cards.html 与 seat-cards.csv`, `seat cards: ${dir}/seat-cards.html and seat-cards.csv`));
+  const html = issued?.cards.html ?? `${svc.sessionDir(id)}/seat-cards.html`;
+  const csv = issued?.cards.csv ?? `${svc.sessionDir(id)}/seat-cards.csv`;
+  printText(say(ctx.lang, `考位卡：${html} 与 ${csv}`, `seat cards: ${html} and ${csv}`));
+  printText(
+    say(
+      ctx.lang,
+      '登录码只存哈希，之后无法再显示；丢失时用 deploylab session codes ID --reissue [--seat S] 重发（旧码作废）',
+      'only hashes of the codes are kept and they cannot be shown again; if a card is lost: deploylab session codes ID --reissue [--seat S] (the old code stops working)',
+    ),
+  );
+}
+
+export function printPdfWarnings(ctx: CliContext, warnings: PdfWarning[]): void {
+  for (const w of warnings) {
+    process.stderr.write(`! [${w.code}] ${say(ctx.lang, w.message.zh, w.message.en)}
+`);
+    if (w.hint) process.stderr.write(`  → ${say(ctx.lang, w.hint.zh, w.hint.en)}
+`);
+  }
 }
 
 export function printScores(ctx: CliContext, seats: SeatReport[]): void {
@@ -101,7 +125,7 @@ export function registerSessionCommands(program: Command): void {
         toolbox: await currentImageRef(ctx.config, 'toolbox'),
         dockerInSeat: await dockerInSeatImages(ctx.config),
       };
-      const { session: s } = svc.open({
+      const { session: s, codes, cards } = svc.open({
         paperId: o.paper,
         room: o.room,
         roster,
@@ -112,8 +136,8 @@ export function registerSessionCommands(program: Command): void {
       });
       process.stderr.write(say(ctx.lang, `场次 ${s.id} 已开设，${roster.length} 个考位\n`, `session ${s.id} opened with ${roster.length} seat(s)\n`));
       const prov = o.provision ? await svc.provision(s.id, { concurrency: Number(o.concurrency) }) : { ready: [], failed: [] };
-      if (ctx.json) printJson({ ok: prov.failed.length === 0, session: svc.session(s.id), seats: svc.seats(s.id), failed: prov.failed });
-      else printSeatCards(ctx, svc, s.id);
+      if (ctx.json) printJson({ ok: prov.failed.length === 0, session: svc.session(s.id), seats: svc.seats(s.id).map((x) => ({ ...seatView(x), accessCode: codes[x.seat_id] })), cards, failed: prov.failed });
+      else printSeatCards(ctx, svc, s.id, { codes, cards });
       if (prov.failed.length > 0) process.exitCode = EXIT.couldNotRun;
     });
 
@@ -197,17 +221,40 @@ export function registerSessionCommands(program: Command): void {
     });
 
   session
+    .command('codes <id>')
+    .description('登录码状态；--reissue 重发新码并写出新考位卡，旧码作废 (access codes: used or not; --reissue issues new ones and new seat cards, the old codes stop working)')
+    .option('--reissue', '重发：未使用登录码的全部考位，或 --seat 指定的考位（该考位已登录的浏览器会被登出）(reissue: every seat whose code is unused, or the --seat given, whose browsers are logged out)')
+    .option('--seat <seat>', '只对一个考位 (one seat only)')
+    .action(async (id: string, o: { reissue?: boolean; seat?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir });
+      if (!o.reissue) {
+        const seats = svc.seats(id).filter((x) => !o.seat || x.seat_id === o.seat);
+        if (o.seat && seats.length === 0) svc.seat(id, o.seat);
+        if (ctx.json) printJson({ ok: true, seats: seats.map((x) => ({ seat: x.seat_id, candidateNo: x.candidate_no, state: x.state, hasCode: x.access_code_hash !== null, redeemedAt: x.code_redeemed_at })) });
+        else printSeatCards(ctx, svc, id);
+        return;
+      }
+      const r = svc.reissueCodes(id, o.seat ? { seat: o.seat } : {});
+      if (ctx.json) printJson({ ok: true, ...r });
+      else printSeatCards(ctx, svc, id, r);
+    });
+
+  session
     .command('report <id>')
-    .description('成绩单（按标准权重），写出 CSV 与 JSON (score sheet under the standard\'s weights; writes CSV and JSON)')
+    .description('成绩单（按标准权重）：写出 CSV、JSON 与可打印的 HTML/PDF 成绩单 (score sheet under the standard\'s weights: CSV, JSON and a printable HTML/PDF sheet)')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
       const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir });
-      const r = svc.writeReport(id);
+      const r = await svc.writePrintableReport(id);
+      printPdfWarnings(ctx, r.warnings);
       if (ctx.json) printJson({ ok: true, ...r });
       else {
         printScores(ctx, r.seats);
-        printText(`${r.csv}\n${r.json}`);
+        printText([r.csv, r.json, r.html, ...(r.pdf ? [r.pdf] : [])].join('\n'));
       }
+      // No Chromium is a known gap of the host (the HTML prints too); Chromium failing is not.
+      if (r.warnings.some((w) => w.code === 'REPORT_PDF_FAILED')) process.exitCode = EXIT.couldNotRun;
     });
 
   session
@@ -282,7 +329,7 @@ export function registerSessionCommands(program: Command): void {
       const seats = svc.seats(id);
       const now = Date.now();
       if (ctx.json) {
-        printJson({ ok: true, session: { ...s, spec: svc.spec(id) }, seats: seats.map((x) => ({ ...x, remainingMs: remainingMs(clockOf(x), now) })) });
+        printJson({ ok: true, session: { ...s, spec: svc.spec(id) }, seats: seats.map((x) => ({ ...seatView(x), remainingMs: remainingMs(clockOf(x), now) })) });
         return;
       }
       printText(`${s.id}  ${s.paper_id}  ${s.room}  ${ctx.lang === 'zh' ? zhState(s.state) : s.state}`);

@@ -1,20 +1,22 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { SeatRef } from '../sandbox/driver.js';
+import { CODE_SHAPE, digestsEqual, hashCode, normaliseCode, parseCodeKdf } from '../store/access-code.js';
 import { nowIso, type DB } from '../store/db.js';
 import { endsAt, type SeatStateName } from './state-machine.js';
 import { sandboxesOf, type SeatSandbox } from './paper.js';
-import { clockOf, newAccessCode, type SeatRow, type SessionRow } from './session-service.js';
+import { clockOf, storeNewCodes, type SeatRow, type SessionRow } from './session-service.js';
 
 /**
  * What the candidate web pages need from the session store, and nothing more:
  *
  *   const dir = new SeatDirectory(db);
- *   const seat = dir.redeemAccessCode(code);          // one-time: the code is used up here
+ *   const seat = await dir.redeemAccessCode(code);    // one-time: the code is used up here
  *   if (seat) { const token = dir.bindSeatSession(seat.ref); setCookie(token); }
  *   ...
  *   const seat = dir.seatForCookie(tokenFromCookie);  // every later request; null → log in again
  *
- * The token is random (256 bits) and only its SHA-256 is stored. A seat id never comes from the
+ * Codes are stored only as scrypt hashes (runner/store/access-code.ts). The token is random
+ * (256 bits) and only its SHA-256 is stored. A seat id never comes from the
  * client. `frozen` is true once candidate access is closed (paused, time up, or graded): the page
  * must then refuse terminals; the driver refuses candidate execs on its own as well.
  */
@@ -40,10 +42,10 @@ const OPEN_STATES: ReadonlySet<SeatStateName> = new Set(['ready', 'running']);
 
 const tokenHash = (t: string): string => createHash('sha256').update(t).digest('hex');
 
-/** Codes are printed in upper case; people type them with spaces, dashes or in lower case. */
-export function normaliseCode(code: string): string {
-  return code.replace(/[\s-]/g, '').toUpperCase();
-}
+export { normaliseCode };
+
+/** Seats a code can still log in to: unused code, seat provisioned and not removed. */
+const REDEEMABLE = "access_code_hash IS NOT NULL AND code_redeemed_at IS NULL AND state NOT IN ('removed', 'failed', 'pending')";
 
 export class SeatDirectory {
   constructor(private readonly db: DB) {}
@@ -71,16 +73,41 @@ export class SeatDirectory {
   /**
    * Resolve a one-time access code and mark it used, atomically (two browsers racing with the same
    * code: one wins). Null when the code is unknown, already used, or its seat is gone.
+   *
+   * The code is hashed once under each session that has a seat it could open (one scrypt per
+   * such session, off the event loop, whether or not an earlier one matched) and compared with
+   * every such seat's hash in constant time. A code matching seats of two sessions opens neither.
    */
-  redeemAccessCode(code: string): SeatInfo | null {
+  async redeemAccessCode(code: string): Promise<SeatInfo | null> {
     const c = normaliseCode(code);
-    if (!/^[A-Z0-9]{4,32}$/.test(c)) return null;
+    if (!CODE_SHAPE.test(c)) return null;
+    const sessions = this.db
+      .prepare(`SELECT id, code_kdf FROM sessions WHERE id IN (SELECT DISTINCT session_id FROM seats WHERE ${REDEEMABLE}) ORDER BY id`)
+      .all() as { id: string; code_kdf: string | null }[];
+    const digests = await Promise.all(
+      sessions.map(async (s) => {
+        const kdf = parseCodeKdf(s.code_kdf, `session ${s.id}`);
+        return kdf ? { session: s.id, digest: await hashCode(c, kdf) } : null;
+      }),
+    );
+    const hits: { session: string; seat: string; hash: string }[] = [];
+    const seatsOf = this.db.prepare(`SELECT seat_id, access_code_hash FROM seats WHERE session_id = ? AND ${REDEEMABLE}`);
+    for (const d of digests) {
+      if (!d) continue;
+      for (const row of seatsOf.all(d.session) as { seat_id: string; access_code_hash: string }[]) {
+        if (digestsEqual(d.digest, row.access_code_hash)) hits.push({ session: d.session, seat: row.seat_id, hash: row.access_code_hash });
+      }
+    }
+    if (hits.length !== 1) return null;
+    const hit = hits[0]!;
     return this.db
       .transaction(() => {
-        const seat = this.db.prepare('SELECT * FROM seats WHERE access_code = ?').get(c) as SeatRow | undefined;
-        if (!seat || seat.code_redeemed_at !== null || ['removed', 'failed', 'pending'].includes(seat.state)) return null;
-        const r = this.db.prepare('UPDATE seats SET code_redeemed_at = ? WHERE session_id = ? AND seat_id = ? AND code_redeemed_at IS NULL').run(nowIso(), seat.session_id, seat.seat_id);
-        return r.changes === 1 ? this.info(seat) : null;
+        // Still the same code, still unused, still open: a reissue or a racing browser may have come in between.
+        const r = this.db
+          .prepare(`UPDATE seats SET code_redeemed_at = ? WHERE session_id = ? AND seat_id = ? AND access_code_hash = ? AND ${REDEEMABLE}`)
+          .run(nowIso(), hit.session, hit.seat, hit.hash);
+        if (r.changes !== 1) return null;
+        return this.info(this.db.prepare('SELECT * FROM seats WHERE session_id = ? AND seat_id = ?').get(hit.session, hit.seat) as SeatRow);
       })
       .immediate();
   }
@@ -116,15 +143,10 @@ export class SeatDirectory {
     this.db.prepare('UPDATE seat_tokens SET revoked_at = ? WHERE token_sha256 = ? AND revoked_at IS NULL').run(nowIso(), tokenHash(token));
   }
 
-  /** Examiner: a fresh code for a seat (lost card, cleared browser); old tokens of the seat are revoked. */
+  /** Examiner: a fresh code for a seat (lost card, cleared browser); the old code and the seat's tokens stop working. */
   reissueCode(ref: SeatRef): string {
-    const code = newAccessCode();
-    this.db
-      .transaction(() => {
-        this.db.prepare('UPDATE seats SET access_code = ?, code_redeemed_at = NULL WHERE session_id = ? AND seat_id = ?').run(code, ref.session, ref.seat);
-        this.db.prepare('UPDATE seat_tokens SET revoked_at = ? WHERE session_id = ? AND seat_id = ? AND revoked_at IS NULL').run(nowIso(), ref.session, ref.seat);
-      })
-      .immediate();
-    return code;
+    ref = this.candidateSeat(ref);
+    const seat = this.db.prepare('SELECT * FROM seats WHERE session_id = ? AND seat_id = ?').get(ref.session, ref.seat) as SeatRow;
+    return storeNewCodes(this.db, ref.session, [seat])[ref.seat]!;
   }
 }

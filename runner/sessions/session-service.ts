@@ -1,8 +1,8 @@
-import { createHash, randomInt } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import type { SeatHandle } from '../../graders/probe.js';
@@ -15,11 +15,14 @@ import { applySetup, gradeSeat, type CheckGrade, type DockerInSeatImages } from 
 import type { SandboxDriver, SeatRef } from '../sandbox/driver.js';
 import { LABEL } from '../sandbox/labels.js';
 import { scoreFromCatalogue, type CheckResult, type Outcome, type ScoreSheet } from '../scoring/score.js';
-import { loadCatalogue, type Level } from '../tasks/catalogue.js';
+import { levelOf, loadCatalogue, type Level } from '../tasks/catalogue.js';
 import { DEFAULT_TASKS_ROOT } from '../tasks/loader.js';
+import { distinctCodes, hashCodeSync, newCodeKdf, parseCodeKdf, type CodeKdf } from '../store/access-code.js';
 import { acquireLock, nowIso, type DB } from '../store/db.js';
 import { loadExamPaper, planForSeatTask, sandboxesOf, type LoadedExamPaper, type SeatSandbox } from './paper.js';
 import type { RosterEntry } from './roster.js';
+import { htmlToPdf, type PdfWarning } from './score-sheet-pdf.js';
+import { renderScoreSheetHtml, type ExaminerMarkLine, type ScoreSheetDoc } from './score-sheet.js';
 import {
   endsAt,
   extendClock,
@@ -64,6 +67,8 @@ export interface SessionRow {
   practice: number;
   created_at: string;
   spec: string;
+  /** JSON: the scrypt parameters and salt of the session's access-code hashes (runner/store/access-code.ts). */
+  code_kdf: string | null;
 }
 
 export interface SeatRow {
@@ -74,7 +79,8 @@ export interface SeatRow {
   name: string;
   id_number: string;
   state: SeatStateName;
-  access_code: string;
+  /** Only the hash is stored: the code itself is printed on the seat card and nowhere else. Null: no code logs in. */
+  access_code_hash: string | null;
   code_redeemed_at: string | null;
   allowed_ms: number;
   used_ms: number;
@@ -96,13 +102,37 @@ export interface SessionDeps {
   now?: () => number;
 }
 
-const ACCESS_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+export { newAccessCode } from '../store/access-code.js';
 
-/** 8 characters without look-alikes (0/O, 1/I): about 40 bits, typed from a printed card. */
-export function newAccessCode(): string {
-  let s = '';
-  for (let i = 0; i < 8; i++) s += ACCESS_ALPHABET[randomInt(ACCESS_ALPHABET.length)];
-  return s;
+/** Seat id → one-time access code, as printed on the seat cards; returned once and never stored. */
+export type SeatCodes = Readonly<Record<string, string>>;
+
+/** A seat row as shown to examiners' tools: the code hash stays in the store. */
+export type SeatView = Omit<SeatRow, 'access_code_hash'>;
+export const seatView = ({ access_code_hash: _hash, ...rest }: SeatRow): SeatView => rest;
+
+/**
+ * Fresh codes for these seats of a session, stored hashed in one transaction: each seat's old code
+ * stops working and its browser sessions are revoked. The plaintext codes are returned, once.
+ */
+export function storeNewCodes(db: DB, id: string, seats: readonly SeatRow[]): SeatCodes {
+  const row = db.prepare('SELECT code_kdf FROM sessions WHERE id = ?').get(id) as { code_kdf: string | null } | undefined;
+  const kdf: CodeKdf = parseCodeKdf(row?.code_kdf ?? null, `session ${id}`) ?? newCodeKdf();
+  const plain = distinctCodes(seats.length);
+  const hashes = plain.map((c) => hashCodeSync(c, kdf));
+  const at = nowIso();
+  db.transaction(() => {
+    db.prepare('UPDATE sessions SET code_kdf = ? WHERE id = ?').run(JSON.stringify(kdf), id);
+    seats.forEach((x, i) => {
+      db.prepare('UPDATE seats SET access_code_hash = ?, code_redeemed_at = NULL WHERE session_id = ? AND seat_id = ?').run(hashes[i]!, id, x.seat_id);
+      db.prepare('UPDATE seat_tokens SET revoked_at = ? WHERE session_id = ? AND seat_id = ? AND revoked_at IS NULL').run(at, id, x.seat_id);
+      // The ledger keeps when a seat's code changed (the state did not).
+      db.prepare('INSERT INTO transitions (session_id, seat_id, event, from_state, to_state, at, data) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+        id, x.seat_id, 'code-reissued', x.state, x.state, at, JSON.stringify({ wasRedeemed: x.code_redeemed_at !== null }),
+      );
+    });
+  }).immediate();
+  return Object.fromEntries(seats.map((x, i) => [x.seat_id, plain[i]!]));
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -195,6 +225,16 @@ export interface SeatReport {
   runId: number | null;
   sheet: ScoreSheet | null;
   checks: (CheckResult & { evidenceFile: string | null; marked: boolean })[];
+  /** Examiner marks in force (the latest per check), with who gave them and why. */
+  marks: ExaminerMarkLine[];
+}
+
+export interface WrittenReport {
+  csv: string;
+  json: string;
+  /** The printable score sheet. */
+  html: string;
+  seats: SeatReport[];
 }
 
 export interface ResetReport {
@@ -326,7 +366,11 @@ export class SessionService {
 
   // ---- open --------------------------------------------------------------------------------
 
-  /** Plan a session: paper checked, seats and one-time codes stored, seat cards written. No engine work yet. */
+  /**
+   * Plan a session: paper checked, seats and the hashes of their one-time codes stored, seat cards
+   * written. No engine work yet. The codes are in the result and on the cards only: the store
+   * cannot give them back (a lost card: `reissueCodes`).
+   */
   open(opts: {
     paperId: string;
     room: string;
@@ -336,7 +380,7 @@ export class SessionService {
     id?: string;
     durationMinutes?: number;
     tasksRoot?: string;
-  }): { session: SessionRow; seats: SeatRow[] } {
+  }): { session: SessionRow; seats: SeatRow[]; codes: SeatCodes; cards: { html: string; csv: string } } {
     const tasksRoot = opts.tasksRoot ?? DEFAULT_TASKS_ROOT;
     const p = loadExamPaper(opts.paperId, tasksRoot);
     const id = opts.id ?? sessionIdFor(opts.room);
@@ -355,47 +399,80 @@ export class SessionService {
     };
     const durationMs = (opts.durationMinutes ?? p.paper.durationMinutes) * 60_000;
     const width = String(opts.roster.length).length < 2 ? 2 : String(opts.roster.length).length;
+    const seatIds = opts.roster.map((_, i) => `s${String(i + 1).padStart(width, '0')}`);
+    const kdf = newCodeKdf();
+    const plain = distinctCodes(opts.roster.length);
+    // Hashed before the transaction: ~50 ms a code must not hold the store's write lock.
+    const hashes = plain.map((c) => hashCodeSync(c, kdf));
     this.db
       .transaction(() => {
         if (this.db.prepare('SELECT 1 FROM sessions WHERE id = ?').get(id)) {
           throw new DeploylabError({ code: 'SESSION_EXISTS', fault: 'config', message: { zh: `场次 ${id} 已存在`, en: `session ${id} already exists` } });
         }
         this.db
-          .prepare('INSERT INTO sessions (id, paper_id, level, room, state, duration_ms, practice, created_at, spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(id, p.paper.id, p.paper.level, opts.room, 'planned', durationMs, p.paper.practice ? 1 : 0, nowIso(), JSON.stringify(spec));
+          .prepare('INSERT INTO sessions (id, paper_id, level, room, state, duration_ms, practice, created_at, spec, code_kdf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(id, p.paper.id, p.paper.level, opts.room, 'planned', durationMs, p.paper.practice ? 1 : 0, nowIso(), JSON.stringify(spec), JSON.stringify(kdf));
         const ins = this.db.prepare(
-          'INSERT INTO seats (session_id, seat_id, ordinal, candidate_no, name, id_number, state, access_code, allowed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO seats (session_id, seat_id, ordinal, candidate_no, name, id_number, state, access_code_hash, allowed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         );
         opts.roster.forEach((c, i) => {
-          ins.run(id, `s${String(i + 1).padStart(width, '0')}`, i + 1, c.candidateNo, c.name, c.idNumber, 'pending', newAccessCode(), durationMs);
+          ins.run(id, seatIds[i]!, i + 1, c.candidateNo, c.name, c.idNumber, 'pending', hashes[i]!, durationMs);
         });
         this.db
           .prepare('INSERT INTO transitions (session_id, seat_id, event, from_state, to_state, at, data) VALUES (?, NULL, ?, ?, ?, ?, ?)')
           .run(id, 'open', 'none', 'planned', nowIso(), JSON.stringify({ paper: p.paper.id, room: opts.room, seats: opts.roster.length }));
       })
       .immediate();
-    this.writeCards(id);
-    return { session: this.session(id), seats: this.seats(id) };
+    const codes: SeatCodes = Object.fromEntries(seatIds.map((seat, i) => [seat, plain[i]!]));
+    const cards = this.writeCards(id, codes);
+    return { session: this.session(id), seats: this.seats(id), codes, cards };
   }
 
-  /** Seat cards (URL + one-time access code), as printable HTML and CSV. */
-  writeCards(id: string): { html: string; csv: string } {
+  /**
+   * New one-time codes (a lost card, a cleared browser, cards to reprint): the old code of each
+   * seat stops working at once and the seat's logged-in browsers are logged out. One seat, or
+   * every seat whose code has not been used yet (candidates already working are left alone).
+   * New cards are written; the codes are in the result and on the cards only.
+   */
+  reissueCodes(id: string, opts: { seat?: string } = {}): { codes: SeatCodes; cards: { html: string; csv: string } } {
+    const targets = opts.seat ? [this.seat(id, opts.seat)] : this.seats(id).filter((x) => x.code_redeemed_at === null);
+    const live = targets.filter((x) => x.state !== 'removed');
+    if (live.length === 0) {
+      throw new DeploylabError({
+        code: 'SESSION_NO_CODES_TO_REISSUE',
+        fault: 'config',
+        message: opts.seat
+          ? { zh: `考位 ${opts.seat} 已移除，不能再登录`, en: `seat ${opts.seat} is removed; nobody can log in to it` }
+          : { zh: `场次 ${id} 没有尚未使用登录码的考位`, en: `session ${id} has no seat whose code is still unused` },
+        hint: { zh: '为某个考位重发：加 --seat', en: 'to reissue a used code, name the seat with --seat' },
+      });
+    }
+    const codes = storeNewCodes(this.db, id, live);
+    const stamp = nowIso().replace(/[:.]/g, '-');
+    // Every unused code replaced: the new cards take the usual name. One seat: a card of its own beside the old ones.
+    const cards = this.writeCards(id, codes, opts.seat ? `seat-cards-${opts.seat}-${stamp}` : 'seat-cards');
+    this.progress({ zh: `已为 ${live.length} 个考位重发登录码，旧码作废`, en: `new access codes for ${live.length} seat(s); the old ones no longer work` });
+    return { codes, cards };
+  }
+
+  /** Seat cards (URL + one-time access code) of the seats in `codes`, as printable HTML and CSV (owner-only files). */
+  writeCards(id: string, codes: SeatCodes, name = 'seat-cards'): { html: string; csv: string } {
     const s = this.session(id);
     const spec = this.spec(id);
-    const seats = this.seats(id);
+    const seats = this.seats(id).filter((x) => codes[x.seat_id] !== undefined);
     const dir = this.sessionDir(id);
     mkdirSync(dir, { recursive: true });
-    const csv = join(dir, 'seat-cards.csv');
-    writeFileSync(csv, toCsv([['seat', 'candidate_no', 'name', 'url', 'access_code'], ...seats.map((x) => [x.seat_id, x.candidate_no, x.name, spec.baseUrl, x.access_code])]));
+    const csv = join(dir, `${name}.csv`);
+    writeFileSync(csv, toCsv([['seat', 'candidate_no', 'name', 'url', 'access_code'], ...seats.map((x) => [x.seat_id, x.candidate_no, x.name, spec.baseUrl, codes[x.seat_id]!])]), { mode: 0o600 });
     const cards = seats
       .map(
         (x) => `<section class="card"><h2>考位 Seat ${esc(x.seat_id)}</h2>
 <p>准考证号 Candidate No.: <b>${esc(x.candidate_no)}</b></p><p>姓名 Name: <b>${esc(x.name)}</b></p>
-<p>网址 URL: <code>${esc(spec.baseUrl)}</code></p><p>一次性登录码 One-time access code: <code class="code">${esc(x.access_code)}</code></p>
+<p>网址 URL: <code>${esc(spec.baseUrl)}</code></p><p>一次性登录码 One-time access code: <code class="code">${esc(codes[x.seat_id]!)}</code></p>
 <p class="small">登录码仅可使用一次，请勿外传。The code works once; keep it to yourself.</p></section>`,
       )
       .join('\n');
-    const html = join(dir, 'seat-cards.html');
+    const html = join(dir, `${name}.html`);
     writeFileSync(
       html,
       `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>考位卡 Seat cards — ${esc(s.id)}</title>
@@ -404,6 +481,7 @@ export class SessionService {
 ${cards}
 </body></html>
 `,
+      { mode: 0o600 },
     );
     return { html, csv };
   }
@@ -718,14 +796,19 @@ ${cards}
            WHERE r.session_id = ? AND r.seat_id = ? AND e.status != 'error' ORDER BY r.id DESC LIMIT 1`,
         )
         .get(id, seat.seat_id) as { id: number } | undefined;
-      if (!run) return { seat: seat.seat_id, candidateNo: seat.candidate_no, name: seat.name, state: seat.state, runId: null, sheet: null, checks: [] };
+      if (!run) return { seat: seat.seat_id, candidateNo: seat.candidate_no, name: seat.name, state: seat.state, runId: null, sheet: null, checks: [], marks: [] };
       const rows = this.db.prepare('SELECT * FROM check_results WHERE run_id = ? ORDER BY id').all(run.id) as {
         task_id: string; check_id: string; skill: string; points: number; outcome: Outcome; earned: number; evidence_file: string | null;
       }[];
-      const marks = this.db.prepare('SELECT task_id, check_id, earned FROM examiner_marks WHERE session_id = ? AND seat_id = ? ORDER BY id').all(id, seat.seat_id) as {
-        task_id: string; check_id: string; earned: number;
+      const marks = this.db.prepare('SELECT task_id, check_id, earned, examiner, reason, at FROM examiner_marks WHERE session_id = ? AND seat_id = ? ORDER BY id').all(id, seat.seat_id) as {
+        task_id: string; check_id: string; earned: number; examiner: string; reason: string; at: string;
       }[];
-      const mark = new Map(marks.map((m) => [`${m.task_id}/${m.check_id}`, m.earned]));
+      const latest = new Map(marks.map((m) => [`${m.task_id}/${m.check_id}`, m]));
+      const mark = new Map([...latest].map(([k, m]) => [k, m.earned]));
+      const markLines: ExaminerMarkLine[] = rows.flatMap((r) => {
+        const m = latest.get(`${r.task_id}/${r.check_id}`);
+        return m ? [{ taskId: r.task_id, checkId: r.check_id, points: r.points, earned: m.earned, autoEarned: r.earned, examiner: m.examiner, reason: m.reason, at: m.at }] : [];
+      });
       const checks = rows.map((r) => {
         const m = mark.get(`${r.task_id}/${r.check_id}`);
         const earned = m ?? r.earned;
@@ -733,7 +816,7 @@ ${cards}
         return { taskId: r.task_id, checkId: r.check_id, skill: r.skill, points: r.points, earned, outcome, evidenceFile: r.evidence_file, marked: m !== undefined };
       });
       const sheet = scoreFromCatalogue(catalogue, { level: s.level, practice: s.practice === 1, checks });
-      return { seat: seat.seat_id, candidateNo: seat.candidate_no, name: seat.name, state: seat.state, runId: run.id, sheet, checks };
+      return { seat: seat.seat_id, candidateNo: seat.candidate_no, name: seat.name, state: seat.state, runId: run.id, sheet, checks, marks: markLines };
     });
   }
 
@@ -747,7 +830,38 @@ ${cards}
     this.db.prepare('INSERT INTO examiner_marks (session_id, seat_id, task_id, check_id, examiner, earned, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(id, seatId, taskId, checkId, examiner, earned, reason, nowIso());
   }
 
-  writeReport(id: string, dir = join(this.sessionDir(id), 'report')): { csv: string; json: string; seats: SeatReport[] } {
+  /** What the printable score sheet shows (pure data; rendering is score-sheet.ts). */
+  scoreSheetDoc(id: string, seats: SeatReport[] = this.report(id)): ScoreSheetDoc {
+    const s = this.session(id);
+    const catalogue = loadCatalogue();
+    const level = levelOf(catalogue, s.level);
+    let title: ScoreSheetDoc['paper']['title'] = null;
+    try {
+      title = this.paper(id).paper.title;
+    } catch {
+      // The paper's folder may be gone (a report made elsewhere); its id is enough on the sheet.
+    }
+    const started = this.db.prepare("SELECT at FROM transitions WHERE session_id = ? AND seat_id IS NULL AND event = 'start' ORDER BY seq LIMIT 1").get(id) as { at: string } | undefined;
+    const day = new Date(started?.at ?? s.created_at);
+    const p = (n: number): string => String(n).padStart(2, '0');
+    const weights = catalogue.weights.practical[s.level];
+    return {
+      session: id,
+      room: s.room,
+      paper: { id: s.paper_id, title },
+      level: { code: s.level, zh: level.zh, en: level.en },
+      practice: s.practice === 1,
+      date: `${day.getFullYear()}-${p(day.getMonth() + 1)}-${p(day.getDate())}`,
+      generatedAt: nowIso(),
+      passMark: catalogue.exam.passMark,
+      functions: catalogue.functions.map((f) => ({ code: f.code, zh: f.zh, en: f.en, weight: weights[f.code] })),
+      examinerLines: catalogue.exam.examiners.min,
+      rows: seats.map((r) => ({ seat: r.seat, candidateNo: r.candidateNo, name: r.name, sheet: r.sheet, marks: r.marks })),
+    };
+  }
+
+  /** Scores as JSON and CSV, and the printable score sheet (HTML), in `dir`. */
+  writeReport(id: string, dir = join(this.sessionDir(id), 'report')): WrittenReport {
     const seats = this.report(id);
     const s = this.session(id);
     mkdirSync(dir, { recursive: true });
@@ -768,7 +882,20 @@ ${cards}
         ]),
       ]),
     );
-    return { csv, json, seats };
+    const html = join(dir, 'score-sheet.html');
+    writeFileSync(html, renderScoreSheetHtml(this.scoreSheetDoc(id, seats)));
+    return { csv, json, html, seats };
+  }
+
+  /**
+   * `writeReport` and the score sheet's PDF beside it, printed by the host's headless Chromium.
+   * Without Chromium (or when it fails) the PDF is skipped with a warning: the HTML prints too.
+   */
+  async writePrintableReport(id: string, dir?: string, opts: { chromium?: string | null } = {}): Promise<WrittenReport & { pdf: string | null; warnings: PdfWarning[] }> {
+    const r = dir === undefined ? this.writeReport(id) : this.writeReport(id, dir);
+    const pdf = await htmlToPdf(r.html, join(dirname(r.html), 'score-sheet.pdf'), opts.chromium === undefined ? {} : { chromium: opts.chromium });
+    for (const w of pdf.warnings) slog.warn({ session: id, code: w.code }, w.message.en);
+    return { ...r, ...pdf };
   }
 
   // ---- archive and reset -------------------------------------------------------------------
@@ -792,7 +919,7 @@ ${cards}
       }
       const ev = join(this.sessionDir(id), 'evidence');
       if (existsSync(ev)) cpSync(ev, join(dir, 'evidence'), { recursive: true });
-      this.writeReport(id, join(dir, 'report'));
+      await this.writePrintableReport(id, join(dir, 'report'));
       const dump = (sql: string): string => (this.db.prepare(sql).all(id) as unknown[]).map((r) => JSON.stringify(r)).join('\n') + '\n';
       mkdirSync(join(dir, 'ledger'), { recursive: true });
       writeFileSync(join(dir, 'ledger', 'transitions.jsonl'), dump('SELECT * FROM transitions WHERE session_id = ? ORDER BY seq'));

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DeploylabError } from '../core/errors.js';
+import { hashCodeSync, newCodeKdf } from './access-code.js';
 
 /**
  * The session store: one SQLite file under the config's dataDir (WAL, so a reader never blocks the
@@ -24,8 +25,63 @@ const appendOnly = (t: string): string => `
 CREATE TRIGGER ${t}_no_update BEFORE UPDATE ON ${t} BEGIN SELECT RAISE(ABORT, 'LEDGER_APPEND_ONLY: ${t} rows cannot be updated'); END;
 CREATE TRIGGER ${t}_no_delete BEFORE DELETE ON ${t} BEGIN SELECT RAISE(ABORT, 'LEDGER_APPEND_ONLY: ${t} rows cannot be deleted'); END;`;
 
+/** SQL, or code for what SQL cannot do (hashing); either runs inside the migration's transaction. */
+export type Migration = string | ((db: DB) => void);
+
+/**
+ * 2: access codes are stored only as scrypt hashes (runner/store/access-code.ts). Every session
+ * gets its salt; a code that can still log in (not redeemed, seat not removed) is hashed, a dead
+ * one is dropped. The seats table is rebuilt without the plaintext column (SQLite cannot drop a
+ * UNIQUE column); `migrate` zeroes the freed pages and truncates the WAL, so the old codes do not
+ * linger in the file either.
+ */
+function hashAccessCodes(db: DB): void {
+  db.exec(`
+ALTER TABLE sessions ADD COLUMN code_kdf TEXT;
+CREATE TABLE seats_v2 (
+  session_id TEXT NOT NULL REFERENCES sessions(id),
+  seat_id TEXT NOT NULL,
+  ordinal INTEGER NOT NULL,
+  candidate_no TEXT NOT NULL,
+  name TEXT NOT NULL,
+  id_number TEXT NOT NULL,
+  state TEXT NOT NULL,
+  -- hex scrypt digest of the one-time code under sessions.code_kdf; NULL: no code logs in to this seat.
+  access_code_hash TEXT,
+  code_redeemed_at TEXT,
+  allowed_ms INTEGER NOT NULL,
+  used_ms INTEGER NOT NULL DEFAULT 0,
+  running_since INTEGER,
+  last_error TEXT,
+  PRIMARY KEY (session_id, seat_id),
+  UNIQUE (session_id, access_code_hash)
+) STRICT;`);
+  const setKdf = db.prepare('UPDATE sessions SET code_kdf = ? WHERE id = ?');
+  const insert = db.prepare(
+    `INSERT INTO seats_v2 (session_id, seat_id, ordinal, candidate_no, name, id_number, state, access_code_hash, code_redeemed_at, allowed_ms, used_ms, running_since, last_error)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  for (const { id } of db.prepare('SELECT id FROM sessions').all() as { id: string }[]) {
+    const kdf = newCodeKdf();
+    setKdf.run(JSON.stringify(kdf), id);
+    const seats = db.prepare('SELECT * FROM seats WHERE session_id = ?').all(id) as {
+      session_id: string; seat_id: string; ordinal: number; candidate_no: string; name: string; id_number: string; state: string;
+      access_code: string; code_redeemed_at: string | null; allowed_ms: number; used_ms: number; running_since: number | null; last_error: string | null;
+    }[];
+    for (const x of seats) {
+      const live = x.code_redeemed_at === null && x.state !== 'removed';
+      insert.run(
+        x.session_id, x.seat_id, x.ordinal, x.candidate_no, x.name, x.id_number, x.state,
+        live ? hashCodeSync(x.access_code, kdf) : null,
+        x.code_redeemed_at, x.allowed_ms, x.used_ms, x.running_since, x.last_error,
+      );
+    }
+  }
+  db.exec('DROP TABLE seats; ALTER TABLE seats_v2 RENAME TO seats;');
+}
+
 /** Migrations, in order. Never edit a released one: add the next. */
-export const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly Migration[] = [
   `
 CREATE TABLE sessions (
   id TEXT PRIMARY KEY,
@@ -131,6 +187,7 @@ CREATE INDEX check_results_seat ON check_results(session_id, seat_id, run_id);
 CREATE INDEX transitions_session ON transitions(session_id, seq);
 ${LEDGER_TABLES.map(appendOnly).join('\n')}
 `,
+  hashAccessCodes,
 ];
 
 export function migrate(db: DB): number {
@@ -146,12 +203,24 @@ export function migrate(db: DB): number {
       hint: { zh: '使用创建该数据库的 deploylab 版本', en: 'use the deploylab version that created it' },
     });
   }
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    }).immediate();
+  if (current === MIGRATIONS.length) return current;
+  // Pages freed by a migration (a dropped plaintext column) are zeroed, not left in the file.
+  const secureDelete = db.pragma('secure_delete', { simple: true }) as number;
+  db.pragma('secure_delete = ON');
+  try {
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      const m = MIGRATIONS[v]!;
+      db.transaction(() => {
+        if (typeof m === 'string') db.exec(m);
+        else m(db);
+        db.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+  } finally {
+    db.pragma(`secure_delete = ${secureDelete}`);
   }
+  // The old pages' bytes may still sit in the write-ahead log until it is emptied.
+  if (db.pragma('journal_mode', { simple: true }) === 'wal') db.pragma('wal_checkpoint(TRUNCATE)');
   return MIGRATIONS.length;
 }
 

@@ -32,7 +32,9 @@ export interface TaskSheet {
 export interface CandidateAccess {
   /**
    * Resolve an access code. On success the store issues a fresh random session token bound to
-   * the seat and keeps that binding; null when the code is unknown, used up or revoked.
+   * the seat and keeps that binding; null when the code is unknown, used up or revoked. The
+   * store keeps codes only as salted hashes and compares them in constant time; the caller
+   * rate-limits attempts per client.
    */
   redeem(code: string): Promise<{ token: string; binding: SeatBinding } | null>;
   /** The seat a session token is bound to; null when unknown or revoked. */

@@ -14,7 +14,7 @@ function toBinding(s: SeatInfo): SeatBinding {
   };
 }
 
-/** Candidate access backed by the session store (SeatDirectory): codes are one-time, tokens stored hashed. */
+/** Candidate access backed by the session store (SeatDirectory): codes are one-time and, like tokens, stored only hashed. */
 export class DirectoryAccess implements CandidateAccess {
   private readonly sheets = new Map<string, TaskSheet>();
 
@@ -24,7 +24,7 @@ export class DirectoryAccess implements CandidateAccess {
   ) {}
 
   async redeem(code: string): Promise<{ token: string; binding: SeatBinding } | null> {
-    const seat = this.dir.redeemAccessCode(code);
+    const seat = await this.dir.redeemAccessCode(code);
     if (!seat) return null;
     return { token: this.dir.bindSeatSession(seat.ref), binding: toBinding(seat) };
   }

@@ -20,7 +20,7 @@ describe.skipIf(!hasEngine)('session on the local engine', () => {
   }, 120_000);
 
   it('opens, provisions, freezes, grades, reports, archives and resets', async () => {
-    svc.open({ id, paperId: MINI_PAPER, tasksRoot, room: 'T1', roster: ROSTER, images: await images(), baseUrl: 'http://127.0.0.1:8700/' });
+    const { codes } = svc.open({ id, paperId: MINI_PAPER, tasksRoot, room: 'T1', roster: ROSTER, images: await images(), baseUrl: 'http://127.0.0.1:8700/' });
     // An unarchived session is not reset without --force.
     await expect(svc.reset(id)).rejects.toThrow(/not archived/);
     const prov = await svc.provision(id, { concurrency: 2 });
@@ -29,13 +29,13 @@ describe.skipIf(!hasEngine)('session on the local engine', () => {
 
     // The web login: one-time code → seat → cookie.
     const dir = new SeatDirectory(svc.db);
-    const code = svc.seat(id, 's01').access_code;
-    const seat = dir.redeemAccessCode(code.toLowerCase());
+    const code = codes['s01']!;
+    const seat = await dir.redeemAccessCode(code.toLowerCase());
     const paper = loadExamPaper(MINI_PAPER, tasksRoot);
     const taskIds = paper.tasks.map((t) => t.task.id);
     expect(seat).toMatchObject({ sessionId: id, seatId: 's01', paperId: MINI_PAPER, taskIds, frozen: false });
     expect(seat!.sandboxes.map((b) => b.ref.seat)).toEqual(taskIds.map((t) => `s01-${t}`));
-    expect(dir.redeemAccessCode(code)).toBeNull();
+    expect(await dir.redeemAccessCode(code)).toBeNull();
     const token = dir.bindSeatSession(seat!.ref);
     expect(dir.seatForCookie(token)?.seatId).toBe('s01');
     expect(dir.seatForCookie('not-a-token')).toBeNull();

@@ -36,7 +36,7 @@ describe.skipIf(!hasEngine)('candidate access through the session store (SeatDir
     db = openStore(dataDir);
     service = new SessionService({ db, driver, dataDir });
     const image = await requireImage('workspace-cpu');
-    const { seats } = service.open({
+    const { seats, codes } = service.open({
       paperId: 'junior-v1',
       room: 'web-test',
       roster: [{ line: 2, candidateNo: '2026001', name: '张三', idNumber: '11010519491231002X' }],
@@ -44,7 +44,7 @@ describe.skipIf(!hasEngine)('candidate access through the session store (SeatDir
       baseUrl: 'http://127.0.0.1:8700/',
       id,
     });
-    code = seats[0]!.access_code;
+    code = codes[seats[0]!.seat_id]!;
     seatId = seats[0]!.seat_id;
     const prov = await service.provision(id);
     expect(prov.failed).toEqual([]);
@@ -107,4 +107,17 @@ describe.skipIf(!hasEngine)('candidate access through the session store (SeatDir
     expect(r.stdout).toContain('tiny-llama-f16.gguf');
     expect(r.code).toBe(3);
   }, 60_000);
+
+  it('a reissued code logs in; the old code and the browser logged in with it no longer do', async () => {
+    const { codes } = service.reissueCodes(id, { seat: seatId });
+    expect(codes[seatId]).toMatch(/^[A-Z2-9]{8}$/);
+    expect((await fetch(`${url}/api/candidate/state`, { headers: { cookie } })).status).toBe(401);
+    const old = await fetch(`${url}/login`, { method: 'POST', body: new URLSearchParams({ code }), redirect: 'manual' });
+    expect(old.status).toBe(401);
+    const res = await fetch(`${url}/login`, { method: 'POST', body: new URLSearchParams({ code: codes[seatId]! }), redirect: 'manual' });
+    expect(res.status).toBe(303);
+    const fresh = res.headers.get('set-cookie')!.split(';')[0]!;
+    const state = (await (await fetch(`${url}/api/candidate/state`, { headers: { cookie: fresh } })).json()) as { seat: string };
+    expect(state.seat).toBe(seatId);
+  });
 });
