@@ -94,6 +94,15 @@ describe.skipIf(!images)('docker driver: session network, sidecars, allow-list',
     expect(await rules()).toBe(0);
   }, 120_000);
 
+  it('the workdir is the candidate\'s whether the image ships it or not', async () => {
+    for (const [seat, workdir] of [['w1', '/workspace'], ['w2', '/srv/answers'], ['w3', '/srv/answers']] as const) {
+      await driver.provision(parseSeatPlan({ session, seat, task: 'wd', workspace: { image: workspaceImage, workdir } }));
+      const r = await driver.exec({ session, seat }, { cmd: ['sh', '-c', 'touch mine && stat -c %U .'] });
+      expect([seat, r.exitCode, r.stdout.trim()]).toEqual([seat, 0, 'candidate']);
+      await driver.destroy({ session, seat });
+    }
+  }, 120_000);
+
   it('the last seat destroyed takes the session network with it', async () => {
     await driver.destroy({ session, seat: 'a' });
     expect((await docker.listNetworks({ filters: { name: [sessionNetworkName(session)] } })).length).toBe(1);

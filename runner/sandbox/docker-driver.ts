@@ -27,7 +27,7 @@ import type {
 import { allowSeatToService, bridgeName, closeHostToSeat, removeAllowRules, removeHostRules } from './host-firewall.js';
 import { driverOp, engineError, fileNotFound, seatFrozen, seatNotFound, tooLarge } from './errors.js';
 import { LABEL, labelFilters, seatLabels, seatObjectName, sessionLabels, sessionNetworkName } from './labels.js';
-import { TarTooLarge, buildTar, readTar } from './tar.js';
+import { TarTooLarge, buildTar, firstTarHeader, readTar } from './tar.js';
 import { pickFreeSubnet } from './subnet-pool.js';
 
 /**
@@ -133,6 +133,8 @@ export class DockerDriver implements SandboxDriver {
   private readonly subnetPrefix: number;
   /** Serialises pick-and-create of session networks within this process. */
   private networkQueue: Promise<unknown> = Promise.resolve();
+  /** Per image and workdir: whether the image already has the workdir owned by the candidate. */
+  private readonly workdirShipped = new Map<string, boolean>();
   /** Session networks this process has seen exist (a vanished one is caught at container create). */
   private readonly knownNetworks = new Set<string>();
   /** Bridges whose host INPUT rule this process has checked. */
@@ -317,10 +319,16 @@ export class DockerDriver implements SandboxDriver {
       ExposedPorts: Object.fromEntries([...ws.ports, ...plan.services.flatMap((s) => s.ports)].map((p) => [`${p.port}/${p.protocol}`, {}])),
       HostConfig: hostConfig,
     });
-    // The workdir belongs to the candidate even when the image lacks it (Docker makes it root's);
-    // the extraction sets the owner whether it lands before or after the start.
-    const workdir = await buildTar([], [ws.workdir]);
-    await Promise.all([workspace.putArchive(workdir, { path: '/' }), workspace.start()]);
+    // The workdir belongs to the candidate even when the image lacks it (Docker makes it root's).
+    // Our images ship it so; learnt from the first seat of an image, later seats skip the copy.
+    const key = `${ws.image}\0${ws.workdir}`;
+    let shipped = this.workdirShipped.get(key);
+    if (shipped === undefined) {
+      shipped = await this.imageShipsWorkdir(workspace, ws.workdir);
+      this.workdirShipped.set(key, shipped);
+    }
+    // The extraction sets the owner whether it lands before or after the start.
+    await Promise.all([shipped ? undefined : workspace.putArchive(await buildTar([], [ws.workdir]), { path: '/' }), workspace.start()]);
     const inNamespace = `container:${workspace.id}`;
 
     const sidecars: Docker.Container[] = [];
@@ -372,6 +380,17 @@ export class DockerDriver implements SandboxDriver {
     if (dind && plan.dockerInSeat.preload.length > 0) await this.preloadImages(dind, plan.dockerInSeat.preload);
     const roles = ['workspace', ...sidecarNames];
     return [workspace, ...sidecars].map((c, i) => ({ id: c.id, role: roles[i]!, state: 'running', created: Date.now(), labels: seatLabels(plan, roles[i]!) }));
+  }
+
+  /** Whether a created (not started) container's image has `workdir` as a directory owned by the candidate. */
+  private async imageShipsWorkdir(container: Docker.Container, workdir: string): Promise<boolean> {
+    try {
+      const head = await firstTarHeader((await container.getArchive({ path: workdir })) as Readable);
+      return head?.type === 'directory' && `${head.uid}:${head.gid}` === CANDIDATE_USER;
+    } catch (e) {
+      if (statusCodeOf(e) === 404) return false;
+      throw e;
+    }
   }
 
   /** Join an in-room service (not ours) to the session network; its address there. */

@@ -119,3 +119,28 @@ export async function buildTar(files: WriteFile[], dirs: string[] = []): Promise
   await ended;
   return Buffer.concat(chunks);
 }
+
+/** The first entry's header of a tar stream (e.g. the directory an archive of a path starts with); the rest is not read. */
+export async function firstTarHeader(stream: Readable): Promise<{ type: string; uid: number; gid: number } | null> {
+  const ex = extract();
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (v: { type: string; uid: number; gid: number } | null): void => {
+      if (settled) return;
+      settled = true;
+      resolve(v);
+      stream.unpipe(ex);
+      stream.destroy();
+      ex.destroy();
+    };
+    ex.on('entry', (header) => finish({ type: header.type ?? 'file', uid: header.uid ?? 0, gid: header.gid ?? 0 }));
+    ex.on('finish', () => finish(null));
+    ex.on('error', (e) => {
+      if (!settled) reject(e);
+    });
+    stream.on('error', (e) => {
+      if (!settled) reject(e);
+    });
+    stream.pipe(ex);
+  });
+}
