@@ -246,6 +246,9 @@ export interface ResetReport {
   gpu: { baselineMiB: number[]; nowMiB: number[]; ok: boolean } | null;
 }
 
+/** Per store file and session: the tail of this process's queue of operations (see `locked`). */
+const inProcessQueue = new Map<string, Promise<void>>();
+
 /**
  * The exam-room lifecycle over the store and a sandbox driver. Every state change goes through
  * `moveSession`/`moveSeat`, which store the transition (and the new state) in one SQLite
@@ -354,13 +357,29 @@ export class SessionService {
       .immediate();
   }
 
+  /**
+   * One operation on a session at a time. Across processes the store's lock row refuses a second
+   * runner; within this process (the web server's examiner actions beside the clock, grading)
+   * operations queue here, because the row names only the process and would let them overlap.
+   */
   private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
     this.session(id);
-    const release = acquireLock(this.db, id);
+    const key = `${this.db.name}\0${id}`;
+    const before = inProcessQueue.get(key) ?? Promise.resolve();
+    let done!: () => void;
+    const mine = before.then(() => new Promise<void>((resolve) => (done = resolve)));
+    inProcessQueue.set(key, mine);
+    await before;
     try {
-      return await fn();
+      const release = acquireLock(this.db, id);
+      try {
+        return await fn();
+      } finally {
+        release();
+      }
     } finally {
-      release();
+      done();
+      if (inProcessQueue.get(key) === mine) inProcessQueue.delete(key);
     }
   }
 
