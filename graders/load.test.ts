@@ -5,15 +5,24 @@ import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js'
 import { loadProbe, percentile } from './load.js';
 import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
 
-// The candidate's service on loopback: /ok answers after 20 ms; /flaky fails every third request.
+// The candidate's service on loopback: /ok answers after 20 ms; /flaky fails every third request;
+// /hang answers after 2 s; /cut drops the connection half-way through the body.
 let server: Server;
 let port: number;
 let flaky = 0;
+let hits = 0;
 beforeAll(async () => {
   server = createServer((req, res) => {
     req.resume();
+    hits++;
     if (req.url === '/ok') setTimeout(() => res.writeHead(200).end('ok'), 20);
     else if (req.url === '/flaky') res.writeHead(++flaky % 3 === 0 ? 500 : 200).end();
+    else if (req.url === '/hang') setTimeout(() => res.writeHead(200).end('late'), 2_000);
+    else if (req.url === '/cut') {
+      // Headers and part of the body, then the connection drops.
+      res.writeHead(200, { 'content-length': '100' }).write('partial');
+      setTimeout(() => res.destroy(), 10);
+    }
     else res.writeHead(404).end();
   });
   port = await listenOnLoopback(server);
@@ -56,13 +65,56 @@ describe('load probe', () => {
     expect(slow.summary.en).toContain('(p95)');
   });
 
-  it('nothing listening: fail; harness path down: error; a ratio to the reference needs the orchestrator', async () => {
+  it('nothing listening: fail; harness path down: error; a ratio needs a reference the harness can start', async () => {
     seat.ports.set(8000, await closedPort());
-    expect((await run({ path: '/ok', requests: 2, concurrency: 1, expect: {} })).status).toBe('fail');
+    const refused = await run({ path: '/ok', requests: 2, concurrency: 1, expect: {} });
+    expect(refused.status).toBe('fail');
+    expect(refused.summary.en).toContain('ECONNREFUSED');
     seat.breakPath(true);
     expect((await run({ path: '/ok', requests: 2, concurrency: 1, expect: {} })).status).toBe('error');
-    const ratio = await run({ path: '/ok', requests: 2, concurrency: 1, expect: { maxP95RatioToReference: 1.5 } });
+    seat.breakPath(false);
+    seat.ports.set(8000, port);
+    // A ratio without a reference is a task error; a reference on a harness without a toolbox cannot be measured.
+    expect((await run({ path: '/ok', requests: 2, concurrency: 1, expect: { maxP95RatioToReference: 1.5 } })).error?.code).toBe('PROBE_PARAMS_INVALID');
+    const ratio = await run({ path: '/ok', requests: 2, concurrency: 1, reference: { command: ['true'], port: 8080 }, expect: { maxP95RatioToReference: 1.5 } });
+    expect(ratio.status).toBe('error');
     expect(ratio.error?.code).toBe('PROBE_NEEDS_REFERENCE');
+  });
+
+  it('a service slower than the per-request allowance: timeouts are the candidate’s (fail)', async () => {
+    const o = await run({ path: '/hang', requests: 2, concurrency: 2, timeoutMs: 300, expect: {} });
+    expect(o.status).toBe('fail');
+    expect(o.summary.en).toContain('did not answer within 300 ms');
+  });
+
+  it('a body cut short is no response; the harness deadline passing is an error, not the candidate’s', async () => {
+    const cut = await run({ path: '/cut', requests: 3, concurrency: 1, expect: {} });
+    expect(cut.status).toBe('fail');
+    expect(cut.summary.en).toContain('ECONNRESET');
+    const deadline = Deadline.after(300);
+    const t0 = Date.now();
+    const o = await runProbe(loadProbe, seat, { kind: 'load', target: { port: 8000 }, method: 'GET', path: '/hang', requests: 4, concurrency: 2, expect: {} }, deadline);
+    deadline.dispose();
+    expect(o.status).toBe('error');
+    expect(o.error?.code).toBe('PROBE_DEADLINE');
+    expect(Date.now() - t0).toBeLessThan(1_500);
+  });
+
+  it('warm-up requests reach the service but are not counted', async () => {
+    const before = hits;
+    const o = await run({ path: '/ok', requests: 10, concurrency: 2, warmupRequests: 5, expect: {} });
+    expect(result(o)['statuses']).toEqual({ '200': 10 });
+    expect(result(o)['warmupRequests']).toBe(5);
+    expect(hits - before).toBe(15);
+  });
+
+  it('reports p50/p90/p95/p99 and states the method', async () => {
+    const o = await run({ path: '/ok', requests: 20, concurrency: 2, expect: {} });
+    const r = result(o);
+    for (const k of ['p50Ms', 'p90Ms', 'p95Ms', 'p99Ms', 'maxMs']) expect(r[k] as number, k).toBeGreaterThanOrEqual(19);
+    expect(r['p50Ms'] as number).toBeLessThanOrEqual(r['p90Ms'] as number);
+    expect(r['p99Ms'] as number).toBeLessThanOrEqual(r['maxMs'] as number);
+    expect(r['method']).toMatch(/nearest-rank.*end of the response body.*harness host/);
   });
 
   it('nearest-rank percentiles', () => {

@@ -1,89 +1,99 @@
 /**
  * `load` probe: a bounded number of requests at a fixed concurrency from the harness to the
- * candidate's service; judged on error rate, p95 latency and throughput. Bounded in count and by
- * the deadline, aimed only at the seat's endpoint.
+ * candidate's service; judged on error rate, p95 latency and throughput, and — with a `reference`
+ * — on their ratios to a reference configuration the harness starts and measures with the same
+ * load generator, on the same host, immediately before the candidate. Bounded in count and by the
+ * deadline, aimed only at the seat's endpoint and the harness's own reference.
  */
 import type { z } from 'zod';
-import { DeploylabError } from '../runner/core/errors.js';
+import { asDeploylabError } from '../runner/core/errors.js';
 import { LoadParamsSchema } from '../runner/tasks/probe-params.js';
 import { judge, type Assertion } from './assertions.js';
-import { httpRequest, noResponseOutcome, type HttpAttempt } from './http.js';
-import { defineProbe, note, type Evidence } from './probe.js';
+import { noResponseOutcome, seatUrl } from './http.js';
+import { figuresOf, LATENCY_METHOD, runLoad } from './load-client.js';
+import { evidenceOf, measureReference, type ReferenceMeasurement, type ReferenceStarter } from './load-reference.js';
+import { defineProbe, errored, note, type Evidence, type SeatHandle } from './probe.js';
+
+export { percentile } from './load-client.js';
 
 export type LoadParams = z.output<typeof LoadParamsSchema>;
 
-/** Nearest-rank percentile (p in 0..100) of unsorted values; null for none. */
-export function percentile(values: readonly number[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
 /** Per-request timeout inside a load run: the whole run's budget, as the schema gives one. */
 const PER_REQUEST_MS = 30_000;
+
+const ratio = (a: number, b: number): number => Math.round((a / b) * 1000) / 1000;
 
 export const loadProbe = defineProbe({
   kind: 'load',
   params: LoadParamsSchema,
   async run(seat, p, deadline) {
-    if (p.expect.maxP95RatioToReference !== undefined) {
-      // The reference p95 is measured by the orchestrator on the same host in the same run.
-      throw new DeploylabError({
-        code: 'PROBE_NEEDS_REFERENCE',
-        fault: 'infrastructure',
-        message: { zh: '该检查需要同机同批次的参考配置测量结果，当前未提供', en: 'this check needs the reference configuration’s measurement from the same host and run, which was not provided' },
-      });
-    }
-    const latencies: number[] = [];
-    const statuses = new Map<string, number>();
-    let errors = 0;
-    let firstNoResponse: HttpAttempt | null = null;
-    let next = 0;
-    const t0 = performance.now();
-    const worker = async (): Promise<void> => {
-      while (next < p.requests) {
-        next++;
-        const attempt = await httpRequest(
-          seat,
-          { target: p.target, method: p.method, path: p.path, headers: p.headers, body: p.body, timeoutMs: Math.min(PER_REQUEST_MS, p.timeoutMs), readBytes: 256 * 1024 },
+    const timeoutMs = Math.min(PER_REQUEST_MS, p.timeoutMs);
+    const warmupRequests = p.warmupRequests ?? (p.reference ? p.concurrency : 0);
+    const load = { requests: p.requests, concurrency: p.concurrency, timeoutMs, warmupRequests };
+    const url = new URL(await seatUrl(seat, p.target, p.path));
+    const target = { url, method: p.method, headers: p.headers, ...(p.body !== undefined ? { body: p.body } : {}) };
+
+    let reference: ReferenceMeasurement | undefined;
+    if (p.reference) {
+      const r = p.reference;
+      try {
+        reference = await measureReference(
+          seat as SeatHandle & ReferenceStarter,
+          r,
+          { method: p.method, headers: p.headers, path: r.path ?? p.path, ...(r.body !== undefined ? { body: r.body } : p.body !== undefined ? { body: p.body } : {}) },
+          load,
           deadline,
         );
-        const key = attempt.kind === 'response' ? String(attempt.exchange.status) : attempt.kind === 'slow' ? 'timeout' : attempt.code;
-        statuses.set(key, (statuses.get(key) ?? 0) + 1);
-        if (attempt.kind === 'response' && attempt.exchange.status >= 200 && attempt.exchange.status < 300) {
-          latencies.push(attempt.exchange.latencyMs);
-        } else {
-          errors++;
-          if (attempt.kind !== 'response') firstNoResponse ??= attempt;
-        }
+      } catch (e) {
+        const err = asDeploylabError(e);
+        // A seat file the reference needs that the candidate does not have is theirs (fail); the
+        // harness's own deadline stays PROBE_DEADLINE; everything else is an error with evidence.
+        if (err.fault === 'candidate' || err.code === 'PROBE_DEADLINE') throw err;
+        return errored(err, evidenceOf(e));
       }
-    };
-    await Promise.all(Array.from({ length: p.concurrency }, worker));
-    const wallS = (performance.now() - t0) / 1000;
-
-    if (firstNoResponse && errors === p.requests && [...statuses.keys()].every((k) => !/^\d+$/.test(k))) {
-      return (await noResponseOutcome(seat, firstNoResponse, PER_REQUEST_MS))!;
     }
-    const errorRate = errors / p.requests;
-    const p50 = percentile(latencies, 50);
-    const p95 = percentile(latencies, 95);
-    const rps = latencies.length / wallS;
+    // Warmed the same way as the reference, not counted.
+    if (warmupRequests > 0) await runLoad(target, { ...load, requests: warmupRequests, concurrency: Math.min(p.concurrency, warmupRequests) }, deadline);
+
+    const run = await runLoad(target, load, deadline);
+    if (run.firstNoResponse && run.errors === p.requests && [...run.statuses.keys()].every((k) => !/^\d+$/.test(k))) {
+      return (await noResponseOutcome(seat, run.firstNoResponse, timeoutMs))!;
+    }
+    const { figures, p95, rps } = figuresOf(run, p.requests, p.concurrency);
     const e = p.expect;
-    const a: Assertion[] = [{ id: 'errorRate', ok: errorRate <= e.maxErrorRate, expected: `≤ ${e.maxErrorRate}`, actual: errorRate.toFixed(3) }];
-    if (e.maxP95Ms !== undefined) a.push({ id: 'p95', ok: p95 !== null && p95 <= e.maxP95Ms, expected: `≤ ${e.maxP95Ms} ms`, actual: p95 === null ? '(no success)' : `${p95} ms` });
-    if (e.minThroughputRps !== undefined) a.push({ id: 'throughput', ok: rps >= e.minThroughputRps, expected: `≥ ${e.minThroughputRps} req/s`, actual: `${rps.toFixed(2)} req/s` });
+    const a: Assertion[] = [{ id: 'errorRate', ok: figures.errorRate <= e.maxErrorRate, expected: `≤ ${e.maxErrorRate}`, actual: figures.errorRate.toFixed(3) }];
+    if (e.maxP95Ms !== undefined) a.push({ id: 'p95', ok: p95 !== null && p95 <= e.maxP95Ms, expected: `≤ ${e.maxP95Ms} ms`, actual: p95 === null ? '(no success)' : `${figures.p95Ms} ms` });
+    if (e.minThroughputRps !== undefined) a.push({ id: 'throughput', ok: rps >= e.minThroughputRps, expected: `≥ ${e.minThroughputRps} req/s`, actual: `${figures.throughputRps} req/s` });
+    let ratios: { p95: number | null; throughput: number } | undefined;
+    if (reference) {
+      // The reference answered every request, so its p95 and throughput are positive.
+      ratios = { p95: p95 === null ? null : ratio(p95, reference.p95!), throughput: ratio(rps, reference.rps) };
+      const refNote = `reference p95 ${reference.figures.p95Ms} ms, ${reference.figures.throughputRps} req/s`;
+      if (e.maxP95RatioToReference !== undefined) {
+        a.push({
+          id: 'p95RatioToReference',
+          ok: ratios.p95 !== null && ratios.p95 <= e.maxP95RatioToReference,
+          expected: `≤ ${e.maxP95RatioToReference} × reference p95`,
+          actual: ratios.p95 === null ? '(no success)' : `${ratios.p95} (${figures.p95Ms} ms; ${refNote})`,
+        });
+      }
+      if (e.minThroughputRatioToReference !== undefined) {
+        a.push({
+          id: 'throughputRatioToReference',
+          ok: ratios.throughput >= e.minThroughputRatioToReference,
+          expected: `≥ ${e.minThroughputRatioToReference} × reference throughput`,
+          actual: `${ratios.throughput} (${figures.throughputRps} req/s; ${refNote})`,
+        });
+      }
+    }
     const evidence: Evidence[] = [
       note('负载测试结果', 'load result', {
-        requests: p.requests,
-        concurrency: p.concurrency,
-        statuses: Object.fromEntries(statuses),
-        errorRate,
-        p50Ms: p50,
-        p95Ms: p95,
-        maxMs: latencies.length ? Math.max(...latencies) : null,
-        throughputRps: Math.round(rps * 100) / 100,
-        wallSeconds: Math.round(wallS * 1000) / 1000,
+        ...figures,
+        method: LATENCY_METHOD,
+        warmupRequests,
+        ...(reference ? { order: 'reference, then candidate: same load generator, same N and C, same warm-up', ratioToReference: ratios } : {}),
       }),
+      ...(reference?.evidence ?? []),
     ];
     return judge(a, 'all', { zh: `负载 ${p.method} ${p.path}`, en: `load ${p.method} ${p.path}` }, evidence);
   },

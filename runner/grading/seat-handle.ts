@@ -1,27 +1,23 @@
 import Docker from 'dockerode';
 import type { ContainerInspector, SeatContainerInfo } from '../../graders/container.js';
-import type { SeatFile, SeatHandle, SeatProcess, TrustedRun } from '../../graders/probe.js';
+import type { ReferenceStarter } from '../../graders/load-reference.js';
+import type { SeatFile, SeatHandle, SeatProcess } from '../../graders/probe.js';
 import type { SeatControl } from '../../graders/recovery.js';
 import { DeploylabError, isDeploylabError } from '../core/errors.js';
 import type { SandboxDriver, SeatRef } from '../sandbox/driver.js';
 import { LABEL } from '../sandbox/labels.js';
-import { buildTar } from '../sandbox/tar.js';
+import { runInToolbox, seatCopies, startReference, toolboxLabels, type Toolbox } from './toolbox.js';
+
+export { sweepToolboxes, TOOLBOX_COMPONENT } from './toolbox.js';
 
 /** What graders read at most by default (SeatHandle.readFile's documented default). */
 const DEFAULT_READ_BYTES = 16 * 1024 * 1024;
-/** A file copied into the toolbox is held in memory on the way: models for CPU seats stay far below. */
-const TOOLBOX_COPY_MAX_BYTES = 1024 * 1024 * 1024;
-const TOOLBOX_OUTPUT_CAP = 256 * 1024;
-
-/** Labels every toolbox container carries, so a sweep finds what a crash left behind. */
-export const TOOLBOX_COMPONENT = 'grading-toolbox';
-
 export interface SeatHandleOptions {
   driver: SandboxDriver;
   ref: SeatRef;
   task: string;
-  /** Trusted toolbox (docker engine + image ref); without it `runTrusted` is absent. */
-  toolbox?: { docker: Docker; image: string };
+  /** Trusted toolbox (docker engine + image ref); without it `runTrusted` and `startReference` are absent. */
+  toolbox?: Toolbox;
   /**
    * The engine the seat's containers run on, for `inspectContainers` and `restartContainer`;
    * the docker driver's own engine by default. Without one both are absent.
@@ -29,8 +25,8 @@ export interface SeatHandleOptions {
   docker?: Docker;
 }
 
-/** A seat handle with the optional capabilities the container and recovery probes use. */
-export type FullSeatHandle = SeatHandle & ContainerInspector & SeatControl;
+/** A seat handle with the optional capabilities the container, recovery and load probes use. */
+export type FullSeatHandle = SeatHandle & ContainerInspector & SeatControl & ReferenceStarter;
 
 /**
  * The graders' view of one seat, built on the sandbox driver: files through the archive API,
@@ -102,7 +98,8 @@ export function seatHandleFor(opts: SeatHandleOptions): FullSeatHandle {
   };
   if (opts.toolbox) {
     const tb = opts.toolbox;
-    handle.runTrusted = (o) => runInToolbox(driver, ref, opts.task, tb, o);
+    handle.runTrusted = async (o) => runInToolbox(tb, toolboxLabels(ref, opts.task), await seatCopies(driver, ref, o.copy), o);
+    handle.startReference = async (spec) => startReference(tb, toolboxLabels(ref, opts.task), await seatCopies(driver, ref, spec.copy), spec);
   }
   const engine = opts.docker ?? (driver.name === 'docker' ? (driver as SandboxDriver & { docker: Docker }).docker : undefined);
   if (engine) {
@@ -148,87 +145,4 @@ async function seatUsers(driver: SandboxDriver, ref: SeatRef, container: string)
     // A container without a readable passwd: numeric uids stand.
   }
   return out;
-}
-
-async function runInToolbox(
-  driver: SandboxDriver,
-  ref: SeatRef,
-  task: string,
-  tb: { docker: Docker; image: string },
-  o: { copy: { from: string; to: string; container?: string }[]; cmd: string[]; timeoutMs: number },
-): Promise<TrustedRun> {
-  const started = Date.now();
-  const files = [];
-  for (const c of o.copy) {
-    let data: Buffer;
-    try {
-      data = await driver.readFile(ref, c.from, { maxBytes: TOOLBOX_COPY_MAX_BYTES, ...(c.container ? { container: c.container } : {}) });
-    } catch (e) {
-      if (isDeploylabError(e) && e.code === 'SANDBOX_FILE_NOT_FOUND') {
-        throw new DeploylabError({ code: 'SEAT_FILE_MISSING', fault: 'candidate', message: { zh: `考位中没有该文件：${c.from}`, en: `no such file in the seat: ${c.from}` } });
-      }
-      throw e;
-    }
-    files.push({ path: c.to, content: data, mode: 0o644, uid: 0, gid: 0 });
-  }
-  let container: Docker.Container | undefined;
-  try {
-    container = await tb.docker.createContainer({
-      Image: tb.image,
-      Cmd: ['sleep', 'infinity'],
-      Labels: {
-        [LABEL.session]: ref.session,
-        [LABEL.seat]: ref.seat,
-        [LABEL.task]: task,
-        [LABEL.component]: TOOLBOX_COMPONENT,
-      },
-      // No network: the toolbox judges copies, it never talks to the seat or anything else.
-      HostConfig: { NetworkMode: 'none', NanoCpus: 1e9, Memory: 2048 * 1024 * 1024, MemorySwap: 2048 * 1024 * 1024, PidsLimit: 256, Init: true },
-    });
-    await container.putArchive(await buildTar(files), { path: '/' });
-    await container.start();
-    const exec = await container.exec({ Cmd: ['timeout', '-s', 'KILL', `${Math.ceil(o.timeoutMs / 1000)}`, ...o.cmd], AttachStdout: true, AttachStderr: true });
-    const stream = await exec.start({ hijack: true, stdin: false });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const keep = (arr: Buffer[]) => ({
-      write: (c: Buffer) => {
-        if (arr.reduce((a, b) => a + b.length, 0) < TOOLBOX_OUTPUT_CAP) arr.push(c);
-        return true;
-      },
-    });
-    tb.docker.modem.demuxStream(stream, keep(out) as unknown as NodeJS.WritableStream, keep(err) as unknown as NodeJS.WritableStream);
-    await new Promise<void>((resolve) => {
-      stream.on('end', resolve);
-      stream.on('close', resolve);
-      stream.on('error', () => resolve());
-    });
-    const info = await exec.inspect();
-    const timedOut = info.ExitCode === 137 && Date.now() - started >= o.timeoutMs - 1000;
-    return {
-      exitCode: timedOut ? null : info.ExitCode ?? null,
-      stdout: Buffer.concat(out).toString('utf8'),
-      stderr: Buffer.concat(err).toString('utf8'),
-      timedOut,
-      durationMs: Date.now() - started,
-      where: `toolbox ${tb.image}`,
-    };
-  } catch (e) {
-    if (isDeploylabError(e)) throw e;
-    throw new DeploylabError({
-      code: 'TOOLBOX_FAILED',
-      fault: 'infrastructure',
-      message: { zh: `可信工具箱容器运行失败：${(e as Error).message}`, en: `the trusted toolbox container failed: ${(e as Error).message}` },
-      cause: e,
-    });
-  } finally {
-    await container?.remove({ force: true, v: true }).catch(() => undefined);
-  }
-}
-
-/** Remove toolbox containers a crashed run left behind for a session. */
-export async function sweepToolboxes(docker: Docker, session: string): Promise<number> {
-  const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL.component}=${TOOLBOX_COMPONENT}`, `${LABEL.session}=${session}`] } });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
-  return list.length;
 }

@@ -135,7 +135,7 @@ describe('probe params', () => {
   const minimal: Record<string, unknown> = {
     http: { kind: 'http', target: { port: 80 } },
     'openai-chat': { kind: 'openai-chat', target: { port: 8080 } },
-    load: { kind: 'load', target: { port: 8080 }, requests: 20, concurrency: 2, expect: { maxP95RatioToReference: 1.5 } },
+    load: { kind: 'load', target: { port: 8080 }, requests: 20, concurrency: 2, reference: { command: ['llama-server', '-m', '/opt/models/tiny-llama-f16.gguf', '--port', '8080'], port: 8080 }, expect: { maxP95RatioToReference: 1.5 } },
     'rate-limit': { kind: 'rate-limit', target: { port: 80 }, requests: 30, expect: { minLimited: 5, minAllowed: 1 } },
     gguf: { kind: 'gguf', path: '/workspace/m.gguf', expect: { fileType: 15 } },
     file: { kind: 'file', path: '/etc/x' },
@@ -153,6 +153,9 @@ describe('probe params', () => {
     const bad = [
       { kind: 'http', target: { port: 70000 } },
       { kind: 'load', target: { port: 1 }, requests: 2, concurrency: 5, expect: {} },
+      { kind: 'load', target: { port: 8080 }, requests: 2, concurrency: 1, expect: { maxP95RatioToReference: 1.5 } },
+      { kind: 'load', target: { port: 8080 }, requests: 2, concurrency: 1, reference: { command: ['x'], port: 80 }, expect: {} },
+      { kind: 'load', target: { port: 8080 }, requests: 2, concurrency: 1, reference: { command: ['x'], port: 80, copy: [{ from: '/m', to: '/work/../usr/bin/x' }] }, expect: { minThroughputRatioToReference: 0.5 } },
       { kind: 'file', path: 'relative/x' },
       { kind: 'file', path: '/x', expect: { sha256: 'a'.repeat(64), sha256FromManifest: { manifest: '/m.json', file: 'x' } } },
       { kind: 'process', match: {} },

@@ -4,10 +4,10 @@
  * request after a deterministic pseudo-random 20–80 ms (uniform), so the true percentiles are
  * known (p50 ≈ 50 ms, p95 ≈ 77 ms) and both tools must land near them and near each other.
  *
- * The probe reports p50 and p95 (what it judges), so those are the figures compared; wrk's exact
- * percentiles come from its Lua `done()` hook (microseconds, HdrHistogram). Traffic goes only to
- * 127.0.0.1, is bounded (a fixed request count for the probe, a fixed duration for wrk) and stops
- * by itself.
+ * The probe reports p50, p90, p95 and p99; p50, p90 and p95 are compared (p99 of 300 requests is a
+ * matter of 3 of them); wrk's exact percentiles come from its Lua `done()` hook (microseconds,
+ * HdrHistogram). Traffic goes only to 127.0.0.1, is bounded (a fixed request count for the probe,
+ * a fixed duration for wrk) and stops by itself.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -75,9 +75,9 @@ afterAll(() => {
 interface Figures {
   requests: number;
   p50: number;
-  p90?: number;
+  p90: number;
   p95: number;
-  p99?: number;
+  p99: number;
 }
 
 const DONE_HOOK = `
@@ -118,7 +118,7 @@ async function runProbeOnce(): Promise<Figures> {
     const n = o.evidence.find((e) => e.kind === 'note' && e.text.en === 'load result');
     const d = (n?.kind === 'note' ? n.data : undefined) ?? {};
     expect(d['statuses']).toEqual({ '200': 300 });
-    return { requests: 300, p50: d['p50Ms'] as number, p95: d['p95Ms'] as number };
+    return { requests: 300, p50: d['p50Ms'] as number, p90: d['p90Ms'] as number, p95: d['p95Ms'] as number, p99: d['p99Ms'] as number };
   } finally {
     deadline.dispose();
     await seat.cleanup();
@@ -129,23 +129,23 @@ async function runProbeOnce(): Promise<Figures> {
 const apart = (a: number, b: number): number => Math.abs(a - b) / Math.min(a, b);
 
 describe.skipIf(!hasWrk)('load probe vs wrk on the same endpoint', () => {
-  it('p50 and p95 agree within 10% at the same concurrency', async () => {
+  it('p50, p90 and p95 agree within 10% at the same concurrency', async () => {
     // One after the other, each at concurrency 4: the probe a fixed 300 requests (≈ 3.8 s at 50 ms
     // mean), then wrk a bounded 4 s (≈ 300 requests). Not at the same time: measured so, the two
     // clients compete for the same two cores and the probe's Node client pays for wrk's CPU use
     // (p50 +10–12% in trials) — a figure about the host, not about the probe. A burst of another
     // workload on this shared host can still land on one tool only, so up to three attempts are
     // made; every attempt is reported, and a real bias of the probe fails all three.
-    const attempts: { probe: Figures; wrk: Figures & { errors: number }; p50: number; p95: number }[] = [];
+    const attempts: { probe: Figures; wrk: Figures & { errors: number }; p50: number; p90: number; p95: number }[] = [];
     for (let i = 0; i < 3; i++) {
       const probe = await runProbeOnce();
       const wrk = await runWrk(`http://127.0.0.1:${port}/`, 4);
       expect(wrk.errors).toBe(0);
       expect(wrk.requests).toBeGreaterThan(200);
-      const a = { probe, wrk, p50: apart(probe.p50, wrk.p50), p95: apart(probe.p95, wrk.p95) };
+      const a = { probe, wrk, p50: apart(probe.p50, wrk.p50), p90: apart(probe.p90, wrk.p90), p95: apart(probe.p95, wrk.p95) };
       attempts.push(a);
       process.stderr.write(`load-vs-wrk attempt ${i + 1}: probe ${JSON.stringify(probe)}; wrk ${JSON.stringify(wrk)}\n`);
-      if (a.p50 <= 0.1 && a.p95 <= 0.1) break;
+      if (a.p50 <= 0.1 && a.p90 <= 0.1 && a.p95 <= 0.1) break;
     }
     const last = attempts[attempts.length - 1]!;
     // Both near the server's true distribution (uniform 20–80 ms plus a few ms of overhead) ...
@@ -155,9 +155,10 @@ describe.skipIf(!hasWrk)('load probe vs wrk on the same endpoint', () => {
       expect(f.p95).toBeGreaterThan(74);
       expect(f.p95).toBeLessThan(100);
     }
-    // ... and within 10% of each other. The tail beyond p95 is not compared: the probe reports
-    // only its max, and ~15 samples above p95 out of 300 make p99 a matter of 3 requests.
+    // ... and within 10% of each other. The tail beyond p95 is not compared: p99 of 300 requests
+    // is a matter of 3 of them.
     expect(last.p50, JSON.stringify(attempts)).toBeLessThanOrEqual(0.1);
+    expect(last.p90, JSON.stringify(attempts)).toBeLessThanOrEqual(0.1);
     expect(last.p95, JSON.stringify(attempts)).toBeLessThanOrEqual(0.1);
   }, 120_000);
 });

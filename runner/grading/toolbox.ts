@@ -1,0 +1,224 @@
+/**
+ * The trusted toolbox image at work for the graders: a one-off run on copies of seat files with no
+ * network (`runInToolbox`), and a reference service the harness alone can reach (`startReference`).
+ * Both are labelled containers of their own, removed afterwards even on failure, and swept by
+ * session when a crash leaves one behind.
+ */
+import { randomBytes } from 'node:crypto';
+import type Docker from 'dockerode';
+import type { ReferenceService, ReferenceSpec } from '../../graders/load-reference.js';
+import type { TrustedRun } from '../../graders/probe.js';
+import { DeploylabError, isDeploylabError } from '../core/errors.js';
+import type { SandboxDriver, SeatRef, WriteFile } from '../sandbox/driver.js';
+import { BRIDGE_PREFIX, closeHostToSeat, removeHostRules } from '../sandbox/host-firewall.js';
+import { LABEL } from '../sandbox/labels.js';
+import { buildTar } from '../sandbox/tar.js';
+
+/** A file copied into the toolbox is held in memory on the way: models for CPU seats stay far below. */
+const TOOLBOX_COPY_MAX_BYTES = 1024 * 1024 * 1024;
+const TOOLBOX_OUTPUT_CAP = 256 * 1024;
+
+/** Labels every toolbox container carries, so a sweep finds what a crash left behind. */
+export const TOOLBOX_COMPONENT = 'grading-toolbox';
+/** Role label of a reference service and its network. */
+export const REFERENCE_ROLE = 'reference';
+
+export interface Toolbox {
+  docker: Docker;
+  image: string;
+  /**
+   * Close the host to a reference service's bridge (iptables INPUT rule, as for seat bridges).
+   * Default: when the engine is local (a unix socket), as the docker driver decides.
+   */
+  hostFirewall?: boolean;
+}
+
+export function toolboxLabels(ref: SeatRef, task: string, role?: string): Record<string, string> {
+  return {
+    [LABEL.session]: ref.session,
+    [LABEL.seat]: ref.seat,
+    [LABEL.task]: task,
+    [LABEL.component]: TOOLBOX_COMPONENT,
+    ...(role ? { [LABEL.role]: role } : {}),
+  };
+}
+
+/** Seat files through the archive API, as entries to put into a toolbox container (root-owned, 0644). */
+export async function seatCopies(driver: SandboxDriver, ref: SeatRef, copy: readonly { from: string; to: string; container?: string }[]): Promise<WriteFile[]> {
+  const files: WriteFile[] = [];
+  for (const c of copy) {
+    let data: Buffer;
+    try {
+      data = await driver.readFile(ref, c.from, { maxBytes: TOOLBOX_COPY_MAX_BYTES, ...(c.container ? { container: c.container } : {}) });
+    } catch (e) {
+      if (isDeploylabError(e) && e.code === 'SANDBOX_FILE_NOT_FOUND') {
+        throw new DeploylabError({ code: 'SEAT_FILE_MISSING', fault: 'candidate', message: { zh: `考位中没有该文件：${c.from}`, en: `no such file in the seat: ${c.from}` } });
+      }
+      throw e;
+    }
+    files.push({ path: c.to, content: data, mode: 0o644, uid: 0, gid: 0 });
+  }
+  return files;
+}
+
+function toolboxFailed(e: unknown): DeploylabError {
+  if (isDeploylabError(e)) return e;
+  return new DeploylabError({
+    code: 'TOOLBOX_FAILED',
+    fault: 'infrastructure',
+    message: { zh: `可信工具箱容器运行失败：${(e as Error).message}`, en: `the trusted toolbox container failed: ${(e as Error).message}` },
+    cause: e,
+  });
+}
+
+/** Run one command in a fresh toolbox container without network, on the given files. */
+export async function runInToolbox(tb: Toolbox, labels: Record<string, string>, files: WriteFile[], o: { cmd: string[]; timeoutMs: number }): Promise<TrustedRun> {
+  const started = Date.now();
+  let container: Docker.Container | undefined;
+  try {
+    container = await tb.docker.createContainer({
+      Image: tb.image,
+      Cmd: ['sleep', 'infinity'],
+      Labels: labels,
+      // No network: the toolbox judges copies, it never talks to the seat or anything else.
+      HostConfig: { NetworkMode: 'none', NanoCpus: 1e9, Memory: 2048 * 1024 * 1024, MemorySwap: 2048 * 1024 * 1024, PidsLimit: 256, Init: true },
+    });
+    await container.putArchive(await buildTar(files), { path: '/' });
+    await container.start();
+    const exec = await container.exec({ Cmd: ['timeout', '-s', 'KILL', `${Math.ceil(o.timeoutMs / 1000)}`, ...o.cmd], AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const keep = (arr: Buffer[]) => ({
+      write: (c: Buffer) => {
+        if (arr.reduce((a, b) => a + b.length, 0) < TOOLBOX_OUTPUT_CAP) arr.push(c);
+        return true;
+      },
+    });
+    tb.docker.modem.demuxStream(stream, keep(out) as unknown as NodeJS.WritableStream, keep(err) as unknown as NodeJS.WritableStream);
+    await new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
+    const info = await exec.inspect();
+    const timedOut = info.ExitCode === 137 && Date.now() - started >= o.timeoutMs - 1000;
+    return {
+      exitCode: timedOut ? null : info.ExitCode ?? null,
+      stdout: Buffer.concat(out).toString('utf8'),
+      stderr: Buffer.concat(err).toString('utf8'),
+      timedOut,
+      durationMs: Date.now() - started,
+      where: `toolbox ${tb.image}`,
+    };
+  } catch (e) {
+    throw toolboxFailed(e);
+  } finally {
+    await container?.remove({ force: true, v: true }).catch(() => undefined);
+  }
+}
+
+/** Docker's multiplexed log stream (8-byte frame headers) as text; a TTY-less container's logs come so. */
+function demuxLogs(buf: Buffer): string {
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length && buf[i]! <= 2 && buf[i + 1] === 0) {
+    const n = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + n));
+    i += 8 + n;
+  }
+  return i === 0 ? buf.toString('utf8') : Buffer.concat(parts).toString('utf8');
+}
+
+/**
+ * A reference service in a toolbox container on an `internal` bridge network of its own: no route
+ * out, no other container on it, and (local engine) no way into the host's own services; the
+ * harness reaches it at its address on that network. Everything is removed by `stop()`, also when
+ * starting fails half-way.
+ */
+export async function startReference(tb: Toolbox, labels: Record<string, string>, files: WriteFile[], spec: ReferenceSpec): Promise<ReferenceService> {
+  const id = randomBytes(5).toString('hex').slice(0, 9);
+  const netName = `dl-ref-${id}`;
+  // Linux interface names are at most 15 characters; the seat prefix makes sweeps find the rule.
+  const bridge = `${BRIDGE_PREFIX}${id}`;
+  const hostFirewall = tb.hostFirewall ?? !(tb.docker.modem as { host?: string }).host;
+  const refLabels = { ...labels, [LABEL.component]: TOOLBOX_COMPONENT, [LABEL.role]: REFERENCE_ROLE };
+  let network: Docker.Network | undefined;
+  let ruleSet = false;
+  let container: Docker.Container | undefined;
+  const stop = async (): Promise<void> => {
+    await container?.remove({ force: true, v: true }).catch(() => undefined);
+    await network?.remove().catch(() => undefined);
+    if (ruleSet) await removeHostRules(bridge).catch(() => undefined);
+  };
+  try {
+    network = await tb.docker.createNetwork({
+      Name: netName,
+      Driver: 'bridge',
+      Internal: true,
+      CheckDuplicate: true,
+      Options: { 'com.docker.network.bridge.name': bridge },
+      Labels: refLabels,
+    });
+    if (hostFirewall) {
+      ruleSet = true;
+      await closeHostToSeat(bridge);
+    }
+    const port = `${spec.port}/tcp`;
+    container = await tb.docker.createContainer({
+      name: netName,
+      Image: tb.image,
+      Cmd: spec.command,
+      WorkingDir: '/work',
+      Labels: refLabels,
+      ExposedPorts: { [port]: {} },
+      HostConfig: {
+        NetworkMode: netName,
+        NanoCpus: Math.round(spec.cpus * 1e9),
+        Memory: spec.memoryMiB * 1024 * 1024,
+        MemorySwap: spec.memoryMiB * 1024 * 1024,
+        PidsLimit: 256,
+        Init: true,
+        // Enough for a server that drops to its own user (nginx); nothing to gain beyond that.
+        CapDrop: ['ALL'],
+        CapAdd: ['CHOWN', 'SETUID', 'SETGID', 'NET_BIND_SERVICE'],
+        SecurityOpt: ['no-new-privileges'],
+        RestartPolicy: { Name: 'no' },
+      },
+    });
+    if (files.length > 0) await container.putArchive(await buildTar(files), { path: '/' });
+    await container.start();
+    const info = await container.inspect();
+    const ip = info.NetworkSettings.Networks[netName]?.IPAddress;
+    if (!ip) throw new Error(`no address on ${netName}`);
+    const c = container;
+    return {
+      endpoint: { host: ip, port: spec.port },
+      where: `toolbox ${tb.image} (${netName})`,
+      async running() {
+        const s = (await c.inspect()).State;
+        return { running: s.Running, exitCode: s.Running ? null : s.ExitCode };
+      },
+      async logs() {
+        const b = (await c.logs({ stdout: true, stderr: true, tail: 200 })) as unknown as Buffer;
+        return demuxLogs(Buffer.isBuffer(b) ? b : Buffer.from(String(b)));
+      },
+      stop,
+    };
+  } catch (e) {
+    await stop();
+    throw toolboxFailed(e);
+  }
+}
+
+/** Remove toolbox containers and reference networks a crashed run left behind for a session. */
+export async function sweepToolboxes(docker: Docker, session: string): Promise<number> {
+  const label = [`${LABEL.component}=${TOOLBOX_COMPONENT}`, `${LABEL.session}=${session}`];
+  const list = await docker.listContainers({ all: true, filters: { label } });
+  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  const nets = await docker.listNetworks({ filters: { label } });
+  await Promise.all(nets.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  // The INPUT rules of bridges that are gone now (only ever set on a local engine).
+  if (nets.length > 0 && !(docker.modem as { host?: string }).host) await removeHostRules().catch(() => undefined);
+  return list.length + nets.length;
+}
