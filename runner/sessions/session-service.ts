@@ -115,16 +115,21 @@ export const seatView = ({ access_code_hash: _hash, ...rest }: SeatRow): SeatVie
  * Fresh codes for these seats of a session, stored hashed in one transaction: each seat's old code
  * stops working and its browser sessions are revoked. The plaintext codes are returned, once.
  */
-export function storeNewCodes(db: DB, id: string, seats: readonly SeatRow[]): SeatCodes {
+export function storeNewCodes(db: DB, id: string, seats: readonly SeatRow[], opts: { onlyUnused?: boolean } = {}): SeatCodes {
   const row = db.prepare('SELECT code_kdf FROM sessions WHERE id = ?').get(id) as { code_kdf: string | null } | undefined;
   const kdf: CodeKdf = parseCodeKdf(row?.code_kdf ?? null, `session ${id}`) ?? newCodeKdf();
   const plain = distinctCodes(seats.length);
   const hashes = plain.map((c) => hashCodeSync(c, kdf));
   const at = nowIso();
+  const issued: string[] = [];
   db.transaction(() => {
     db.prepare('UPDATE sessions SET code_kdf = ? WHERE id = ?').run(JSON.stringify(kdf), id);
     seats.forEach((x, i) => {
-      db.prepare('UPDATE seats SET access_code_hash = ?, code_redeemed_at = NULL WHERE session_id = ? AND seat_id = ?').run(hashes[i]!, id, x.seat_id);
+      // A candidate who logged in since the seats were read keeps working.
+      const unused = opts.onlyUnused ? ' AND code_redeemed_at IS NULL' : '';
+      const r = db.prepare(`UPDATE seats SET access_code_hash = ?, code_redeemed_at = NULL WHERE session_id = ? AND seat_id = ?${unused}`).run(hashes[i]!, id, x.seat_id);
+      if (r.changes !== 1) return;
+      issued.push(x.seat_id);
       db.prepare('UPDATE seat_tokens SET revoked_at = ? WHERE session_id = ? AND seat_id = ? AND revoked_at IS NULL').run(at, id, x.seat_id);
       // The ledger keeps when a seat's code changed (the state did not).
       db.prepare('INSERT INTO transitions (session_id, seat_id, event, from_state, to_state, at, data) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
@@ -132,7 +137,7 @@ export function storeNewCodes(db: DB, id: string, seats: readonly SeatRow[]): Se
       );
     });
   }).immediate();
-  return Object.fromEntries(seats.map((x, i) => [x.seat_id, plain[i]!]));
+  return Object.fromEntries(seats.flatMap((x, i) => (issued.includes(x.seat_id) ? [[x.seat_id, plain[i]!]] : [])));
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -466,11 +471,12 @@ export class SessionService {
         hint: { zh: '为某个考位重发：加 --seat', en: 'to reissue a used code, name the seat with --seat' },
       });
     }
-    const codes = storeNewCodes(this.db, id, live);
+    const codes = storeNewCodes(this.db, id, live, { onlyUnused: !opts.seat });
     const stamp = nowIso().replace(/[:.]/g, '-');
     // Every unused code replaced: the new cards take the usual name. One seat: a card of its own beside the old ones.
     const cards = this.writeCards(id, codes, opts.seat ? `seat-cards-${opts.seat}-${stamp}` : 'seat-cards');
-    this.progress({ zh: `已为 ${live.length} 个考位重发登录码，旧码作废`, en: `new access codes for ${live.length} seat(s); the old ones no longer work` });
+    const n = Object.keys(codes).length;
+    this.progress({ zh: `已为 ${n} 个考位重发登录码，旧码作废`, en: `new access codes for ${n} seat(s); the old ones no longer work` });
     return { codes, cards };
   }
 

@@ -114,6 +114,16 @@ describe('printable score sheet', () => {
     expect(existsSync(join(dir, 'score-sheet.pdf.partial'))).toBe(false);
   });
 
+  it('a Chromium that fails leaves the HTML and no PDF, with a warning naming the failure', async () => {
+    const dir = join(dataDir, 'failing');
+    const r = await svc.writePrintableReport(id, dir, { chromium: '/bin/false' });
+    expect(r.pdf).toBeNull();
+    expect(r.warnings).toEqual([expect.objectContaining({ code: 'REPORT_PDF_FAILED', message: expect.objectContaining({ en: expect.stringContaining('exit 1') }) })]);
+    expect(existsSync(join(dir, 'score-sheet.html'))).toBe(true);
+    expect(existsSync(join(dir, 'score-sheet.pdf'))).toBe(false);
+    expect(existsSync(join(dir, 'score-sheet.pdf.partial'))).toBe(false);
+  });
+
   it.skipIf(!hasChromium)('prints the sheet to a PDF with the host’s headless Chromium', async () => {
     const r = await svc.writePrintableReport(id);
     expect(r.warnings.filter((w) => w.code !== 'REPORT_PDF_NO_CJK_FONT')).toEqual([]);

@@ -2,6 +2,7 @@ import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runSolution } from '../../runner/grading/task-runner.js';
+import { findChromium } from '../../runner/sessions/score-sheet-pdf.js';
 import { SeatDirectory } from '../../runner/sessions/seat-directory.js';
 import { verifyManifest } from '../../runner/sessions/session-service.js';
 import { loadExamPaper } from '../../runner/sessions/paper.js';
@@ -76,6 +77,10 @@ describe.skipIf(!hasEngine)('session on the local engine', () => {
 
     const a = await svc.archive(id);
     expect(verifyManifest(a.dir)).toEqual([]);
+    // The printable score sheet is archived with the scores.
+    expect(readdirSync(join(a.dir, 'report')).filter((f) => f.startsWith('score'))).toEqual(
+      ['score-sheet.html', ...(findChromium() ? ['score-sheet.pdf'] : []), 'scores.csv', 'scores.json'],
+    );
     const ws = readdirSync(join(a.dir, 'workspaces'));
     expect(ws).toEqual(['s01', 's02'].flatMap((st) => taskIds.map((t) => `${st}-${t}.tar.gz`)).sort());
     appendFileSync(join(a.dir, 'report', 'scores.csv'), 'tampered\n');
