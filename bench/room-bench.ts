@@ -15,7 +15,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -127,6 +127,30 @@ class MemorySampler {
   }
 }
 
+/**
+ * The host as a side found it while opening: the mean 1-minute load average, and the most
+ * containers on the engine that are not its own. On a shared host other work skews the timings;
+ * these say by how much a side was crowded.
+ */
+interface Crowding {
+  load: number;
+  foreign: number;
+}
+
+async function crowded<T>(mine: (labels: Record<string, string>) => boolean, fn: () => Promise<T>): Promise<[T, Crowding]> {
+  const docker = new DockerDriver().docker;
+  const foreign = async (): Promise<number> => (await docker.listContainers()).filter((c) => !mine(c.Labels ?? {})).length;
+  const loads: number[] = [];
+  const timer = setInterval(() => loads.push(loadavg()[0]!), 1000);
+  try {
+    const before = await foreign();
+    const v = await fn();
+    return [v, { load: loads.length ? loads.reduce((a, b) => a + b, 0) / loads.length : loadavg()[0]!, foreign: Math.max(before, await foreign()) }];
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 // ---- the room --------------------------------------------------------------------------------
 
 /** A valid 18-digit resident ID (GB 11643 check digit) per candidate, so the roster looks real. */
@@ -180,6 +204,31 @@ interface HarnessResult {
   resetMs: number;
   seatSeconds: number[];
   removed: number;
+  crowding: Crowding;
+}
+
+/** What went wrong but left figures worth printing: listed at the end, and the exit status is 1. */
+const problems: string[] = [];
+function problem(line: string): void {
+  problems.push(line);
+  note(`✘ ${line}`);
+}
+
+/**
+ * Remove a network, retrying a while when the engine says it still has endpoints although every
+ * container on it is gone (a stale endpoint count some engines keep after many removals at once).
+ */
+async function removeNetwork(remove: () => Promise<unknown>, name: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await remove();
+      return;
+    } catch (e) {
+      if (!/active endpoints/i.test(String(e)) || attempt >= 10) throw e;
+      note(`network ${name} still has endpoints; retry ${attempt}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }
 
 /** Sessions and raw tags made in this run, for the cleanup in `finally` and on a signal. */
@@ -207,7 +256,8 @@ async function harnessRoom(ctx: RoomCtx, stats: OpStats, mem: MemorySampler): Pr
     mem.mark('opened');
     web?.watch(id);
     phase.name = 'provision';
-    const [provisionMs, prov] = await timed(() => svc.provision(id, { concurrency: ctx.concurrency }));
+    const mine = (l: Record<string, string>): boolean => l['deploylab.session'] === id;
+    const [[provisionMs, prov], crowding] = await crowded(mine, () => timed(() => svc.provision(id, { concurrency: ctx.concurrency })));
     if (prov.failed.length > 0 || prov.ready.length !== n) throw new Error(`provisioning: ${prov.ready.length}/${n} ready; failed: ${JSON.stringify(prov.failed)}`);
     mem.mark('all seats ready');
     phase.name = 'start';
@@ -224,19 +274,18 @@ async function harnessRoom(ctx: RoomCtx, stats: OpStats, mem: MemorySampler): Pr
     const scored = rep.filter((s) => !s.sheet || s.sheet.total !== 0);
     const checks = rep.reduce((a, s) => a + s.checks.length, 0);
     if (scored.length > 0) {
-      throw new Error(`untouched seats must score 0: ${scored.map((s) => `${s.seat}=${s.sheet ? s.sheet.total : 'not graded'} (${s.checks.filter((c) => c.earned > 0).map((c) => `${c.taskId}/${c.checkId}`).join(', ')})`).join('; ')}`);
-    }
-    console.log(`graded ${rep.length} untouched seat(s): every total is 0 ✔ (${checks} checks: ${[...outcomes].map(([k, v]) => `${k} ${v}`).join(', ')})`);
+      problem(`untouched seats must score 0: ${scored.map((s) => `${s.seat}=${s.sheet ? s.sheet.total : 'not graded'} (${s.checks.filter((c) => c.earned > 0).map((c) => `${c.taskId}/${c.checkId}`).join(', ')})`).join('; ')}`);
+    } else console.log(`graded ${rep.length} untouched seat(s): every total is 0 ✔ (${checks} checks: ${[...outcomes].map(([k, v]) => `${k} ${v}`).join(', ')})`);
     phase.name = 'archive';
     const [archiveMs, a] = await timed(() => svc.archive(id));
     note(`archived ${a.files} file(s)`);
     phase.name = 'reset';
     const [resetMs, r] = await timed(() => svc.reset(id));
     mem.mark('reset');
-    if (!r.clean) throw new Error(`reset left things behind: ${JSON.stringify({ leftovers: r.leftovers, ports: r.portsHeld, gpu: r.gpu })}`);
-    console.log(`reset removed ${r.removed} object(s); host clean ✔ (its own verification: no labelled container, network, volume or port left)`);
+    if (!r.clean) problem(`the reset left things behind: ${JSON.stringify({ leftovers: r.leftovers, ports: r.portsHeld, gpu: r.gpu })}`);
+    else console.log(`reset removed ${r.removed} object(s); host clean ✔ (its own verification: no labelled container, network, volume or port left)`);
     const seatSeconds = (svc.db.prepare("SELECT data FROM transitions WHERE session_id = ? AND seat_id IS NOT NULL AND event = 'provisioned'").all(id) as { data: string }[]).map((x) => (JSON.parse(x.data) as { seconds: number }).seconds);
-    return { openMs, provisionMs, startMs, endMs, gradeMs, archiveMs, resetMs, seatSeconds, removed: r.removed };
+    return { openMs, provisionMs, startMs, endMs, gradeMs, archiveMs, resetMs, seatSeconds, removed: r.removed, crowding };
   } finally {
     mem.stop();
     web?.close();
@@ -368,7 +417,7 @@ const cliEngine: RawEngine = {
     const vols = (await run('docker', ['volume', 'ls', '-q', ...filter])).stdout.split('\n').filter(Boolean);
     if (vols.length) await run('docker', ['volume', 'rm', '-f', ...vols]);
     const nets = (await run('docker', ['network', 'ls', '-q', ...filter])).stdout.split('\n').filter(Boolean);
-    if (nets.length) await run('docker', ['network', 'rm', ...nets]);
+    for (const n of nets) await removeNetwork(() => run('docker', ['network', 'rm', n]), n);
   },
 };
 
@@ -452,7 +501,7 @@ function apiEngine(docker: Docker): RawEngine {
         })));
       }
       for (const v of (await docker.listVolumes({ filters: { label } })).Volumes ?? []) await docker.getVolume(v.Name).remove();
-      for (const n of await docker.listNetworks({ filters: { label } })) await docker.getNetwork(n.Id).remove();
+      for (const n of await docker.listNetworks({ filters: { label } })) await removeNetwork(() => docker.getNetwork(n.Id).remove(), n.Name);
     },
   };
 }
@@ -546,6 +595,7 @@ interface RawResult {
   openMs: number;
   downMs: number;
   seatSeconds: number[];
+  crowding: Crowding;
 }
 
 async function rawRoom(ctx: RoomCtx, eng: RawEngine, seats: number, stats: OpStats, quiet = false): Promise<RawResult> {
@@ -555,7 +605,7 @@ async function rawRoom(ctx: RoomCtx, eng: RawEngine, seats: number, stats: OpSta
   const seatIds = Array.from({ length: seats }, (_, i) => `s${String(i + 1).padStart(2, '0')}`);
   const seatSeconds: number[] = [];
   let done = 0;
-  const [openMs] = await timed(async () => {
+  const [openMs, crowding] = await crowded((l) => l['deploylab.bench'] === tag, () => timed(async () => {
     await stats.time(`${eng.kind}:network-create`, () => eng.networkCreate(net, benchLabels(tag)));
     // Seats `concurrency` at a time, a seat's tasks one after another: as the service provisions.
     await mapLimit(seatIds, ctx.concurrency, async (seatId) => {
@@ -565,9 +615,9 @@ async function rawRoom(ctx: RoomCtx, eng: RawEngine, seats: number, stats: OpSta
       done++;
       if (!quiet) note(`${eng.kind} [${done}/${seats}] seat ${seatId} ready (${sec(performance.now() - s0)} s)`);
     });
-  });
-  const [downMs] = await timed(() => eng.teardown(tag));
-  return { kind: eng.kind, openMs, downMs, seatSeconds };
+  })).then(([[ms], c]) => [ms, c] as const);
+  const [downMs] = await timed(() => eng.teardown(tag).catch((e: unknown) => problem(`${eng.kind} teardown: ${String(e)}`)));
+  return { kind: eng.kind, openMs, downMs, seatSeconds, crowding };
 }
 
 
@@ -693,6 +743,9 @@ async function main(): Promise<void> {
     ratios.push(dlOpen / open);
     console.log(`                        raw ${eng.kind.padEnd(4)} ${sec(open).padStart(7)}   ratio ${(dlOpen / open).toFixed(2)} (target ≤ 1.15)`);
   }
+  const crowd = (xs: Crowding[]): string => `host load ${xs.map((c) => c.load.toFixed(1)).join('/')}, others' containers ${xs.map((c) => c.foreign).join('/')}`;
+  console.log(`while opening           harness ${crowd(dls.map((x) => x.crowding))}`);
+  for (const eng of engines) console.log(`                        raw ${eng.kind.padEnd(4)} ${crowd(raws.filter((x) => x.kind === eng.kind).map((x) => x.crowding))}`);
   console.log(`per seat (s)            harness ${spread(dls.flatMap((x) => x.seatSeconds))}`);
   for (const eng of engines) console.log(`                        raw ${eng.kind.padEnd(4)} ${spread(raws.filter((x) => x.kind === eng.kind).flatMap((x) => x.seatSeconds))}`);
   console.log(`exam                    start ${sec(m(dls, (x) => x.startMs))}   end (freeze) ${sec(m(dls, (x) => x.endMs))}   grade ${sec(m(dls, (x) => x.gradeMs))} (${(m(dls, (x) => x.gradeMs) / seats / 1000).toFixed(1)} a seat)   archive ${sec(m(dls, (x) => x.archiveMs))}`);
@@ -710,6 +763,8 @@ async function main(): Promise<void> {
   // Judged against the stricter baseline.
   const failed = Math.max(...ratios) > 1.15 || maxRss > 250e6;
   console.log(failed ? '✘ a target is missed (see above)' : '✔ targets met: open ≤ 1.15× every raw baseline, runner RSS ≤ 250 MB');
+  for (const p of problems) console.log(`✘ ${p}`);
+  if (problems.length > 0) process.exitCode = 1;
 }
 
 try {
