@@ -640,9 +640,14 @@ let cleaning: Promise<void> | null = null;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     const driver = new DockerDriver();
+    const docker = driver.docker;
     for (const id of made.sessions) {
       await driver.sweep({ session: id }).catch((e: unknown) => note(`! sweep ${id}: ${String(e)}`));
-      await sweepToolboxes(driver.docker, id).catch(() => 0);
+      await sweepToolboxes(docker, id).catch(() => 0);
+      // The sweep leaves a network the engine calls busy; nothing of this run should be by now.
+      for (const n of await docker.listNetworks({ filters: { label: [`deploylab.session=${id}`] } })) {
+        await removeNetwork(() => docker.getNetwork(n.Id).remove(), n.Name).catch((e: unknown) => note(`! network ${n.Name}: ${String(e)}`));
+      }
     }
     for (const { tag, eng } of made.raw) await eng.teardown(tag).catch((e: unknown) => note(`! raw teardown ${tag}: ${String(e)}`));
     for (const d of made.dirs) rmSync(d, { recursive: true, force: true });
@@ -650,8 +655,23 @@ function cleanup(): Promise<void> {
   return cleaning;
 }
 
+/** Containers, networks and volumes of this run still on the engine after the cleanup. */
+async function leftovers(): Promise<string[]> {
+  const docker = new DockerDriver().docker;
+  const labels = [...made.sessions.map((id) => `deploylab.session=${id}`), ...made.raw.map((r) => `deploylab.bench=${r.tag}`)];
+  const out: string[] = [];
+  for (const label of labels) {
+    for (const c of await docker.listContainers({ all: true, filters: { label: [label] } })) out.push(`container ${c.Names[0] ?? c.Id}`);
+    for (const n of await docker.listNetworks({ filters: { label: [label] } })) out.push(`network ${n.Name}`);
+    for (const v of (await docker.listVolumes({ filters: { label: [label] } })).Volumes ?? []) out.push(`volume ${v.Name}`);
+  }
+  return out;
+}
+
+let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
+    interrupted = true;
     note(`${sig}: cleaning up what this run made …`);
     // Work in flight may still create a container or two: sweep, wait for it to land, sweep again.
     void cleanup()
@@ -660,6 +680,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
         cleaning = null;
         return cleanup();
       })
+      .then(leftovers)
+      .then((left) => note(left.length ? `✘ left on the engine: ${left.join(', ')}` : 'nothing of this run is left on the engine'))
       .finally(() => process.exit(130));
   });
 }
@@ -729,6 +751,8 @@ async function main(): Promise<void> {
     }
   } finally {
     await cleanup();
+    const left = await leftovers();
+    if (left.length) problem(`left on the engine after the cleanup: ${left.join(', ')}`);
   }
 
   const m = <T>(xs: T[], f: (x: T) => number): number => median(xs.map(f));
@@ -773,6 +797,7 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (e) {
-  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+  // Interrupted: the work in flight fails as its files and containers go; the handler reports.
+  if (!interrupted) console.error(e instanceof Error ? (e.stack ?? e.message) : e);
   process.exitCode = 1;
 }
