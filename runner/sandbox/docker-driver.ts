@@ -903,25 +903,9 @@ export class DockerDriver implements SandboxDriver {
     const networks = (await this.docker.listNetworks({ filters: { label: labelFilters(ref) } })).filter((n) => old(Date.parse(n.Created)));
     await Promise.all(
       networks.map(async (n) => {
-        const net = this.docker.getNetwork(n.Id);
-        const info = (await net.inspect().catch((e: unknown) => (ignore404(e), null))) as { Containers?: Record<string, unknown>; Options?: Record<string, string> } | null;
-        if (!info) return;
-        const attached = Object.keys(info.Containers ?? {});
-        const ours = attached.length
-          ? await this.docker.listContainers({ all: true, filters: { label: labelFilters({}), id: attached } })
-          : [];
-        if (ours.length > 0) return; // seats still use it (a sweep of old seats only)
+        if (!(await this.removeNetworkIfUnused(n.Id))) return;
         this.knownNetworks.delete(n.Name);
-        // In-room services joined for an allow-list are not ours: detach them.
-        for (const id of attached) await net.disconnect({ Container: id, Force: true }).catch(ignore404);
-        try {
-          await net.remove();
-        } catch (e) {
-          // 403/409: a seat joined meanwhile; it is still in use.
-          if (statusCodeOf(e) === 403 || statusCodeOf(e) === 409) return;
-          ignore404(e);
-        }
-        const bridge = info.Options?.['com.docker.network.bridge.name'];
+        const bridge = n.Options?.['com.docker.network.bridge.name'];
         if (this.hostFirewall && bridge) {
           await removeHostRules(bridge);
           await removeAllowRules();
@@ -930,6 +914,31 @@ export class DockerDriver implements SandboxDriver {
       }),
     );
     return removed;
+  }
+
+  /**
+   * Remove a network unless a seat of ours is on it. Endpoints of containers removed a moment ago
+   * can linger (seen with 210 seats removed at once: "has active endpoints"), so those and in-room
+   * services joined for an allow-list are disconnected, and the removal is tried again a while.
+   */
+  private async removeNetworkIfUnused(id: string): Promise<boolean> {
+    const net = this.docker.getNetwork(id);
+    for (let attempt = 0; ; attempt++) {
+      const info = (await net.inspect().catch((e: unknown) => (ignore404(e), null))) as { Containers?: Record<string, unknown> } | null;
+      if (!info) return false;
+      const attached = Object.keys(info.Containers ?? {});
+      const ours = attached.length ? await this.docker.listContainers({ all: true, filters: { label: labelFilters({}), id: attached } }) : [];
+      if (ours.length > 0) return false; // seats still use it (a sweep of old seats only, a seat joining)
+      for (const c of attached) await net.disconnect({ Container: c, Force: true }).catch(() => undefined);
+      try {
+        await net.remove();
+        return true;
+      } catch (e) {
+        if (statusCodeOf(e) === 404) return false;
+        if ((statusCodeOf(e) !== 403 && statusCodeOf(e) !== 409) || attempt >= 20) throw e;
+        await new Promise((r) => setTimeout(r, 250 + 100 * attempt));
+      }
+    }
   }
 }
 
