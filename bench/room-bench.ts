@@ -670,7 +670,13 @@ async function leftovers(): Promise<string[]> {
 
 let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
+  // `on`, not `once`: a second signal (tsx relays the terminal's to its child too) must not kill
+  // the process half-way through its cleanup.
+  process.on(sig, () => {
+    if (interrupted) {
+      note(`${sig}: still cleaning up, one moment …`);
+      return;
+    }
     interrupted = true;
     note(`${sig}: cleaning up what this run made …`);
     // Work in flight may still create a container or two: sweep, wait for it to land, sweep again.
