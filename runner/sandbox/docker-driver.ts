@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import Docker from 'dockerode';
 import type { Config } from '../core/config.js';
+import { mapLimit } from '../core/concurrency.js';
 import { DeploylabError } from '../core/errors.js';
 import type {
   Endpoint,
@@ -44,6 +45,10 @@ const DEFAULT_OUTPUT_CAP = 1 << 20;
 const DEFAULT_READ_CAP = 64 << 20;
 const DIND_PORT = 2375;
 const ALLOW_LABEL = 'deploylab.allow-rules';
+/** Containers removed at once by destroy and sweep. */
+const REMOVE_CONCURRENCY = 16;
+/** Tries (about 25 s in all) before a network whose endpoints linger is reported stuck. */
+const NETWORK_REMOVE_ATTEMPTS = 20;
 
 export interface DockerDriverOptions {
   docker?: Docker;
@@ -875,12 +880,12 @@ export class DockerDriver implements SandboxDriver {
     const sidecarsFirst = [...containers].sort((a, b) => Number(a.Labels[LABEL.role] === 'workspace') - Number(b.Labels[LABEL.role] === 'workspace'));
     const isSidecar = (c: Docker.ContainerInfo): boolean => c.Labels[LABEL.role] !== 'workspace';
     for (const batch of [sidecarsFirst.filter(isSidecar), sidecarsFirst.filter((c) => !isSidecar(c))]) {
-      await Promise.all(
-        batch.map(async (c) => {
-          await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignore404);
-          removed.push(DockerDriver.item('container', c.Id, c.Names[0]?.replace(/^\//, '') ?? '', c.Labels));
-        }),
-      );
+      // Bounded: removing hundreds at once timed out containerd shims and left network endpoints
+      // behind that only an engine restart clears (a 30-seat room's reset, 210 containers).
+      await mapLimit(batch, REMOVE_CONCURRENCY, async (c) => {
+        await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignore404);
+        removed.push(DockerDriver.item('container', c.Id, c.Names[0]?.replace(/^\//, '') ?? '', c.Labels));
+      });
     }
     // A seat's allow rules go with it: a later seat given the same address must not inherit them.
     const workspaces = containers.filter((c) => c.Labels[ALLOW_LABEL] === 'true').map((c) => c.Names[0]?.replace(/^\//, '') ?? '');
@@ -935,11 +940,27 @@ export class DockerDriver implements SandboxDriver {
         return true;
       } catch (e) {
         if (statusCodeOf(e) === 404) return false;
-        if ((statusCodeOf(e) !== 403 && statusCodeOf(e) !== 409) || attempt >= 20) throw e;
+        if (statusCodeOf(e) !== 403 && statusCodeOf(e) !== 409) throw e;
+        if (attempt >= NETWORK_REMOVE_ATTEMPTS) throw networkStuck(id, e);
         await new Promise((r) => setTimeout(r, 250 + 100 * attempt));
       }
     }
   }
+}
+
+/** No container on it, and still "has active endpoints": the engine's own stale state. */
+function networkStuck(id: string, cause: unknown): DeploylabError {
+  return new DeploylabError({
+    code: 'SANDBOX_NETWORK_STUCK',
+    fault: 'infrastructure',
+    message: {
+      zh: `考场网络 ${id.slice(0, 12)} 已无容器，引擎仍拒绝删除（残留端点）`,
+      en: `network ${id.slice(0, 12)} has no container left, yet the engine refuses to remove it (stale endpoints)`,
+    },
+    hint: { zh: '重启 Docker 引擎后再运行 deploylab sandbox sweep', en: 'restart the Docker engine, then run `deploylab sandbox sweep`' },
+    details: { network: id },
+    cause,
+  });
 }
 
 function ignore404(e: unknown): void {
