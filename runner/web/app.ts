@@ -13,6 +13,7 @@ import type { Dashboard } from './dashboard.js';
 import { handleExaminer } from './examiner-api.js';
 import { examPage, loginPage, messagePage, TEXT } from './pages.js';
 import { AttemptLimiter } from './rate-limit.js';
+import { readBodyText, sameOrigin } from './request.js';
 import { redirect, sendHtml, sendJson } from './respond.js';
 import { bridgeTerminal } from './terminal-bridge.js';
 
@@ -63,36 +64,6 @@ function staticFiles(): Map<string, { file: string; type: string }> {
 const LoginForm = z.object({ code: z.string().trim().min(1).max(64) });
 const MAX_FORM_BYTES = 4096;
 const TERMINAL_PATH = /^\/ws\/seats\/([a-z0-9-]{1,40})\/tasks\/([a-z0-9-]{1,48})\/terminal$/;
-
-function readForm(req: IncomingMessage): Promise<URLSearchParams | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_FORM_BYTES) {
-        resolve(null);
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
-    req.on('error', reject);
-  });
-}
-
-/** Same-origin requests only: the Origin's host must be the Host we were asked as. */
-function sameOrigin(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (!origin || !req.headers.host) return false;
-  try {
-    const u = new URL(origin);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && u.host === req.headers.host;
-  } catch {
-    return false;
-  }
-}
 
 function rejectUpgrade(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
@@ -157,7 +128,8 @@ export function createWebApp(opts: WebAppOptions): WebApp {
         sendHtml(res, 429, loginPage(TEXT.tooMany), { 'retry-after': String(Math.ceil(wait / 1000)) });
         return;
       }
-      const form = await readForm(req);
+      const text = await readBodyText(req, MAX_FORM_BYTES);
+      const form = text === null ? null : new URLSearchParams(text);
       const parsed = LoginForm.safeParse(form ? Object.fromEntries(form) : {});
       const redeemed = parsed.success ? await access.redeem(parsed.data.code) : null;
       if (!redeemed) {

@@ -10,6 +10,7 @@ import { parseCookies } from './cookies.js';
 import { dashboardPage, DASH_TEXT, examinerLoginPage, examinerMessagePage, sessionListPage } from './dashboard-page.js';
 import { RoomFeeds, RoomReader, TerminalPresence, type FeedLimits } from './dashboard-room.js';
 import { tokenMatches } from './examiner-api.js';
+import { readBodyText, sameOrigin } from './request.js';
 import { AttemptLimiter } from './rate-limit.js';
 import { redirect, sendHtml, sendJson } from './respond.js';
 
@@ -73,35 +74,6 @@ const STATIC: Record<string, { file: string; type: string }> = {
 };
 
 const UNAUTHORISED = { code: 'EXAMINER_UNAUTHORIZED', message: { zh: '需要监考令牌', en: 'examiner token required' } };
-
-function readBody(req: IncomingMessage): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        resolve(null);
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function sameOrigin(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (!origin || !req.headers.host) return false;
-  try {
-    const u = new URL(origin);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && u.host === req.headers.host;
-  } catch {
-    return false;
-  }
-}
 
 const hash = (t: string): string => createHash('sha256').update(t).digest('hex');
 
@@ -226,7 +198,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
         sendHtml(res, 429, examinerLoginPage(DASH_TEXT.tooMany), { 'retry-after': String(Math.ceil(wait / 1000)) });
         return;
       }
-      const body = await readBody(req);
+      const body = await readBodyText(req, MAX_BODY_BYTES);
       const form = LoginForm.safeParse(body === null ? {} : Object.fromEntries(new URLSearchParams(body)));
       const next = form.success && form.data.next && NEXT_PATH.test(form.data.next) ? form.data.next : '/examiner';
       if (!form.success || !tokenMatches(form.data.token, opts.examinerToken)) {
@@ -311,7 +283,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
         sendJson(res, 415, { error: { code: 'DASHBOARD_ACTION_INVALID', message: { zh: '请求须为 JSON', en: 'the request must be JSON' } } });
         return;
       }
-      const body = await readBody(req);
+      const body = await readBodyText(req, MAX_BODY_BYTES);
       let parsed: ReturnType<typeof DashboardAction.safeParse> | null;
       try {
         parsed = body === null ? null : DashboardAction.safeParse(JSON.parse(body));
