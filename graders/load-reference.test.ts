@@ -198,9 +198,11 @@ def reach(addr):
         s.connect((addr, ${hostPort})); return 'yes'
     except Exception:
         return 'no'
-print('gateway-reached', reach(ip.rsplit('.', 1)[0] + '.1'), 'docker0-reached', reach('${docker0}'), flush=True)
 import http.server
-http.server.HTTPServer(('0.0.0.0', 8080), http.server.SimpleHTTPRequestHandler).serve_forever()
+# Listening before the line the test waits for: it fetches as soon as it reads it.
+srv = http.server.HTTPServer(('0.0.0.0', 8080), http.server.SimpleHTTPRequestHandler)
+print('gateway-reached', reach(ip.rsplit('.', 1)[0] + '.1'), 'docker0-reached', reach('${docker0}'), flush=True)
+srv.serve_forever()
 `;
     try {
       const svc = await seat.startReference!({ command: ['python3', '-c', probeScript], port: 8080, copy: [], cpus: 1, memoryMiB: 256 });
