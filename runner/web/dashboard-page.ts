@@ -2,7 +2,7 @@ import type { Bilingual } from '../core/errors.js';
 import type { SessionRow } from '../sessions/session-service.js';
 import { zhState } from '../sessions/state-machine.js';
 import { escapeHtml as e } from './html.js';
-import { bi } from './pages.js';
+import { bi, htmlDocument } from './pages.js';
 
 /** Texts examiners read, Chinese first with English beside it. */
 export const DASH_TEXT = {
@@ -19,20 +19,9 @@ export const DASH_TEXT = {
 } satisfies Record<string, Bilingual>;
 
 function layout(title: Bilingual, body: string, bodyAttrs = ''): string {
-  return `<!doctype html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${e(title.zh)} · ${e(title.en)}</title>
-<link rel="stylesheet" href="/examiner/static/dashboard.css">
-</head>
-<body${bodyAttrs}>
-<header class="top"><span class="product">${bi(title)}</span>
-<form method="post" action="/examiner/logout" class="logout"><button type="submit">${bi(DASH_TEXT.logout)}</button></form></header>
-${body}
-</body>
-</html>`;
+  const header = `<span class="product">${bi(title)}</span>
+<form method="post" action="/examiner/logout" class="logout"><button type="submit">${bi(DASH_TEXT.logout)}</button></form>`;
+  return htmlDocument(title, '/examiner/static/dashboard.css', header, body, bodyAttrs);
 }
 
 /** `next`: where to go after logging in (an /examiner path the caller has checked). */

@@ -33,20 +33,25 @@ export function bi(t: Bilingual): string {
   return `${e(t.zh)} <span class="en" lang="en">${e(t.en)}</span>`;
 }
 
-function layout(title: Bilingual, body: string, bodyAttrs = ''): string {
+/** The page shell both the candidate's and the examiner's pages use. */
+export function htmlDocument(title: Bilingual, stylesheet: string, header: string, body: string, bodyAttrs = ''): string {
   return `<!doctype html>
 <html lang="zh-CN">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${e(title.zh)} · ${e(title.en)}</title>
-<link rel="stylesheet" href="/static/exam.css">
+<link rel="stylesheet" href="${stylesheet}">
 </head>
 <body${bodyAttrs}>
-<header class="top"><span class="product">${bi(TEXT.product)}</span></header>
+<header class="top">${header}</header>
 ${body}
 </body>
 </html>`;
+}
+
+function layout(title: Bilingual, body: string, bodyAttrs = ''): string {
+  return htmlDocument(title, '/static/exam.css', `<span class="product">${bi(TEXT.product)}</span>`, body, bodyAttrs);
 }
 
 export function loginPage(error?: Bilingual): string {
