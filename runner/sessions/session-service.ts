@@ -664,7 +664,7 @@ ${cards}
    */
   async supervise(id: string, opts: { pollMs?: number; grade?: boolean; concurrency?: number } = {}): Promise<SessionState> {
     await this.reconcile(id);
-    for (;;) {
+    for (let first = true; ; first = false) {
       const state = await this.tick(id);
       if (!['ready', 'running', 'paused'].includes(state)) break;
       const next = Math.min(
@@ -672,6 +672,14 @@ ${cards}
           .map((s) => endsAt(clockOf(s)))
           .filter((x): x is number => x !== null),
       );
+      if (first) {
+        const at = Number.isFinite(next) ? new Date(next).toLocaleTimeString('zh-CN', { hour12: false }) : null;
+        this.progress(
+          at
+            ? { zh: `看管场次 ${id}：最早的考位于 ${at} 到时`, en: `supervising session ${id}: the first seat's time ends at ${at}` }
+            : { zh: `看管场次 ${id}：计时尚未开始`, en: `supervising session ${id}: no clock is running yet` },
+        );
+      }
       await sleep(Math.max(50, Math.min(opts.pollMs ?? 1000, Number.isFinite(next) ? next - this.now() : Infinity)));
     }
     if (opts.grade !== false && ['frozen', 'grading'].includes(this.session(id).state)) await this.grade(id, opts.concurrency ? { concurrency: opts.concurrency } : {});

@@ -44,7 +44,7 @@ export async function images(): Promise<{ workspaceCpu: string; toolbox: string 
 }
 
 /** The CLI as a child process on the given data dir. */
-export function cli(dataDir: string, args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> } {
+export function cli(dataDir: string, args: string[]): { child: ChildProcess; output: () => string; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> } {
   const child = spawn(process.execPath, ['bin/deploylab.js', '--lang', 'en', ...args], {
     cwd: ROOT,
     env: { ...process.env, DEPLOYLAB_DATA_DIR: dataDir, DEPLOYLAB_LOG_LEVEL: 'warn' },
@@ -54,13 +54,18 @@ export function cli(dataDir: string, args: string[]): { child: ChildProcess; don
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, out })));
-  return { child, done };
+  return { child, output: () => out, done };
 }
 
-export async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 50): Promise<void> {
+/**
+ * Poll until fn holds. With `child`, a child that exits first fails at once with its output,
+ * instead of the wait running out long after the cause.
+ */
+export async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 50, child?: ReturnType<typeof cli>): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await fn()) return;
+    if (child && child.child.exitCode !== null) throw new Error(`the runner exited (code ${child.child.exitCode}) before ${what}:\n${child.output()}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out waiting for ${what}`);
