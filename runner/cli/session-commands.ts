@@ -186,13 +186,17 @@ export function registerSessionCommands(program: Command): void {
 
   session
     .command('end <id>')
-    .description('立即结束考试并冻结所有考位 (end now: freeze every seat)')
-    .action(async (id: string, _o: unknown, cmd: Command) => {
+    .description('立即结束考试并冻结所有考位；--seat 只收一个考位的卷 (end now: freeze every seat; --seat: one seat hands in)')
+    .option('--seat <seat>', '只结束一个考位（提前交卷）(one seat only: it hands in early)')
+    .action(async (id: string, o: { seat?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const svc = await sessionServiceFor(ctx.config, ctx.lang);
-      await svc.end(id);
-      if (ctx.json) printJson({ ok: true, state: svc.session(id).state });
-      else printText(say(ctx.lang, '所有考位已冻结', 'every seat frozen'));
+      const ended = await svc.end(id, o.seat);
+      const state = svc.session(id).state;
+      if (ctx.json) printJson({ ok: true, state, ended: ended.map((s) => s.seat_id) });
+      else if (!o.seat) printText(say(ctx.lang, '所有考位已冻结', 'every seat frozen'));
+      else if (ended.length === 0) printText(say(ctx.lang, `考位 ${o.seat} 未在作答，无变化`, `seat ${o.seat} was not working: nothing changed`));
+      else printText(say(ctx.lang, `考位 ${o.seat} 已交卷并冻结；场次状态：${zhState(state)}`, `seat ${o.seat} handed in and frozen; session state: ${state}`));
     });
 
   session

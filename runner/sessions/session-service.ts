@@ -635,11 +635,23 @@ ${cards}
     this.progress({ zh: `考位 ${s.seat_id} 已冻结（${reason}）`, en: `seat ${s.seat_id} frozen (${reason})` });
   }
 
-  /** End the exam now: every seat frozen (candidate access closed, services keep running). */
-  async end(id: string): Promise<void> {
-    await this.locked(id, async () => {
-      this.moveSession(id, 'freeze', { reason: 'ended by examiner' });
-      for (const s of this.targetSeats(id, undefined, ['ready', 'running', 'paused'])) await this.freezeSeat(id, s, 'end');
+  /**
+   * End now: the whole room, or one seat (a candidate who hands in early). Ended seats are frozen:
+   * candidate access closed, services keep running. When the last working seat ends, the room is
+   * frozen too. An ended seat with time left gets access back through `extend`.
+   */
+  async end(id: string, seatId?: string): Promise<SeatRow[]> {
+    return this.locked(id, async () => {
+      if (!seatId) this.moveSession(id, 'freeze', { reason: 'ended by examiner' });
+      const ended: SeatRow[] = [];
+      for (const s of this.targetSeats(id, seatId, ['ready', 'running', 'paused'])) {
+        await this.freezeSeat(id, s, seatId ? 'seat ended by examiner' : 'end');
+        ended.push(this.seat(id, s.seat_id));
+      }
+      const room = this.session(id);
+      const working = this.seats(id).some((s) => ['running', 'paused', 'ready'].includes(s.state));
+      if (seatId && (room.state === 'running' || room.state === 'paused') && !working) this.moveSession(id, 'freeze', { reason: 'every seat ended' });
+      return ended;
     });
   }
 

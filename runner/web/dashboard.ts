@@ -64,8 +64,7 @@ export const DashboardAction = z
     seat: z.string().regex(/^[a-z0-9-]{1,40}$/).optional(),
     minutes: z.number().int().min(1).max(600).optional(),
   })
-  .refine((a) => (a.action === 'extend') === (a.minutes !== undefined), { message: 'minutes goes with extend, and only with extend' })
-  .refine((a) => a.action !== 'end' || a.seat === undefined, { message: 'end applies to the whole room' });
+  .refine((a) => (a.action === 'extend') === (a.minutes !== undefined), { message: 'minutes goes with extend, and only with extend' });
 export type DashboardAction = z.output<typeof DashboardAction>;
 
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -158,6 +157,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
       case 'extend':
         return sessions.extend(id, ms, a.seat);
       case 'end':
+        if (a.seat) return sessions.end(id, a.seat);
         await sessions.end(id);
         return sessions.seats(id);
     }
@@ -300,7 +300,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
         const rows = await enqueue(id, () => act(id, a));
         log.info({ session: id, seat: a.seat ?? null, action: a.action, minutes: a.minutes ?? null, ip: req.socket.remoteAddress, changed: rows.length }, 'examiner action from the dashboard');
         const message: Bilingual =
-          rows.length === 0 && a.action !== 'end'
+          rows.length === 0 && (a.action !== 'end' || a.seat)
             ? { zh: '没有考位发生变化（状态不适用）。', en: 'No seat changed (not applicable in its state).' }
             : { zh: '已执行。', en: 'Done.' };
         sendJson(res, 200, { ok: true, action: a.action, seat: a.seat ?? null, changed: rows.map((r) => ({ seat: r.seat_id, state: r.state })), message });

@@ -54,7 +54,21 @@ describe.skipIf(!hasEngine)('session on the local engine', () => {
     await svc.resume(id, 's02');
     expect((await svc.driver.exec(box('s02', 'quantize'), { cmd: ['true'] })).exitCode).toBe(0);
 
-    await svc.end(id);
+    // One seat hands in early: only it is frozen; extending it gives the access back.
+    expect((await svc.end(id, 's02')).map((s) => s.state)).toEqual(['frozen']);
+    expect(svc.seats(id).map((s) => s.state)).toEqual(['running', 'frozen']);
+    expect(svc.session(id).state).toBe('running');
+    await expect(svc.driver.exec(box('s02', 'quantize'), { cmd: ['true'] })).rejects.toMatchObject({ code: 'SANDBOX_SEAT_FROZEN' });
+    expect((await svc.driver.exec(box('s01', 'quantize'), { cmd: ['true'] })).exitCode).toBe(0);
+    await svc.extend(id, 60_000, 's02');
+    expect(svc.seat(id, 's02').state).toBe('running');
+    expect((await svc.driver.exec(box('s02', 'quantize'), { cmd: ['true'] })).exitCode).toBe(0);
+    // Ending a seat that is not working changes nothing; ending the last working seat ends the room.
+    await svc.end(id, 's02');
+    expect(await svc.end(id, 's02')).toEqual([]);
+    expect(svc.session(id).state).toBe('running');
+    await svc.end(id, 's01');
+    expect(svc.session(id).state).toBe('frozen');
     expect(svc.seats(id).map((s) => s.state)).toEqual(['frozen', 'frozen']);
     expect(dir.seatForCookie(token)?.frozen).toBe(true);
     await expect(svc.driver.exec(box('s01', 'serve'), { cmd: ['true'] })).rejects.toMatchObject({ code: 'SANDBOX_SEAT_FROZEN' });

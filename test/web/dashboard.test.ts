@@ -203,7 +203,7 @@ describe.skipIf(!hasEngine || !hasChromium)('examiner room dashboard', () => {
     expect(await page.locator('tr[data-seat=s02] td.clock .time').innerText()).toBe(paused);
   }, 90_000);
 
-  it('the buttons act through the dashboard: resume and extend a seat; End needs a second click', async () => {
+  it('the buttons act through the dashboard: resume, extend and end a seat; End needs a second click', async () => {
     await page.locator('tr[data-seat=s02] button[data-action=resume]').click();
     await expect.poll(() => page.locator('tr[data-seat=s02] td.state').innerText(), { timeout: 10_000 }).toContain('考试中');
     expect(svc.seat(id, 's02').state).toBe('running');
@@ -222,6 +222,17 @@ describe.skipIf(!hasEngine || !hasChromium)('examiner room dashboard', () => {
     ws.close();
     await expect.poll(() => page.locator('tr[data-seat=s01] td.term').innerText(), { timeout: 10_000 }).toContain('未连接');
     expect(await page.locator('tr[data-seat=s01] td.activity').innerText()).toMatch(/刚刚|分钟前/);
+
+    // One seat hands in: its own End, confirmed by a second click, freezes it alone.
+    const endSeat = page.locator('tr[data-seat=s02] button[data-action=end]');
+    await endSeat.click();
+    expect(await page.locator('#notice').innerText()).toContain('考位 s02 将被冻结');
+    expect(svc.seat(id, 's02').state).toBe('running');
+    await page.locator('tr[data-seat=s02] button[data-action=end]').click();
+    await expect.poll(() => page.locator('tr[data-seat=s02] td.state').innerText(), { timeout: 30_000 }).toContain('已冻结');
+    expect(svc.seats(id).map((s) => s.state)).toEqual(['running', 'frozen']);
+    expect(svc.session(id).state).toBe('running');
+    expect(await page.locator('tr[data-seat=s02] button[data-action=end]').count()).toBe(0);
 
     const end = page.locator('.room-actions button[data-action=end]');
     await end.click();

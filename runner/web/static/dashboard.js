@@ -160,6 +160,7 @@
     if (seat.state === 'running') actions.appendChild(button('pause', seat.seat, '暂停', 'Pause'));
     if (seat.state === 'paused') actions.appendChild(button('resume', seat.seat, '恢复', 'Resume'));
     if (WORKING[seat.state] || seat.state === 'frozen') actions.appendChild(button('extend', seat.seat, '延时', 'Extend'));
+    if (WORKING[seat.state]) actions.appendChild(button('end', seat.seat, '收卷', 'End', 'danger'));
     tr.appendChild(actions);
     return tr;
   }
@@ -244,6 +245,8 @@
 
   // ---- actions -----------------------------------------------------------------------------
 
+  // What the first click of an End armed, by action and seat: the rows are redrawn from the
+  // stream, so the button clicked the second time may be a new element.
   var armed = null;
   function send(b) {
     var body = { action: b.getAttribute('data-action') };
@@ -266,12 +269,15 @@
   document.addEventListener('click', function (ev) {
     var b = ev.target.closest ? ev.target.closest('button[data-action]') : null;
     if (!b || b.disabled) return;
-    if (b.getAttribute('data-action') === 'end' && armed !== b) {
-      // Ending freezes every seat: a second click within five seconds confirms.
-      armed = b;
+    var key = b.getAttribute('data-action') + ':' + (b.getAttribute('data-seat') || '');
+    if (b.getAttribute('data-action') === 'end' && armed !== key) {
+      // Ending freezes seats: a second click within five seconds confirms.
+      armed = key;
       b.classList.add('armed');
-      say('再次点击“结束考试”确认：所有考位将被冻结。', 'Click “End exam” again to confirm: every seat will be frozen.', true);
-      window.setTimeout(function () { if (armed === b) { armed = null; b.classList.remove('armed'); } }, 5000);
+      var one = b.getAttribute('data-seat');
+      if (one) say('再次点击“收卷”确认：考位 ' + one + ' 将被冻结。', 'Click “End” again to confirm: seat ' + one + ' will be frozen.', true);
+      else say('再次点击“结束考试”确认：所有考位将被冻结。', 'Click “End exam” again to confirm: every seat will be frozen.', true);
+      window.setTimeout(function () { if (armed === key) { armed = null; b.classList.remove('armed'); } }, 5000);
       return;
     }
     armed = null;
