@@ -188,6 +188,13 @@ CREATE INDEX transitions_session ON transitions(session_id, seq);
 ${LEDGER_TABLES.map(appendOnly).join('\n')}
 `,
   hashAccessCodes,
+  // 3: examiner dashboard logins outlive a runner restart (runner/web/examiner-logins.ts).
+  `CREATE TABLE examiner_logins (
+  token_hash TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX examiner_logins_created ON examiner_logins(created_at);`,
 ];
 
 export function migrate(db: DB): number {

@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -10,6 +9,7 @@ import { parseCookies } from './cookies.js';
 import { dashboardPage, DASH_TEXT, examinerLoginPage, examinerMessagePage, sessionListPage } from './dashboard-page.js';
 import { RoomFeeds, RoomReader, TerminalPresence, type FeedLimits } from './dashboard-room.js';
 import { tokenMatches } from './examiner-api.js';
+import { ExaminerLogins } from './examiner-logins.js';
 import { readBodyText, sameOrigin } from './request.js';
 import { AttemptLimiter } from './rate-limit.js';
 import { redirect, sendHtml, sendJson } from './respond.js';
@@ -74,7 +74,6 @@ const STATIC: Record<string, { file: string; type: string }> = {
 
 const UNAUTHORISED = { code: 'EXAMINER_UNAUTHORIZED', message: { zh: '需要监考令牌', en: 'examiner token required' } };
 
-const hash = (t: string): string => createHash('sha256').update(t).digest('hex');
 
 /** HTTP status for an error the session service raised on an examiner action. */
 function statusOf(code: string, fault: string): number {
@@ -99,8 +98,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     maxQueuedBytes: opts.feed?.maxQueuedBytes ?? 1 << 20,
   });
   const limiter = new AttemptLimiter(opts.loginLimit ?? { max: 10, windowMs: 60_000, maxKeys: 10_000 });
-  /** Examiner logins: hash of the cookie → expiry (epoch ms). */
-  const logins = new Map<string, number>();
+  const logins = new ExaminerLogins(sessions.db, { ttlMs: ttl, max: MAX_LOGINS, now });
   /** One clock action at a time per room, in arrival order. */
   const queues = new Map<string, Promise<unknown>>();
   const cache = new Map<string, Buffer>();
@@ -112,26 +110,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
   }
 
   function cookieLogin(req: IncomingMessage): string | null {
-    const c = parseCookies(req.headers.cookie).get(EXAMINER_COOKIE);
-    if (!c || !/^[A-Za-z0-9_-]{43}$/.test(c)) return null;
-    const h = hash(c);
-    const until = logins.get(h);
-    if (until === undefined) return null;
-    if (until <= now()) {
-      logins.delete(h);
-      return null;
-    }
-    return h;
-  }
-
-  function newLogin(): string {
-    const t = now();
-    for (const [h, until] of logins) if (until <= t) logins.delete(h);
-    // Full of live logins: the oldest goes (insertion order), so the map stays bounded.
-    while (logins.size >= MAX_LOGINS) logins.delete(logins.keys().next().value!);
-    const token = randomBytes(32).toString('base64url');
-    logins.set(hash(token), t + ttl);
-    return token;
+    return logins.check(parseCookies(req.headers.cookie).get(EXAMINER_COOKIE));
   }
 
   function enqueue<T>(id: string, fn: () => Promise<T>): Promise<T> {
@@ -207,7 +186,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
         return;
       }
       log.info({ ip }, 'examiner logged in');
-      redirect(res, next, { 'set-cookie': `${EXAMINER_COOKIE}=${newLogin()}; ${cookieAttrs}; Max-Age=${Math.floor(ttl / 1000)}` });
+      redirect(res, next, { 'set-cookie': `${EXAMINER_COOKIE}=${logins.create()}; ${cookieAttrs}; Max-Age=${Math.floor(ttl / 1000)}` });
       return;
     }
     if (method === 'POST' && path === '/examiner/logout') {
@@ -216,7 +195,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
         return;
       }
       const h = cookieLogin(req);
-      if (h) logins.delete(h);
+      if (h) logins.revoke(h);
       redirect(res, '/examiner', { 'set-cookie': `${EXAMINER_COOKIE}=; ${cookieAttrs}; Max-Age=0` });
       return;
     }
