@@ -93,8 +93,8 @@ describe.skipIf(!hasEngine || !hasChromium)('candidate page in a real headless C
     await page.keyboard.type('echo hello-$((6*7))');
     await page.keyboard.press('Enter');
     await expect.poll(() => terminalText(page, 'serve'), { timeout: 15_000 }).toMatch(/^hello-42\s*$/m);
-    // The DOM shows it too, not only xterm's buffer.
-    expect(await page.locator('.term.active .xterm-rows').innerText()).toContain('hello-42');
+    // The DOM shows it too, not only xterm's buffer (drawn on a later animation frame).
+    await expect.poll(() => page.locator('.term.active .xterm-rows').innerText(), { timeout: 5000 }).toContain('hello-42');
     await page.screenshot({ path: join(shots, '2-exam.png') });
     expect(statSync(join(shots, '2-exam.png')).size).toBeGreaterThan(20_000);
   }, 60_000);
