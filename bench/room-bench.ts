@@ -26,6 +26,7 @@ import { createLogger } from '../runner/core/logger.js';
 import { sweepToolboxes } from '../runner/grading/seat-handle.js';
 import { currentImageRef, dockerInSeatImages, type PlanImages } from '../runner/grading/task-runner.js';
 import { DockerDriver, dockerDriverFor, SEAT_CAPABILITIES } from '../runner/sandbox/docker-driver.js';
+import { DIND_COMMAND, DIND_PORT } from '../runner/sandbox/driver.js';
 import { loadExamPaper, planForSeatTask } from '../runner/sessions/paper.js';
 import { residentIdValid, type RosterEntry } from '../runner/sessions/roster.js';
 import { mapLimit, SessionService } from '../runner/sessions/session-service.js';
@@ -324,7 +325,6 @@ async function startWeb(config: Config, dataDir: string, tasksRoot: string): Pro
 
 // ---- the raw baselines -----------------------------------------------------------------------
 
-const DIND_PORT = 2375;
 
 /** One container as plain engine terms: what `docker run` flags or a create call say. */
 interface BoxSpec {
@@ -547,7 +547,7 @@ async function rawBox(ctx: RoomCtx, eng: RawEngine, tag: string, net: string, se
     await op('volume-create', () => eng.volumeCreate(vol, labels));
     await op('run-dind', () =>
       eng.run({
-        ...base, name: names.dind!, image: plan.dockerInSeat.image ?? ws.image, cmd: ['dockerd', `--host=tcp://0.0.0.0:${DIND_PORT}`, '--storage-driver=vfs', '--tls=false'],
+        ...base, name: names.dind!, image: plan.dockerInSeat.image ?? ws.image, cmd: [...DIND_COMMAND],
         env: {}, network: `container:${name}`, memoryMiB: r.memoryMiB * 2, capDrop: ['SYS_RESOURCE'], capAdd: ['ALL'],
         securityOpt: ['seccomp=unconfined', 'apparmor=unconfined'], binds: ['/sys/fs/cgroup:/sys/fs/cgroup:rw'], volume: { src: vol, dst: '/var/lib/docker' },
       }, labels),
@@ -701,8 +701,8 @@ async function main(): Promise<void> {
   const gc = arg('grade-concurrency', '');
   const explicitPaper = process.argv.includes('--paper');
   const paperId = arg('paper', 'junior-v1');
-  // By default the docker-in-seat task is left out: each of its seats preloads images into a
-  // nested dockerd on vfs, ~200 s a seat on a 2-core host, which would swamp every other figure.
+  // By default the docker-in-seat task is left out: each of its seats starts a nested dockerd and
+  // copies the app base image into it, which would swamp every other figure.
   const exclude = arg('exclude', explicitPaper ? '' : 'container').split(',').filter(Boolean);
   if (!(seats >= 1 && concurrency >= 1 && rounds >= 1)) throw new Error('--seats, --concurrency and --rounds must be positive numbers');
   const paper = benchPaper(paperId, exclude);
@@ -717,7 +717,7 @@ async function main(): Promise<void> {
   console.log(`room: ${seats} seat(s) × ${paper.tasks.length} task(s) = ${seats * paper.tasks.length} sandboxes; paper ${paper.paperId} (${paper.tasks.map((t) => t.task.id).join(', ')}); provisioning concurrency ${concurrency}; ${rounds} round(s)`);
   if (paper.excluded.length) {
     console.log(
-      `excluded: ${paper.excluded.join(', ')} — a docker-in-seat task preloads images into a nested dockerd on vfs in every seat (~200 s a seat on a 2-core host); pass --paper ${paperId} to include it`,
+      `excluded: ${paper.excluded.join(', ')} — a docker-in-seat task starts a nested dockerd in every seat and copies the app base image into it; pass --paper ${paperId} to include it`,
     );
   }
   console.log(`images: ${images.workspaceCpu}, toolbox ${images.toolbox}${images.dockerInSeat ? `, dind ${images.dockerInSeat.dind}` : ''}${ctx.web ? '; web server up with one examiner watching the room feed (its polling is in the figures)' : ''}`);

@@ -71,6 +71,10 @@ describe.skipIf(!images)('docker driver: session network, sidecars, allow-list',
     expect(ep.host).toBe(aIp);
     const ping = await fetch(`http://${ep.host}:${ep.port}/_ping`);
     expect(await ping.text()).toBe('OK');
+    // The seat daemon's data volume lies on the host engine's disk: where the host runs overlay2,
+    // so does the seat daemon (vfs would copy every image for each build step and container).
+    const inner = (await (await fetch(`http://${ep.host}:${ep.port}/info`)).json()) as { Driver: string };
+    if ((await docker.info()).Driver === 'overlay2') expect(inner.Driver).toBe('overlay2');
   }, 240_000);
 
   it('an allow-listed in-room service is reachable from that seat only, and its rules go with the seat', async () => {

@@ -8,6 +8,7 @@ import Docker from 'dockerode';
 import type { Config } from '../core/config.js';
 import { mapLimit } from '../core/concurrency.js';
 import { DeploylabError } from '../core/errors.js';
+import { DIND_COMMAND, DIND_PORT } from './driver.js';
 import type {
   Endpoint,
   EvidenceArchive,
@@ -43,7 +44,6 @@ export const SEAT_CAPABILITIES = [
 const CANDIDATE_USER = '1000:1000';
 const DEFAULT_OUTPUT_CAP = 1 << 20;
 const DEFAULT_READ_CAP = 64 << 20;
-const DIND_PORT = 2375;
 const ALLOW_LABEL = 'deploylab.allow-rules';
 /** Containers removed at once by destroy and sweep. */
 const REMOVE_CONCURRENCY = 16;
@@ -344,7 +344,7 @@ export class DockerDriver implements SandboxDriver {
       dind = await this.docker.createContainer({
         name: seatObjectName(ref, 'dind'),
         Image: plan.dockerInSeat.image ?? plan.workspace.image,
-        Cmd: ['dockerd', `--host=tcp://0.0.0.0:${DIND_PORT}`, '--storage-driver=vfs', '--tls=false'],
+        Cmd: [...DIND_COMMAND],
         Labels: seatLabels(plan, 'dind'),
         HostConfig: {
           ...this.hostConfigBase(plan, inNamespace),

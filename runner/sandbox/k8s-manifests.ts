@@ -1,7 +1,7 @@
 import type { IObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
 import type { ILimitRange, INamespace, IPod, IResourceQuota, IService, IContainer } from 'kubernetes-models/v1';
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import type { SeatPlan, SeatRef } from './driver.js';
+import { DIND_COMMAND, DIND_PORT, type SeatPlan, type SeatRef } from './driver.js';
 import { LABEL, seatLabels } from './labels.js';
 
 /**
@@ -117,7 +117,7 @@ export function renderSeat(plan: SeatPlan, opts: K8sRenderOptions): SeatManifest
 
   const ws = plan.workspace;
   const env = Object.entries(ws.env).map(([name, value]) => ({ name, value }));
-  if (plan.dockerInSeat.enabled) env.push({ name: 'DOCKER_HOST', value: 'tcp://dind:2375' });
+  if (plan.dockerInSeat.enabled) env.push({ name: 'DOCKER_HOST', value: `tcp://dind:${DIND_PORT}` });
   const wsResources = resources(plan)!;
   if (plan.gpu.devices.length > 0) {
     // The device plugin picks the GPUs on the node; UUID pinning is a Docker-driver feature.
@@ -215,8 +215,8 @@ export function renderSeat(plan: SeatPlan, opts: K8sRenderOptions): SeatManifest
           {
             name: 'dind',
             image: plan.dockerInSeat.image ?? ws.image,
-            command: ['dockerd', '--host=tcp://0.0.0.0:2375', '--storage-driver=vfs', '--tls=false'],
-            ports: [{ name: 'docker', containerPort: 2375 }],
+            command: [...DIND_COMMAND],
+            ports: [{ name: 'docker', containerPort: DIND_PORT }],
             resources: { limits: { cpu: `${Math.round(plan.resources.cpus * 1000)}m`, memory: `${plan.resources.memoryMiB * 2}Mi` } },
             // Same profile as the Docker driver's sidecar: all capabilities but SYS_RESOURCE, no seccomp.
             securityContext: { privileged: false, capabilities: { add: ['ALL'], drop: ['SYS_RESOURCE'] }, seccompProfile: { type: 'Unconfined' } },
@@ -230,7 +230,7 @@ export function renderSeat(plan: SeatPlan, opts: K8sRenderOptions): SeatManifest
       apiVersion: 'v1',
       kind: 'Service',
       metadata: meta('dind', 'dind'),
-      spec: { selector: { [LABEL.role]: 'dind' }, ports: [{ name: 'docker', port: 2375, targetPort: 2375 }] },
+      spec: { selector: { [LABEL.role]: 'dind' }, ports: [{ name: 'docker', port: DIND_PORT, targetPort: DIND_PORT }] },
     });
   }
   return out;
