@@ -101,6 +101,11 @@ export interface SessionDeps {
   docker?: Docker;
   progress?: Progress;
   now?: () => number;
+  /**
+   * How long an operation waits for a session that another process holds (the clock's tick, a
+   * dashboard action in the web server) before it is refused with SESSION_LOCKED.
+   */
+  lockWaitMs?: number;
 }
 
 export { newAccessCode } from '../store/access-code.js';
@@ -257,6 +262,7 @@ export class SessionService {
   private readonly docker: Docker | undefined;
   private readonly progress: Progress;
   private readonly now: () => number;
+  private readonly lockWaitMs: number;
 
   constructor(deps: SessionDeps) {
     this.db = deps.db;
@@ -265,6 +271,7 @@ export class SessionService {
     this.docker = deps.docker;
     this.progress = deps.progress ?? (() => undefined);
     this.now = deps.now ?? Date.now;
+    this.lockWaitMs = deps.lockWaitMs ?? 10_000;
   }
 
   // ---- reading ----------------------------------------------------------------------------
@@ -353,10 +360,23 @@ export class SessionService {
   }
 
   /**
-   * One operation on a session at a time. Across processes the store's lock row refuses a second
-   * runner; within this process (the web server's examiner actions beside the clock, grading)
+   * One operation on a session at a time. Across processes the store's lock row holds a second
+   * runner off (it waits up to lockWaitMs, then is refused); within this process (the web server's examiner actions beside the clock, grading)
    * operations queue here, because the row names only the process and would let them overlap.
    */
+  /** The store's lock, waiting up to lockWaitMs for another process's brief hold to end. */
+  private async acquireWaiting(id: string): Promise<() => void> {
+    const end = Date.now() + this.lockWaitMs;
+    for (;;) {
+      try {
+        return acquireLock(this.db, id);
+      } catch (e) {
+        if (!(e instanceof DeploylabError && e.code === 'SESSION_LOCKED') || Date.now() >= end) throw e;
+        await sleep(Math.min(100, Math.max(1, end - Date.now())));
+      }
+    }
+  }
+
   private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
     this.session(id);
     const key = `${this.db.name}\0${id}`;
@@ -366,7 +386,7 @@ export class SessionService {
     inProcessQueue.set(key, mine);
     await before;
     try {
-      const release = acquireLock(this.db, id);
+      const release = await this.acquireWaiting(id);
       try {
         return await fn();
       } finally {
@@ -676,15 +696,30 @@ ${cards}
    */
   async supervise(id: string, opts: { pollMs?: number; grade?: boolean; concurrency?: number } = {}): Promise<SessionState> {
     await this.reconcile(id);
-    for (let first = true; ; first = false) {
-      const state = await this.tick(id);
+    let waiting = false;
+    let announced = false;
+    for (;;) {
+      let state: SessionState;
+      try {
+        state = await this.tick(id);
+        waiting = false;
+      } catch (e) {
+        // Another process holds the room for longer than a tick waits (grading, a long action):
+        // the clock lives in the store, so the next tick catches up.
+        if (!(e instanceof DeploylabError && e.code === 'SESSION_LOCKED')) throw e;
+        if (!waiting) this.progress({ zh: `场次 ${id} 正由另一个进程操作，稍后继续看管`, en: `session ${id} is held by another process; supervising resumes when it lets go` });
+        waiting = true;
+        await sleep(opts.pollMs ?? 1000);
+        continue;
+      }
       if (!['ready', 'running', 'paused'].includes(state)) break;
       const next = Math.min(
         ...this.seats(id)
           .map((s) => endsAt(clockOf(s)))
           .filter((x): x is number => x !== null),
       );
-      if (first) {
+      if (!announced) {
+        announced = true;
         const at = Number.isFinite(next) ? new Date(next).toLocaleTimeString('zh-CN', { hour12: false }) : null;
         this.progress(
           at
