@@ -359,11 +359,6 @@ export class SessionService {
       .immediate();
   }
 
-  /**
-   * One operation on a session at a time. Across processes the store's lock row holds a second
-   * runner off (it waits up to lockWaitMs, then is refused); within this process (the web server's examiner actions beside the clock, grading)
-   * operations queue here, because the row names only the process and would let them overlap.
-   */
   /** The store's lock, waiting up to lockWaitMs for another process's brief hold to end. */
   private async acquireWaiting(id: string): Promise<() => void> {
     const end = Date.now() + this.lockWaitMs;
@@ -377,6 +372,12 @@ export class SessionService {
     }
   }
 
+  /**
+   * One operation on a session at a time. Across processes the store's lock row holds a second
+   * runner off (it waits up to lockWaitMs, then is refused); within this process (the web server's
+   * examiner actions beside the clock, grading) operations queue here, because the row names only
+   * the process and would let them overlap.
+   */
   private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
     this.session(id);
     const key = `${this.db.name}\0${id}`;
