@@ -74,7 +74,6 @@ const STATIC: Record<string, { file: string; type: string }> = {
 
 const UNAUTHORISED = { code: 'EXAMINER_UNAUTHORIZED', message: { zh: '需要监考令牌', en: 'examiner token required' } };
 
-
 /** HTTP status for an error the session service raised on an examiner action. */
 function statusOf(code: string, fault: string): number {
   if (code === 'SESSION_NOT_FOUND' || code === 'SEAT_NOT_FOUND') return 404;
