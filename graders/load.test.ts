@@ -1,8 +1,10 @@
 import { createServer, type Server } from 'node:http';
+import { getPriority, setPriority } from 'node:os';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeServer, listenOnLoopback } from './__helpers__/loopback-server.js';
 import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
 import { loadProbe, percentile } from './load.js';
+import { runLoad } from './load-client.js';
 import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
 
 // The candidate's service on loopback: /ok answers after 20 ms; /flaky fails every third request;
@@ -115,6 +117,44 @@ describe('load probe', () => {
     expect(r['p50Ms'] as number).toBeLessThanOrEqual(r['p90Ms'] as number);
     expect(r['p99Ms'] as number).toBeLessThanOrEqual(r['maxMs'] as number);
     expect(r['method']).toMatch(/nearest-rank.*end of the response body.*harness host/);
+  });
+
+  it('measures at raised CPU priority where the harness may, and gives it back, also when runs overlap', async () => {
+    const before = getPriority();
+    let canRaise = true;
+    try {
+      setPriority(-10);
+      setPriority(before);
+    } catch {
+      canRaise = false;
+    }
+    const target = { url: new URL(`http://127.0.0.1:${port}/ok`), method: 'GET', headers: {} };
+    const deadline = Deadline.after(30_000);
+    const during: number[] = [];
+    const sample = setInterval(() => during.push(getPriority()), 5);
+    try {
+      // The short run ends while the long one still measures: the long one keeps the raise.
+      const long = runLoad(target, { requests: 40, concurrency: 2, timeoutMs: 5000 }, deadline);
+      const short = await runLoad(target, { requests: 4, concurrency: 2, timeoutMs: 5000 }, deadline);
+      const afterShort = getPriority();
+      const l = await long;
+      clearInterval(sample);
+      expect([short.clientPriorityRaised, l.clientPriorityRaised]).toEqual([canRaise, canRaise]);
+      if (canRaise) {
+        expect(afterShort).toBe(-10);
+        expect(during.length).toBeGreaterThan(0);
+        expect(during.every((n) => n === -10)).toBe(true);
+      }
+      expect(getPriority()).toBe(before);
+      // The evidence says how the client ran.
+      const o = await run({ path: '/ok', requests: 4, concurrency: 2, expect: {} });
+      expect(result(o)['clientPriorityRaised']).toBe(canRaise);
+      expect(result(o)['method']).toMatch(/raised CPU priority/);
+      expect(getPriority()).toBe(before);
+    } finally {
+      clearInterval(sample);
+      deadline.dispose();
+    }
   });
 
   it('nearest-rank percentiles', () => {

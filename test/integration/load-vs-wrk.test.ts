@@ -9,104 +9,25 @@
  * HdrHistogram). Traffic goes only to 127.0.0.1, is bounded (a fixed request count for the probe,
  * a fixed duration for wrk) and stops by itself.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempSeat } from '../../graders/__helpers__/temp-seat.js';
 import { loadProbe } from '../../graders/load.js';
 import { Deadline, runProbe } from '../../graders/probe.js';
+import { hasWrk, runWrk, startPacedServer, WRK, type LatencyFigures as Figures } from '../helpers/paced-server.js';
 
-const WRK = '/usr/bin/wrk';
-const hasWrk = existsSync(WRK);
 if (!hasWrk) {
   if (process.env.CI === 'true') throw new Error(`CI=true but ${WRK} is missing: run \`deploylab host prepare --test-tools\` (package wrk)`);
   process.stderr.write(`\n!!! ${WRK} missing: the load-vs-wrk cross-check is SKIPPED. Install it: apt-get install -y wrk !!!\n\n`);
 }
 
 const CONCURRENCY = 4;
-const MIN_MS = 20;
-const SPAN_MS = 60;
 
-/**
- * The server runs in a process of its own, as a candidate's service would: sharing the test's event
- * loop would add the probe's own client work to the server's delays (and not wrk's).
- * mulberry32 keeps the latency sequence the same every run.
- */
-const SERVER = `
-const http = require('node:http');
-let a = 20240607 >>> 0;
-const next = () => {
-  a = (a + 0x6d2b79f5) >>> 0;
-  let t = a;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
-const server = http.createServer((req, res) => {
-  req.resume();
-  setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\\n'), ${MIN_MS} + next() * ${SPAN_MS});
-});
-server.listen(0, '127.0.0.1', () => process.stdout.write('PORT ' + server.address().port + '\\n'));
-process.stdin.on('end', () => process.exit(0)).resume();
-`;
-
-let server: ChildProcess;
 let port: number;
+let stop: () => void;
 beforeAll(async () => {
-  // Exits when the test's end of stdin closes, so it cannot outlive the test run.
-  server = spawn(process.execPath, ['-e', SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
-  port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    server.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /PORT (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    server.once('exit', (code) => reject(new Error(`test server exited with ${code}`)));
-  });
+  ({ port, stop } = await startPacedServer(20, 60));
 });
-afterAll(() => {
-  server.stdin!.end();
-  server.kill();
-});
-
-interface Figures {
-  requests: number;
-  p50: number;
-  p90: number;
-  p95: number;
-  p99: number;
-}
-
-const DONE_HOOK = `
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("WRK_RESULT %d %d %d %d %d %d\\n",
-    summary.requests, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(95), latency:percentile(99)))
-end
-`;
-
-async function runWrk(url: string, seconds: number): Promise<Figures & { errors: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'load-vs-wrk-'));
-  try {
-    const script = join(dir, 'done.lua');
-    writeFileSync(script, DONE_HOOK);
-    const stdout = await new Promise<string>((resolve, reject) =>
-      execFile(WRK, ['-t1', `-c${CONCURRENCY}`, `-d${seconds}s`, '--timeout', '5s', '--latency', '-s', script, url], { timeout: (seconds + 20) * 1000 }, (err, out, errOut) =>
-        err ? reject(new Error(`wrk failed: ${err.message}\n${errOut}`)) : resolve(out),
-      ),
-    );
-    const m = /^WRK_RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$/m.exec(stdout);
-    if (!m) throw new Error(`no WRK_RESULT line in wrk's output:\n${stdout}`);
-    const us = (i: number): number => Number(m[i]) / 1000;
-    return { requests: Number(m[1]), errors: Number(m[2]), p50: us(3), p90: us(4), p95: us(5), p99: us(6) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+afterAll(() => stop());
 
 async function runProbeOnce(): Promise<Figures> {
   const seat = await tempSeat();
@@ -139,7 +60,7 @@ describe.skipIf(!hasWrk)('load probe vs wrk on the same endpoint', () => {
     const attempts: { probe: Figures; wrk: Figures & { errors: number }; p50: number; p90: number; p95: number }[] = [];
     for (let i = 0; i < 3; i++) {
       const probe = await runProbeOnce();
-      const wrk = await runWrk(`http://127.0.0.1:${port}/`, 4);
+      const wrk = await runWrk(`http://127.0.0.1:${port}/`, 4, CONCURRENCY);
       expect(wrk.errors).toBe(0);
       expect(wrk.requests).toBeGreaterThan(200);
       const a = { probe, wrk, p50: apart(probe.p50, wrk.p50), p90: apart(probe.p90, wrk.p90), p95: apart(probe.p95, wrk.p95) };
