@@ -86,6 +86,7 @@ export function printScores(ctx: CliContext, seats: SeatReport[]): void {
 
 export function printResetReport(ctx: CliContext, r: ResetReport): void {
   printText(say(ctx.lang, `已删除 ${r.removed} 项带本场次标签的对象`, `removed ${r.removed} object(s) labelled for the session`));
+  if (r.cardsRemoved > 0) printText(say(ctx.lang, `已删除 ${r.cardsRemoved} 个考位卡文件（登录码明文）`, `deleted ${r.cardsRemoved} seat-card file(s) (the codes in clear)`));
   for (const l of r.leftovers) printText(`  ! ${l.kind} ${l.name}`);
   for (const p of r.portsHeld) printText(`  ! port ${p}`);
   if (r.gpu) printText(`GPU MiB: baseline ${r.gpu.baselineMiB.join(',')} → now ${r.gpu.nowMiB.join(',')} ${r.gpu.ok ? 'ok' : '!'}`);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mapLimit } from '../core/concurrency.js';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import type Docker from 'dockerode';
@@ -241,6 +241,8 @@ export interface ResetReport {
   session: string;
   clean: boolean;
   removed: number;
+  /** Seat-card files deleted: the only place the access codes were written in clear. */
+  cardsRemoved: number;
   leftovers: { kind: string; name: string }[];
   portsHeld: string[];
   gpu: { baselineMiB: number[]; nowMiB: number[]; ok: boolean } | null;
@@ -1025,11 +1027,20 @@ ${cards}
       this.db.prepare('UPDATE seat_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL').run(nowIso(), id);
       let removed = (await this.driver.sweep({ session: id })).length;
       if (this.docker) removed += await sweepToolboxes(this.docker, id);
-      return this.verifyClean(id, removed);
+      return { ...(await this.verifyClean(id, removed)), cardsRemoved: this.removeSeatCards(id) };
     });
   }
 
-  async verifyClean(id: string, removed = 0): Promise<ResetReport> {
+  /** The seat cards (and reissued ones) of a session; the archive never holds them. */
+  private removeSeatCards(id: string): number {
+    const dir = this.sessionDir(id);
+    if (!existsSync(dir)) return 0;
+    const cards = readdirSync(dir).filter((f) => /^seat-cards.*\.(html|csv)$/.test(f));
+    for (const f of cards) rmSync(join(dir, f), { force: true });
+    return cards.length;
+  }
+
+  async verifyClean(id: string, removed = 0): Promise<Omit<ResetReport, 'cardsRemoved'>> {
     const leftovers: { kind: string; name: string }[] = [];
     const portsHeld: string[] = [];
     const label = [`${LABEL.session}=${id}`];

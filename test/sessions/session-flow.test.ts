@@ -100,8 +100,13 @@ describe.skipIf(!hasEngine)('session on the local engine', () => {
     appendFileSync(join(a.dir, 'report', 'scores.csv'), 'tampered\n');
     expect(verifyManifest(a.dir)).toEqual(['report/scores.csv']);
 
+    const cards = (): string[] => readdirSync(svc.sessionDir(id)).filter((f) => f.startsWith('seat-cards'));
+    expect(cards().sort()).toEqual(['seat-cards.csv', 'seat-cards.html']);
     const r = await svc.reset(id);
     expect(r.clean).toBe(true);
+    // The seat cards were the only copy of the codes in clear: gone with the seats.
+    expect(cards()).toEqual([]);
+    expect(r.cardsRemoved).toBe(2);
     expect(r.leftovers).toEqual([]);
     expect(r.removed).toBeGreaterThan(0);
     expect(await svc.driver.list({ session: id })).toEqual([]);
