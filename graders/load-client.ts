@@ -56,8 +56,8 @@ let raisedNow = false;
 /**
  * Raise this process's CPU priority while a load run measures: on a host whose cores are busy (the
  * candidates' own services, other seats) a client at normal priority waits for the CPU and its
- * waiting is counted as the service's latency. bench/load-bench.ts: with 12 busy processes on 2
- * cores the probe read p50/p95 11%/13% above wrk at normal priority, -3%/+4% raised. Nested runs
+ * waiting is counted as the service's latency. bench/load-bench.ts: with 24 busy processes on 2
+ * cores the client read p50/p95 16%/12% above wrk at normal priority, 2%/4% raised. Nested runs
  * share one raise, so a run ending never lowers another's.
  */
 function raisePriority(): () => void {
