@@ -671,11 +671,17 @@ ${cards}
         await this.freezeSeat(id, s, seatId ? 'seat ended by examiner' : 'end');
         ended.push(this.seat(id, s.seat_id));
       }
-      const room = this.session(id);
-      const working = this.seats(id).some((s) => ['running', 'paused', 'ready'].includes(s.state));
-      if (seatId && (room.state === 'running' || room.state === 'paused') && !working) this.moveSession(id, 'freeze', { reason: 'every seat ended' });
+      if (seatId) this.freezeRoomIfDone(id, 'every seat ended');
       return ended;
     });
+  }
+
+  /** A running or paused room with no seat left working is frozen; its state either way. */
+  private freezeRoomIfDone(id: string, reason: string): SessionState {
+    const room = this.session(id);
+    const working = this.seats(id).some((s) => ['running', 'paused', 'ready'].includes(s.state));
+    if ((room.state === 'running' || room.state === 'paused') && !working) return this.moveSession(id, 'freeze', { reason });
+    return room.state;
   }
 
   /** One clock step: seats whose time is up are frozen; when no seat is left working the room is frozen. */
@@ -685,10 +691,7 @@ ${cards}
       for (const s of this.targetSeats(id, undefined, ['running'])) {
         if (remainingMs(clockOf(s), now) <= 0) await this.freezeSeat(id, s, 'time up');
       }
-      const room = this.session(id);
-      const working = this.seats(id).some((s) => ['running', 'paused', 'ready'].includes(s.state));
-      if ((room.state === 'running' || room.state === 'paused') && !working) return this.moveSession(id, 'freeze', { reason: 'all seats out of time' });
-      return room.state;
+      return this.freezeRoomIfDone(id, 'all seats out of time');
     });
   }
 
