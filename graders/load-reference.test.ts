@@ -154,12 +154,16 @@ describe.skipIf(!hasEngine)('load probe with a reference configuration (toolbox 
   }, 90_000);
 
   it('error, never pass or fail: a reference that exits, one that never gets ready, one that cannot start', async () => {
+    // It may exit before the engine reports its address (start failed) or while the harness waits
+    // for it (not ready): which one is the runtime's timing; either way the harness's error.
     const exits = await probe('/fast', { ...reference, command: ['python3', '-c', 'import sys; print("bad reference config", flush=True); sys.exit(3)'] });
     expect(exits.status).toBe('error');
-    expect(exits.error?.code).toBe('PROBE_REFERENCE_NOT_READY');
     expect(exits.error?.fault).toBe('infrastructure');
-    expect(exits.error?.message.en).toContain('exit code 3');
-    expect(JSON.stringify(note(exits, 'reference service output (tail)'))).toContain('bad reference config');
+    expect(['PROBE_REFERENCE_START_FAILED', 'PROBE_REFERENCE_NOT_READY']).toContain(exits.error?.code);
+    if (exits.error?.code === 'PROBE_REFERENCE_NOT_READY') {
+      expect(exits.error.message.en).toContain('exit code 3');
+      expect(JSON.stringify(note(exits, 'reference service output (tail)'))).toContain('bad reference config');
+    }
 
     const never = await probe('/fast', { ...reference, readyPath: '/health', readyTimeoutMs: 1_500, command: ['sleep', '60'] });
     expect(never.error?.code).toBe('PROBE_REFERENCE_NOT_READY');
@@ -214,8 +218,10 @@ srv.serve_forever()
         expect(net.Internal).toBe(true);
         const bridge = net.Options?.['com.docker.network.bridge.name'] ?? '';
         expect(await inputRules()).toContain(`-i ${bridge} `);
+        // Each refused attempt takes its 2 s connect timeout: wait for the line itself (bounded), not a fixed time.
         let out = '';
-        for (let i = 0; i < 40 && !out.includes('docker0-reached'); i++) {
+        const until = Date.now() + 40_000;
+        while (!/docker0-reached \w+/.test(out) && Date.now() < until) {
           await new Promise((r) => setTimeout(r, 250));
           out = await svc.logs();
         }
@@ -231,7 +237,7 @@ srv.serve_forever()
     } finally {
       await closeServer(host);
     }
-  }, 60_000);
+  }, 90_000);
 });
 
 describe.skipIf(!hasEngine)('load probe on a real seat: candidate llama-server vs the reference llama-server on a copy of the same model', () => {

@@ -1,5 +1,5 @@
 /**
- * The nvidia-smi probe on real captured nvidia-smi answers (../shared/fixtures/nvidia-smi): an H200
+ * The nvidia-smi probe on real captured nvidia-smi answers (graders/parsers/__fixtures__/nvidia-smi): an H200
  * under load (gpu_burn plus two memory hogs) and idle, and an H200 in MIG mode under load.
  *
  * Not exercised here (no GPU on the test host): a live nvidia-smi, and a real seat whose host PIDs

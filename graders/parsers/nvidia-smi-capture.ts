@@ -2,11 +2,11 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Test support: reads the real nvidia-smi captures in ../shared/fixtures/nvidia-smi. A capture is a
+ * Test support: reads the real nvidia-smi captures in graders/parsers/__fixtures__/nvidia-smi. A capture is a
  * header, then sections framed by `####` rules, each opened by a title line `# <phase> :: <what>`
  * and a banner `# $ nvidia-smi ...` naming the exact command; the body runs to the next rule.
  */
-export const CAPTURE_DIR = fileURLToPath(new URL('../../../shared/fixtures/nvidia-smi/', import.meta.url));
+export const CAPTURE_DIR = fileURLToPath(new URL('./__fixtures__/nvidia-smi/', import.meta.url));
 
 export interface CaptureSection {
   /** `capabilities`, `idle` or `load`. */

@@ -6,7 +6,7 @@ import { FUNCTION_CODES, LEVELS, findSkill, loadCatalogue, parseCatalogue, skill
 import { parseStandardLevels, parseStandardWeights } from './standard-text.js';
 
 // The standard's own text, read independently of the YAML.
-const STANDARD = fileURLToPath(new URL('../../../shared/standard/000_8f9736ff2ae0bd67.txt', import.meta.url));
+const STANDARD = fileURLToPath(new URL('../../tasks/standard/standard-text.txt', import.meta.url));
 const text = readFileSync(STANDARD, 'utf8');
 const fromText = parseStandardLevels(text);
 const cat = loadCatalogue();
