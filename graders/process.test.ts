@@ -256,12 +256,14 @@ describe('process probe: listens cannot be judged', () => {
       const { tempSeat } = await import(${JSON.stringify(new URL('./__helpers__/temp-seat.ts', import.meta.url).pathname)});
       const { processProbe } = await import(${JSON.stringify(new URL('./process.ts', import.meta.url).pathname)});
       const { Deadline, runProbe } = await import(${JSON.stringify(new URL('./probe.ts', import.meta.url).pathname)});
+      // Privileges drop only after the modules load, so the checkout may sit where nobody cannot read.
+      process.setgroups([]); process.setgid(65534); process.setuid(65534);
       const seat = await tempSeat();
       seat.processes = ${JSON.stringify([srv.row])};
       const o = await runProbe(processProbe, seat, { kind: 'process', match: { exe: 'llama-server' }, expect: { listens: ${srv.port} } }, Deadline.after(20000));
       await seat.cleanup();
       console.log(JSON.stringify({ uid: process.getuid(), status: o.status, error: o.error }));`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
