@@ -5,6 +5,9 @@
  * python server beside it, all judged from the host's /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { seatHandleFor } from '../runner/grading/seat-handle.js';
 import { newVerifySession } from '../runner/grading/verify.js';
@@ -218,6 +221,61 @@ describe('process probe: listens, judged from the host’s /proc', () => {
   });
 });
 
+describe('process probe: identity, judged from the host’s /proc', () => {
+  const digest = (file: string): { path: string; size: number; sha256: string } => {
+    const data = readFileSync(file);
+    return { path: file, size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+  };
+  const HOLD = (file: string): string => `const fd=require('fs').openSync(${JSON.stringify(file)},'r');setInterval(()=>{},1e6);console.log('{}')`;
+
+  it('argv[0] says llama-server, the kernel runs another program: executable fails, naming it', async () => {
+    // This very node binary stands for "the image's llama-server" first, then /bin/sh does.
+    const srv = await start('llama-server', IDLE_JS);
+    seat.processes = [srv.row];
+    seat.imageFile = async () => digest(process.execPath);
+    expect((await run({ expect: { executable: '/usr/local/bin/llama-server' } })).status).toBe('pass');
+    seat.imageFile = async () => digest(realpathSync('/bin/sh'));
+    const o = await run({ expect: { executable: '/usr/local/bin/llama-server' } });
+    expect(o.status).toBe('fail');
+    expect(failedIds(o)).toEqual(['executable']);
+    expect(assertion(o, 'executable')?.actual).toContain(`pid ${srv.row.hostPid} runs ${realpathSync(process.execPath)}`);
+  });
+
+  it('opens: the file held open passes, a copy with the same content passes, another file fails', async () => {
+    const model = join(seat.root, 'model.gguf');
+    const copy = join(seat.root, 'copy.gguf');
+    const other = join(seat.root, 'other.gguf');
+    writeFileSync(model, Buffer.alloc(4096, 7));
+    writeFileSync(copy, Buffer.alloc(4096, 7));
+    writeFileSync(other, Buffer.alloc(4096, 8)); // same size, other content
+    for (const [held, want] of [[model, 'pass'], [copy, 'pass'], [other, 'fail']] as const) {
+      const srv = await start('llama-server', HOLD(held));
+      seat.processes = [srv.row];
+      const o = await run({ expect: { opens: [model] } });
+      expect(o.status, `${held}: ${JSON.stringify(o.evidence)}`).toBe(want);
+      if (want === 'fail') expect(assertion(o, `opens:${model}`)?.actual).toBe(`pid ${srv.row.hostPid} holds neither ${model} nor a copy of it`);
+      srv.proc.kill('SIGKILL');
+    }
+  });
+
+  it('identity without a host view (pod PIDs) is an error, never a pass', async () => {
+    const srv = await start('llama-server', IDLE_JS);
+    seat.processes = [{ ...srv.row, pidNamespace: 'pod' }];
+    seat.imageFile = async () => digest(process.execPath);
+    const o = await run({ expect: { executable: '/usr/local/bin/llama-server' } });
+    expect(o.status).toBe('error');
+    expect(o.error?.code).toBe('PROBE_HOST_PIDS_UNAVAILABLE');
+  });
+
+  it('a seat handle that cannot read the image: error PROBE_NEEDS_ENGINE', async () => {
+    const srv = await start('llama-server', IDLE_JS);
+    seat.processes = [srv.row];
+    const o = await run({ expect: { executable: '/usr/local/bin/llama-server' } });
+    expect(o.status).toBe('error');
+    expect(o.error?.code).toBe('PROBE_NEEDS_ENGINE');
+  });
+});
+
 describe('process probe: listens cannot be judged', () => {
   it('pod PIDs (Kubernetes): error PROBE_HOST_PIDS_UNAVAILABLE, even though the port answers', async () => {
     const srv = await start('llama-server', LISTEN);
@@ -315,6 +373,49 @@ describe.skipIf(!hasEngine)('process probe on a real seat: llama-server and a py
     expect(o.status, JSON.stringify(o)).toBe('pass');
     expect(assertion(o, 'listens')?.actual).toMatch(/^held by llama-server -m \S+ --host 0\.0\.0\.0 --port 8080 .*\(pid \d+\)$/);
   });
+
+  it('identity: the image’s llama-server with the given model mapped passes', async () => {
+    const o = await run({ expect: { listens: 8080, executable: '/usr/local/bin/llama-server', opens: ['/opt/models/tiny-llama-f16.gguf'] } }, real);
+    expect(o.status, JSON.stringify(o)).toBe('pass');
+    expect(assertion(o, 'opens:/opt/models/tiny-llama-f16.gguf')?.actual).toMatch(/^pid \d+ holds \/opt\/models\/tiny-llama-f16\.gguf$/);
+  });
+
+  it('identity: an imitation named llama-server (exec -a, or a script of that name) fails executable', async () => {
+    const script = '#!/usr/bin/python3\nimport http.server, socketserver\nsocketserver.TCPServer(("0.0.0.0", 8083), http.server.SimpleHTTPRequestHandler).serve_forever()\n';
+    await driver.writeFiles(ref, [{ path: '/tmp/fake/llama-server', content: script, mode: 0o755, uid: 1000, gid: 1000 }]);
+    const r = await driver.exec(ref, {
+      cmd: [
+        'bash',
+        '-c',
+        '(setsid nohup bash -c "exec -a llama-server python3 -m http.server 8082" >/tmp/fake1.log 2>&1 </dev/null &) && ' +
+          '(setsid nohup /tmp/fake/llama-server --port 8083 >/tmp/fake2.log 2>&1 </dev/null &) && ' +
+          'for i in $(seq 60); do curl -fs -o /dev/null localhost:8082/ && curl -fs -o /dev/null localhost:8083/ && exit 0; sleep 0.5; done; cat /tmp/fake*.log; exit 1',
+      ],
+    });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    for (const port of [8082, 8083]) {
+      const o = await run({ match: { commandMatches: `(^| )(8082|--port ${port})( |$)` }, expect: { listens: port, executable: '/usr/local/bin/llama-server' } }, real);
+      expect(o.status, JSON.stringify(o)).toBe('fail');
+      expect(failedIds(o)).toEqual(['executable']);
+      expect(assertion(o, 'executable')?.actual).toMatch(/runs \/usr\/bin\/python3/);
+    }
+  }, 60_000);
+
+  it('identity: a copy of the real binary serving another model passes executable and fails opens', async () => {
+    const r = await driver.exec(ref, {
+      cmd: [
+        'bash',
+        '-c',
+        'cp /usr/local/bin/llama-server /tmp/llama-server && llama-quantize /opt/models/tiny-llama-f16.gguf /tmp/other.gguf Q8_0 >/dev/null 2>&1 && ' +
+          '(setsid nohup /tmp/llama-server -m /tmp/other.gguf --host 0.0.0.0 --port 8084 -t 1 -c 512 >/tmp/copy.log 2>&1 </dev/null &) && ' +
+          'for i in $(seq 120); do curl -fs localhost:8084/health >/dev/null && exit 0; sleep 0.5; done; cat /tmp/copy.log; exit 1',
+      ],
+    });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    const o = await run({ match: { commandMatches: '--port 8084' }, expect: { listens: 8084, executable: '/usr/local/bin/llama-server', opens: ['/opt/models/tiny-llama-f16.gguf'] } }, real);
+    expect(o.status, JSON.stringify(o)).toBe('fail');
+    expect(failedIds(o)).toEqual(['opens:/opt/models/tiny-llama-f16.gguf']);
+  }, 120_000);
 
   it('8081 answers but belongs to python: fail, naming python; an unused port: fail', async () => {
     const o = await run({ expect: { listens: 8081 } }, real);

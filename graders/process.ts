@@ -1,7 +1,12 @@
 /**
  * `process` probe: the seat's processes as the host's process table shows them (nothing runs in
- * the seat): is the expected program running, how many, as whom, with which options, and does it
- * own its port.
+ * the seat): is the expected program running, how many, as whom, with which options, is it the
+ * program it claims to be, and does it own its port.
+ *
+ * `match` selects by name and command line, which any candidate can forge (`exec -a`); identity
+ * is `executable` (the kernel's /proc/<pid>/exe has the content of the image's file) and `opens`
+ * (the model file is mapped or open), judged from the host (process-identity.ts). A service's
+ * other checks depend on the check that proves its identity.
  *
  * `listens` is judged host-side from /proc: the TCP tables of the matched process's network
  * namespace give the sockets listening on the port, the fd tables of the seat's processes say who
@@ -17,6 +22,7 @@ import type { z } from 'zod';
 import { DeploylabError, isDeploylabError } from '../runner/core/errors.js';
 import { ProcessParamsSchema, type ProcessMatchSchema } from '../runner/tasks/probe-params.js';
 import { judge, show, type Assertion } from './assertions.js';
+import { executableOf, holdsFile } from './process-identity.js';
 import {
   cmdlineText,
   judgeOwnership,
@@ -109,22 +115,16 @@ function procError(e: unknown, pid: number, what: string): void {
   throw cannotSee('PROBE_HOST_PROC_FAILED', `读取主机上进程 ${pid} 的 ${what} 失败`, `reading ${what} of host process ${pid} failed`, { pid, what, errno: code }, e);
 }
 
-type HostView =
-  | { verdict: 'exited'; matched: number[] }
-  | { verdict: Ownership['verdict']; ownership: Ownership; tree: Set<number>; fdsClipped: number[] };
-
 /**
- * Who holds the listening sockets on `port` in the matched processes' network namespaces, from the
- * host's /proc. Throws (fault infrastructure) when the host's /proc does not show the seat's
- * processes or may not be read.
+ * The seat's processes this machine's /proc shows as listed. Only PIDs whose live command line is
+ * the listed one count: on another machine, or after reuse, the same number names some other
+ * process. Throws (fault infrastructure) when none shows, or the PIDs are a pod's own.
  */
-async function hostSockets(all: readonly SeatProcess[], found: readonly SeatProcess[], port: number, deadline: Deadline): Promise<HostView> {
+async function visibleOnHost(all: readonly SeatProcess[], found: readonly SeatProcess[], deadline: Deadline): Promise<Map<number, SeatProcess>> {
   const pod = found.find((p) => p.pidNamespace === 'pod');
   if (pod) {
     throw cannotSee('PROBE_HOST_PIDS_UNAVAILABLE', '考位的进程号是 Pod 内的进程号，主机的 /proc 不可见', "the seat's PIDs are a pod's own, not the host's: its /proc is out of reach", { hostPid: pod.hostPid, pidNamespace: 'pod' });
   }
-  // Only PIDs whose live command line is the listed one are looked at: on another machine, or after
-  // reuse, the same number names some other process.
   const visible = new Map<number, SeatProcess>();
   for (const p of all) {
     let raw: string;
@@ -145,6 +145,125 @@ async function hostSockets(all: readonly SeatProcess[], found: readonly SeatProc
       { listed: all.slice(0, 20).map((p) => p.hostPid) },
     );
   }
+  return visible;
+}
+
+const short = (sha: string): string => sha.slice(0, 12);
+
+/**
+ * `executable` and `opens`: which program each matched process really is. Processes that exited
+ * since the listing fail the assertion (the server went away); throws when the host's /proc is
+ * out of reach or unreadable, or the engine cannot show the image's file.
+ */
+async function identityAssertions(seat: SeatHandle, p: ProcessParams, found: readonly SeatProcess[], all: readonly SeatProcess[], deadline: Deadline): Promise<{ assertions: Assertion[]; evidence: Evidence[] }> {
+  const e = p.expect;
+  const assertions: Assertion[] = [];
+  const evidence: Evidence[] = [];
+  if (found.length === 0) {
+    if (e.executable !== undefined) assertions.push({ id: 'executable', ok: false, expected: `the image's ${e.executable}`, actual: '(no process)' });
+    for (const path of e.opens ?? []) assertions.push({ id: `opens:${path}`, ok: false, expected: `${path} mapped or open`, actual: '(no process)' });
+    return { assertions, evidence };
+  }
+  const visible = await visibleOnHost(all, found, deadline);
+  const live = found.filter((x) => visible.has(x.hostPid));
+  const gone = found.length - live.length;
+  if (e.executable !== undefined) {
+    if (!seat.imageFile) {
+      throw new DeploylabError({
+        code: 'PROBE_NEEDS_ENGINE',
+        fault: 'infrastructure',
+        message: { zh: '无法读取考位镜像中的文件，不能核对可执行文件', en: "the seat's image files cannot be read: the executable cannot be compared" },
+        hint: { zh: '在 Docker 驱动下运行评分', en: 'grade with the Docker driver' },
+      });
+    }
+    const want = await seat.imageFile(e.executable, { container: p.container });
+    if (!want) {
+      throw new DeploylabError({
+        code: 'PROBE_IMAGE_FILE_MISSING',
+        fault: 'config',
+        message: { zh: `考位镜像中没有 ${e.executable}：考题的 executable 写错了`, en: `the seat's image has no ${e.executable}: the task's executable is wrong` },
+        details: { executable: e.executable, container: p.container },
+      });
+    }
+    const seen: { hostPid: number; exe: string; size: number; sha256: string; same: boolean }[] = [];
+    for (const x of live) {
+      let id;
+      try {
+        id = await executableOf(x.hostPid);
+      } catch (err) {
+        procError(err, x.hostPid, 'exe');
+        continue;
+      }
+      if (id) seen.push({ hostPid: x.hostPid, exe: id.path, size: id.size, sha256: id.sha256, same: id.sha256 === want.sha256 });
+      deadline.check();
+    }
+    const ok = seen.length === found.length && gone === 0 && seen.every((x) => x.same);
+    const bad = seen.filter((x) => !x.same);
+    assertions.push({
+      id: 'executable',
+      ok,
+      expected: `the image's ${want.path} (sha256 ${short(want.sha256)}…, ${want.size} bytes)`,
+      actual:
+        seen.length === 0
+          ? 'the matching process exited during the check'
+          : bad.length > 0
+            ? bad.map((x) => `pid ${x.hostPid} runs ${x.exe} (sha256 ${short(x.sha256)}…, ${x.size} bytes)`).join('; ')
+            : seen.length < found.length
+              ? `${found.length - seen.length} of ${found.length} matching processes exited during the check`
+              : `the image's ${want.path}`,
+    });
+    evidence.push(
+      note(
+        ok ? `进程运行的是镜像中的 ${want.path}` : `进程运行的不是镜像中的 ${want.path}`,
+        ok ? `the process runs the image's ${want.path}` : `the process does not run the image's ${want.path}`,
+        { expected: want, processes: seen },
+      ),
+    );
+  }
+  for (const path of e.opens ?? []) {
+    const seen: { hostPid: number; held?: string; filesHeld: number; present: boolean }[] = [];
+    let expected;
+    for (const x of live) {
+      let r;
+      try {
+        r = await holdsFile(x.hostPid, path);
+      } catch (err) {
+        procError(err, x.hostPid, `map_files and fd (${path})`);
+        continue;
+      }
+      expected ??= r.expected ?? undefined;
+      seen.push({ hostPid: x.hostPid, present: r.expected !== null, filesHeld: r.candidates, ...(r.held ? { held: r.held.path } : {}) });
+      deadline.check();
+    }
+    const ok = seen.length === found.length && gone === 0 && seen.every((x) => x.held !== undefined);
+    const missing = seen.filter((x) => x.held === undefined);
+    assertions.push({
+      id: `opens:${path}`,
+      ok,
+      expected: `${path} memory-mapped or open by the process`,
+      actual:
+        seen.length === 0
+          ? 'the matching process exited during the check'
+          : missing.length > 0
+            ? missing.map((x) => (x.present ? `pid ${x.hostPid} holds neither ${path} nor a copy of it` : `no file at ${path} for pid ${x.hostPid}`)).join('; ')
+            : seen.map((x) => `pid ${x.hostPid} holds ${x.held}`).join('; '),
+    });
+    evidence.push(note(ok ? `进程已加载 ${path}` : `进程未加载 ${path}`, ok ? `the process holds ${path}` : `the process does not hold ${path}`, { path, expected, processes: seen }));
+  }
+  return { assertions, evidence };
+}
+
+type HostView =
+  | { verdict: 'exited'; matched: number[] }
+  | { verdict: Ownership['verdict']; ownership: Ownership; tree: Set<number>; fdsClipped: number[] };
+
+/**
+ * Who holds the listening sockets on `port` in the matched processes' network namespaces, from the
+ * host's /proc. Throws (fault infrastructure) when the host's /proc does not show the seat's
+ * processes or may not be read.
+ */
+async function hostSockets(all: readonly SeatProcess[], found: readonly SeatProcess[], port: number, deadline: Deadline): Promise<HostView> {
+  const visible = await visibleOnHost(all, found, deadline);
   const matched = found.filter((p) => visible.has(p.hostPid)).map((p) => p.hostPid);
   if (matched.length === 0) return { verdict: 'exited', matched: found.map((p) => p.hostPid) };
 
@@ -306,6 +425,16 @@ export const processProbe = defineProbe({
       a.push({ id: `arg:${opt.flags.join('|')}`, ok, expected: opt.equals, actual: values.map((v) => v ?? '(absent)').join(', ') || '(no process)' });
     }
     let unjudged: DeploylabError | undefined;
+    if (e.executable !== undefined || e.opens !== undefined) {
+      try {
+        const id = await identityAssertions(seat, p, found, all, deadline);
+        a.push(...id.assertions);
+        evidence.push(...id.evidence);
+      } catch (err) {
+        if (!isDeploylabError(err) || err.code === 'PROBE_DEADLINE' || err.fault === 'config') throw err;
+        unjudged = err;
+      }
+    }
     if (e.listens !== undefined) {
       if (found.length === 0) {
         a.push({ id: 'listens', ok: false, expected: listensExpected(e.listens), actual: '(no process)' });
@@ -316,7 +445,7 @@ export const processProbe = defineProbe({
           evidence.push(o.evidence);
         } catch (err) {
           if (!isDeploylabError(err) || err.code === 'PROBE_DEADLINE') throw err;
-          unjudged = err;
+          unjudged ??= err;
         }
       }
       // The socket may be the right one and still not reachable from the harness (bound to loopback).
@@ -330,7 +459,7 @@ export const processProbe = defineProbe({
       a.push({ id: 'accepts', ok: r.ok, expected: `port ${e.listens} accepts connections`, actual: r.code });
     }
     if (unjudged) {
-      const why = note(`未能判断端口 ${e.listens} 的归属：${unjudged.zh}`, `who holds port ${e.listens} was not judged: ${unjudged.message}`, { code: unjudged.code });
+      const why = note(`未能从主机判断进程的身份或端口归属：${unjudged.zh}`, `the process's identity or port ownership was not judged from the host: ${unjudged.message}`, { code: unjudged.code });
       // Another expectation failing settles the outcome; otherwise the harness could not judge.
       if (a.some((x) => !x.ok)) return judge(a, 'all', { zh: '进程检查', en: 'process check' }, [...evidence, why]);
       return errored(unjudged, [...evidence, why, note('其余各项检查结果', 'the other expectations', { assertions: a })]);

@@ -155,7 +155,7 @@ export function registerTaskCommands(program: Command): void {
 
   tasks
     .command('verify [ids...]')
-    .description('在真实容器上验证考题：未作答 0 分、参考答案满分、重置后 0 分 (prove tasks on real seats: untouched zero, reference solution full marks, reset zero)')
+    .description('在真实容器上验证考题：未作答 0 分、参考答案满分、投机做法在所列检查项 0 分、另解满分、重置后 0 分 (prove tasks on real seats: untouched zero, reference full marks, each tamper zero on its named checks, each alternative full marks, reset zero)')
     .option('--all', '验证全部考题 (every task)')
     .option('--keep', '保留考位以便排查 (keep the seats for inspection)')
     .action(async (ids: string[], opts: { all?: boolean; keep?: boolean }, cmd: Command) => {
@@ -239,23 +239,44 @@ export function registerTaskCommands(program: Command): void {
 
 function verifyText(lang: 'zh' | 'en', reports: TaskVerifyReport[]): string {
   const pts = (g: TaskVerifyReport['grades']['solved']): string => (g ? `${+g.earned.toFixed(2)}/${g.possible}` : '-');
+  // Cases that held, out of those run: "3/3 ok".
+  const cases = (r: TaskVerifyReport, kind: 'tamper' | 'alternative'): string => {
+    const list = r.cases.filter((c) => c.kind === kind);
+    return list.length === 0 ? '-' : `${list.filter((c) => c.ok).length}/${list.length} ok`;
+  };
   const out = [
     table(
-      [say(lang, '考题', 'task'), say(lang, '结果', 'result'), say(lang, '未作答', 'untouched'), say(lang, '参考答案', 'solved'), say(lang, '重置后', 'reset'), say(lang, '用时', 'wall')],
+      [
+        say(lang, '考题', 'task'),
+        say(lang, '结果', 'result'),
+        say(lang, '未作答', 'untouched'),
+        say(lang, '参考答案', 'solved'),
+        say(lang, '投机做法', 'tampers'),
+        say(lang, '另解', 'alternatives'),
+        say(lang, '重置后', 'reset'),
+        say(lang, '用时', 'wall'),
+      ],
       reports.map((r) => [
         r.taskId,
         r.ok ? say(lang, '通过', 'verified') : r.error ? say(lang, '无法运行', 'could not run') : say(lang, '未通过', 'FAILED'),
         pts(r.grades.untouched),
         pts(r.grades.solved),
+        cases(r, 'tamper'),
+        cases(r, 'alternative'),
         pts(r.grades.reset),
         `${(r.wallMs / 1000).toFixed(1)} s`,
       ]),
     ),
   ];
   for (const r of reports) {
+    for (const c of r.cases) {
+      const label = c.kind === 'tamper' ? say(lang, '投机做法', 'tamper') : say(lang, '另解', 'alternative');
+      const held = c.ok ? say(lang, '符合预期', 'as required') : say(lang, '未符合预期', 'NOT as required');
+      out.push(`${r.taskId} / ${label} ${c.script}: ${pts(c.grade)} — ${held}: ${say(lang, c.title.zh, c.title.en)}`);
+    }
     if (r.error) out.push(`${r.taskId}: [${r.error.code}] ${say(lang, r.error.message.zh, r.error.message.en)}`);
     for (const f of r.failures) {
-      const where = [r.taskId, f.phase, f.checkId, f.kind].filter(Boolean).join(' / ');
+      const where = [r.taskId, f.phase, f.case, f.checkId, f.kind].filter(Boolean).join(' / ');
       out.push(`${where}: ${say(lang, f.reason.zh, f.reason.en)}${f.summary ? ` — ${say(lang, f.summary.zh, f.summary.en)}` : ''}`);
     }
   }

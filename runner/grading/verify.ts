@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Config } from '../core/config.js';
 import type { Bilingual } from '../core/errors.js';
@@ -20,9 +22,13 @@ const vlog = log.child({ module: 'verify' });
  * zero again. Anything else is a defect of the task (or of a probe) and is reported by check.
  */
 export type Phase = 'untouched' | 'solved' | 'reset';
+/** A shortcut that must not score on its named checks, or a correct solution by other means. */
+export type CaseKind = 'tamper' | 'alternative';
 
 export interface VerifyFailure {
-  phase: Phase | 'solution' | 'setup';
+  phase: Phase | CaseKind | 'solution' | 'setup';
+  /** The tamper or alternative script, for those phases. */
+  case?: string;
   checkId?: string;
   kind?: string;
   outcome?: string;
@@ -37,10 +43,25 @@ export interface TaskVerifyReport {
   seat: SeatRef;
   grades: Partial<Record<Phase, { earned: number; possible: number; checks: { checkId: string; kind: string; outcome: string; earned: number; summary?: Bilingual }[] }>>;
   solution: SolutionRun[];
+  /** Each tamper and alternative of the task's selfProof, on a seat set up afresh. */
+  cases: CaseReport[];
   failures: VerifyFailure[];
   wallMs: number;
   /** Set when verify could not run for this task (engine, images): not a verdict on the task. */
   error?: { code: string; fault: string; message: Bilingual };
+}
+
+type PhaseGrade = NonNullable<TaskVerifyReport['grades'][Phase]>;
+
+export interface CaseReport {
+  kind: CaseKind;
+  script: string;
+  title: Bilingual;
+  /** Tampers: the checks the shortcut must not earn. */
+  mustNotPass?: string[];
+  run: SolutionRun[];
+  grade?: PhaseGrade;
+  ok: boolean;
 }
 
 export interface VerifyDeps {
@@ -65,7 +86,7 @@ export function seatNameFor(taskId: string): string {
   return taskId.slice(0, 40).replace(/-+$/, '');
 }
 
-function summarize(g: TaskGrade): NonNullable<TaskVerifyReport['grades'][Phase]> {
+function summarize(g: TaskGrade): PhaseGrade {
   return {
     earned: g.earned,
     possible: g.possible,
@@ -97,6 +118,26 @@ function judgePhase(phase: Phase, g: TaskGrade): VerifyFailure[] {
   return out;
 }
 
+/**
+ * A tamper earns nothing on the checks it names (its other checks are not judged: a shortcut may
+ * do part of the work); an alternative earns full marks. A check the probe could not judge is a
+ * defect either way.
+ */
+function judgeCase(kind: CaseKind, script: string, g: TaskGrade, mustNotPass: readonly string[]): VerifyFailure[] {
+  const out: VerifyFailure[] = [];
+  const named = new Set(mustNotPass);
+  for (const c of g.checks) {
+    const o = c.result.outcome;
+    const base = { phase: kind, case: script, checkId: c.checkId, kind: c.kind, outcome: o, ...(c.outcome ? { summary: c.outcome.summary } : {}) };
+    if (o === 'error') out.push({ ...base, reason: { zh: '探针无法评判（error）', en: 'the probe could not judge (error)' } });
+    else if (kind === 'alternative' && o !== 'pass')
+      out.push({ ...base, reason: { zh: `另一种正确做法 ${script} 未得满分（${o}）：评分过严`, en: `the correct alternative ${script} did not pass this check (${o}): the grading is too strict` } });
+    else if (kind === 'tamper' && named.has(c.checkId) && (o === 'pass' || o === 'partial'))
+      out.push({ ...base, reason: { zh: `投机做法 ${script} 在此项得分（${o}）：不做真实工作也能得分`, en: `the shortcut ${script} scores on this check (${o}): it can be earned without the real work` } });
+  }
+  return out;
+}
+
 /** Verify one task on seats of its own. The seat is destroyed at the end unless `keep`. */
 export async function verifyTask(loaded: LoadedTask, deps: VerifyDeps): Promise<TaskVerifyReport> {
   const started = Date.now();
@@ -104,10 +145,10 @@ export async function verifyTask(loaded: LoadedTask, deps: VerifyDeps): Promise<
   const session = deps.session ?? newVerifySession();
   const ref: SeatRef = { session, seat: seatNameFor(task.id) };
   const say = (zh: string, en: string): void => deps.progress?.({ zh: `[${task.id}] ${zh}`, en: `[${task.id}] ${en}` });
-  const report: TaskVerifyReport = { taskId: task.id, ok: false, seat: ref, grades: {}, solution: [], failures: [], wallMs: 0 };
+  const report: TaskVerifyReport = { taskId: task.id, ok: false, seat: ref, grades: {}, solution: [], cases: [], failures: [], wallMs: 0 };
   const plan = planForTask(task, ref, { workspaceCpu: deps.workspaceImage, ...(deps.dockerInSeat ? { dockerInSeat: deps.dockerInSeat } : {}) }, { 'deploylab.purpose': 'verify' });
   const seat = seatHandleFor({ driver: deps.driver, ref, task: task.id, ...(deps.toolbox ? { toolbox: deps.toolbox } : {}) });
-  const onCheck = (phase: Phase) => (c: CheckGrade): void => say(`  ${phase} ${c.checkId}: ${c.result.outcome}`, `  ${phase} ${c.checkId}: ${c.result.outcome}`);
+  const onCheck = (phase: string) => (c: CheckGrade): void => say(`  ${phase} ${c.checkId}: ${c.result.outcome}`, `  ${phase} ${c.checkId}: ${c.result.outcome}`);
 
   const provisionAndSetUp = async (): Promise<boolean> => {
     await deps.driver.provision(plan);
@@ -146,6 +187,37 @@ export async function verifyTask(loaded: LoadedTask, deps: VerifyDeps): Promise<
       const g1 = await gradeSeat(task, seat, { onCheck: onCheck('solved') });
       report.grades.solved = summarize(g1);
       report.failures.push(...judgePhase('solved', g1));
+
+      const cases = [
+        ...task.selfProof.tampers.map((t) => ({ kind: 'tamper' as const, folder: 'tampers', ...t })),
+        ...task.selfProof.alternatives.map((t) => ({ kind: 'alternative' as const, folder: 'alternatives', mustNotPass: [] as string[], ...t })),
+      ];
+      for (const c of cases) {
+        const what = c.kind === 'tamper' ? { zh: '投机做法', en: 'tamper' } : { zh: '另一种正确做法', en: 'alternative' };
+        say(`${what.zh} ${c.script}：在重新准备的考位上运行`, `${what.en} ${c.script}: running it on a seat set up afresh`);
+        await deps.driver.destroy(ref);
+        const entry: CaseReport = { kind: c.kind, script: c.script, title: c.title, ...(c.kind === 'tamper' ? { mustNotPass: c.mustNotPass } : {}), run: [], ok: false };
+        report.cases.push(entry);
+        if (!(await provisionAndSetUp())) continue;
+        entry.run = await runSolution(deps.driver, ref, loaded, { scripts: [{ name: c.script, content: readFileSync(join(loaded.dir, c.folder, c.script)) }] });
+        const bad = entry.run.find((r) => r.exitCode !== 0);
+        const before = report.failures.length;
+        if (bad) {
+          // A shortcut that did not get in place proves nothing by scoring zero.
+          report.failures.push({
+            phase: c.kind,
+            case: c.script,
+            reason: {
+              zh: `${what.zh} ${c.script} 运行失败（退出码 ${bad.exitCode}${bad.timedOut ? '，超时' : ''}）：${bad.stderr.slice(-300)}`,
+              en: `${what.en} ${c.script} failed (exit ${bad.exitCode}${bad.timedOut ? ', timed out' : ''}): ${bad.stderr.slice(-300)}`,
+            },
+          });
+        }
+        const g = await gradeSeat(task, seat, { onCheck: onCheck(`${c.kind} ${c.script}`) });
+        entry.grade = summarize(g);
+        report.failures.push(...judgeCase(c.kind, c.script, g, c.mustNotPass));
+        entry.ok = report.failures.length === before;
+      }
 
       say('重置考位（销毁、重新分配、重新准备）', 'resetting the seat (destroy, provision, set up again)');
       await deps.driver.destroy(ref);

@@ -185,6 +185,20 @@ export function loadTaskDir(dir: string, catalogue: Catalogue = loadCatalogue())
         at('TASK_MISSING_FILE', ['setup', 'faults', i, 'from'], 'fault file is missing', { found: f.from, expected: `a file at setup/${f.from} in the task folder` });
       }
     });
+    const proof = isObj(raw.selfProof) ? raw.selfProof : {};
+    for (const [key, folder] of [['tampers', 'tampers'], ['alternatives', 'alternatives']] as const) {
+      const list = Array.isArray(proof[key]) ? proof[key] : [];
+      list.forEach((t, i) => {
+        if (!isObj(t)) return;
+        if (typeof t.script === 'string' && !existsSync(join(dir, folder, t.script))) {
+          at('TASK_MISSING_FILE', ['selfProof', key, i, 'script'], `${key === 'tampers' ? 'tamper' : 'alternative'} script is missing`, { found: t.script, expected: `a file at ${folder}/${t.script} in the task folder` });
+        }
+        const named = Array.isArray(t.mustNotPass) ? t.mustNotPass : [];
+        named.forEach((c, j) => {
+          if (typeof c === 'string' && !ids.has(c)) at('TASK_DEPENDS_UNKNOWN', ['selfProof', key, i, 'mustNotPass', j], 'mustNotPass names no check of this task', { found: c, expected: `one of ${[...ids.keys()].join(', ')}` });
+        });
+      });
+    }
     const solution = isObj(raw.solution) ? raw.solution : {};
     const scripts = Array.isArray(solution.scripts) ? solution.scripts : [];
     scripts.forEach((s, i) => {

@@ -36,7 +36,10 @@ export const TargetSchema = z.strictObject({
 
 export const ProcessMatchSchema = z
   .strictObject({
-    /** Executable basename, e.g. "llama-server". */
+    /**
+     * Basename of argv[0], e.g. "llama-server": it selects the processes to judge, it proves
+     * nothing about them (see `expect.executable`).
+     */
     exe: z.string().min(1).optional(),
     /** Regular expression over the full command line. */
     commandMatches: Regex.optional(),
@@ -268,6 +271,14 @@ export const ProcessParamsSchema = z.strictObject({
       args: z.array(z.strictObject({ flags: z.array(z.string().regex(/^-{1,2}[A-Za-z0-9][\w-]*$/)).min(1), equals: z.string() })).optional(),
       /** The process listens on this TCP port. */
       listens: Port.optional(),
+      /**
+       * Identity: the executable the kernel runs for every matched process (/proc/<pid>/exe, seen
+       * from the host) has the content of the file the seat's image ships at this path. argv[0],
+       * the process name and the file's name prove nothing.
+       */
+      executable: AbsolutePath.optional(),
+      /** Identity: every matched process has these files memory-mapped or open (a served model). */
+      opens: z.array(AbsolutePath).min(1).optional(),
     })
     .prefault({}),
   timeoutMs: Timeout.default(10_000),

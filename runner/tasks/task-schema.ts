@@ -83,6 +83,34 @@ export const SolutionSchema = z.strictObject({
   timeoutSeconds: z.number().int().min(1).max(3600).default(600),
 });
 
+/**
+ * The task's proof against shortcuts: scripts in tampers/ that take one (each names the checks it
+ * must not pass) and scripts in alternatives/ that solve the task another correct way (full marks).
+ * Each runs as the candidate on a seat of its own, set up afresh; `tasks verify` runs them all.
+ */
+export const SelfProofSchema = z.strictObject({
+  tampers: z
+    .array(
+      z.strictObject({
+        /** Under the task's tampers/ folder. It must exit 0 once its shortcut is in place. */
+        script: RelativePath,
+        title: BilingualSchema,
+        /** Checks this shortcut must not earn: each ends fail or blocked. */
+        mustNotPass: z.array(CheckId).min(1),
+      }),
+    )
+    .default([]),
+  alternatives: z
+    .array(
+      z.strictObject({
+        /** Under the task's alternatives/ folder: a correct solution by other means, full marks. */
+        script: RelativePath,
+        title: BilingualSchema,
+      }),
+    )
+    .default([]),
+});
+
 export const CheckSchema = z.strictObject({
   id: CheckId,
   /** Skill item code of the catalogue at the task's level, e.g. "1.2.1". */
@@ -102,6 +130,7 @@ export const TaskSchema = z.strictObject({
   needs: NeedsSchema,
   setup: SetupSchema.prefault({}),
   solution: SolutionSchema,
+  selfProof: SelfProofSchema.prefault({}),
   checks: z.array(CheckSchema).min(1),
 });
 
