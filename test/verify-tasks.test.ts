@@ -63,6 +63,9 @@ describe.skipIf(!hasEngine)('tasks verify on real seats', () => {
       expect(r.grades.untouched?.earned).toBe(0);
       expect(r.grades.solved?.earned).toBe(r.grades.solved?.possible);
       expect(r.grades.reset?.earned).toBe(0);
+      expect(r.cases.length).toBe(loaded.task.selfProof.tampers.length + loaded.task.selfProof.alternatives.length);
+      expect(r.cases.filter((c) => !c.ok).map((c) => c.script)).toEqual([]);
+      for (const c of r.cases.filter((x) => x.kind === 'alternative')) expect(c.grade?.earned, c.script).toBe(c.grade?.possible);
       // Nothing of the task's seat is left behind.
       expect(await deps.driver.list({ session })).toEqual([]);
     }, 600_000);
@@ -73,6 +76,7 @@ describe.skipIf(!hasEngine)('tasks verify on real seats', () => {
     cpSync(QUANTIZE, dir, { recursive: true });
     const doc = parse(readFileSync(join(dir, 'task.yaml'), 'utf8')) as { id: string; checks: unknown[] };
     doc.id = 'quantize-leaky';
+    delete (doc as { selfProof?: unknown }).selfProof; // the phases under test are untouched and reset
     // Passes without any work: the source model is there from the start.
     doc.checks.push({
       id: 'source-present',
@@ -100,11 +104,41 @@ describe.skipIf(!hasEngine)('tasks verify on real seats', () => {
     expect(r.failures[0]!.reason.en).toContain('untouched seat scores');
   }, 600_000);
 
+  it('fails a task whose grader a tamper gets past, naming the tamper and the checks it earned', async () => {
+    // The serve task's identity check without its identity: argv and the port alone.
+    const dir = join(tmp, 'junior', 'serve-weak');
+    cpSync(join(DEFAULT_TASKS_ROOT, 'junior', 'serve'), dir, { recursive: true });
+    const doc = parse(readFileSync(join(dir, 'task.yaml'), 'utf8')) as {
+      id: string;
+      selfProof: { tampers: { script: string }[]; alternatives: unknown[] };
+      checks: { id: string; probe: { expect: Record<string, unknown> } }[];
+    };
+    doc.id = 'serve-weak';
+    const identity = doc.checks.find((c) => c.id === 'server-identity')!;
+    delete identity.probe.expect['executable'];
+    delete identity.probe.expect['opens'];
+    doc.selfProof.tampers = doc.selfProof.tampers.filter((t) => t.script === 'imitation-exec-a.sh');
+    doc.selfProof.alternatives = [];
+    writeFileSync(join(dir, 'task.yaml'), stringify(doc));
+    const r = await verifyTask(load(dir), deps);
+    timings.push(`serve-weak ${(r.wallMs / 1000).toFixed(1)} s`);
+    expect(r.ok).toBe(false);
+    expect(r.grades.solved?.earned).toBe(r.grades.solved?.possible);
+    const named = r.failures.map((f) => `${f.phase}/${f.case}/${f.checkId}`);
+    // The chat check has a defence of its own (the answer's provenance); the rest fall with identity.
+    expect(named).toEqual(expect.arrayContaining(['server-identity', 'server-args', 'health', 'slots', 'model-alias'].map((c) => `tamper/imitation-exec-a.sh/${c}`)));
+    expect(r.failures[0]!.reason.en).toContain('the shortcut imitation-exec-a.sh scores on this check');
+    expect(r.cases).toMatchObject([{ kind: 'tamper', script: 'imitation-exec-a.sh', ok: false }]);
+    expect(r.cases[0]!.grade!.earned).toBeGreaterThanOrEqual(8);
+  }, 600_000);
+
   it('fails a task whose solution does nothing, naming every check that did not pass', async () => {
     const dir = join(tmp, 'junior', 'quantize-noop');
     cpSync(QUANTIZE, dir, { recursive: true });
-    const yaml = readFileSync(join(dir, 'task.yaml'), 'utf8').replace(/^id: quantize$/m, 'id: quantize-noop');
-    writeFileSync(join(dir, 'task.yaml'), yaml);
+    const doc = parse(readFileSync(join(dir, 'task.yaml'), 'utf8')) as { id: string; selfProof?: unknown };
+    doc.id = 'quantize-noop';
+    delete doc.selfProof; // the phase under test is the reference solution's
+    writeFileSync(join(dir, 'task.yaml'), stringify(doc));
     writeFileSync(join(dir, 'solution', 'solve.sh'), '#!/usr/bin/env bash\ntrue\n');
     const r = await verifyTask(load(dir), deps);
     timings.push(`quantize-noop ${(r.wallMs / 1000).toFixed(1)} s`);

@@ -88,6 +88,12 @@ describe('broken fixtures: every problem, with file, path and line, in one run',
     expect(find('TASK_DEPENDS_CYCLE', 'junior/cycle/task.yaml', 'checks[0].dependsOn')?.found).toBe('a → c → b → a');
     expect(find('TASK_DEPENDS_UNKNOWN', 'junior/cycle/task.yaml', 'checks[1].dependsOn[1]')).toMatchObject({ found: 'nowhere' });
   });
+  it('self-proof: missing tamper and alternative scripts, a tamper naming no check', () => {
+    expect(find('TASK_MISSING_FILE', 'junior/bad-proof/task.yaml', 'selfProof.tampers[1].script')).toMatchObject({ found: 'absent.sh', expected: 'a file at tampers/absent.sh in the task folder' });
+    expect(find('TASK_MISSING_FILE', 'junior/bad-proof/task.yaml', 'selfProof.alternatives[0].script')).toMatchObject({ found: 'other.sh' });
+    expect(find('TASK_DEPENDS_UNKNOWN', 'junior/bad-proof/task.yaml', 'selfProof.tampers[0].mustNotPass[1]')).toMatchObject({ found: 'nowhere', line: 11 });
+    expect(t.problems.filter((p) => rel(p) === 'junior/bad-proof/task.yaml')).toHaveLength(3);
+  });
   it('YAML syntax errors carry a line number', () => {
     const p = t.problems.find((x) => x.code === 'YAML_SYNTAX');
     expect(p && rel(p)).toBe('junior/bad-yaml/task.yaml');
