@@ -3,6 +3,8 @@ import { describe } from 'vitest';
 import { hasEngine } from '../helpers/docker-env.js';
 import { DockerDriver } from '../../runner/sandbox/docker-driver.js';
 import { LABEL } from '../../runner/sandbox/labels.js';
+import { requireImage } from '../helpers/images.js';
+import { runDockerInSeatContract } from './docker-in-seat-contract.js';
 import { runDriverContract } from './driver-contract.js';
 import { seatImage } from './seat-image.js';
 
@@ -25,5 +27,16 @@ describe.skipIf(!hasEngine)('docker', () => {
     makeUnreachableDriver: () => new DockerDriver({ host: 'unix:///nonexistent/docker.sock' }),
     seatImage,
     leftovers,
+  });
+});
+
+// Kubernetes seats judge nothing from the host's /proc, so these steps run against Docker only.
+describe.skipIf(!hasEngine)('docker, docker-in-seat', () => {
+  runDockerInSeatContract({
+    name: 'docker',
+    makeDriver: () => new DockerDriver(),
+    workspaceImage: () => requireImage('workspace-cpu'),
+    dindImage: () => requireImage('dind'),
+    nestedImage: () => requireImage('app-base'),
   });
 });
