@@ -25,7 +25,7 @@ import { loadConfig, type Config } from '../runner/core/config.js';
 import { createLogger } from '../runner/core/logger.js';
 import { sweepToolboxes } from '../runner/grading/seat-handle.js';
 import { currentImageRef, dockerInSeatImages, type PlanImages } from '../runner/grading/task-runner.js';
-import { DockerDriver, dockerDriverFor, SEAT_CAPABILITIES } from '../runner/sandbox/docker-driver.js';
+import { DockerDriver, dockerDriverFor, SEAT_CAPABILITIES, DIND_CAPABILITIES } from '../runner/sandbox/docker-driver.js';
 import { DIND_COMMAND, DIND_PORT } from '../runner/sandbox/driver.js';
 import { loadExamPaper, planForSeatTask } from '../runner/sessions/paper.js';
 import { residentIdValid, type RosterEntry } from '../runner/sessions/roster.js';
@@ -343,6 +343,8 @@ interface BoxSpec {
   capAdd: string[];
   securityOpt: string[];
   binds: string[];
+  /** A private cgroup namespace (the seat daemon's sidecar). */
+  cgroupnsPrivate?: boolean;
   volume?: { src: string; dst: string };
 }
 
@@ -397,7 +399,7 @@ const cliEngine: RawEngine = {
       ...Object.entries(b.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), ...b.extraHosts.flatMap((h) => ['--add-host', h]),
       '--init', '--restart', 'no', '--cpus', String(b.cpus), '--memory', `${b.memoryMiB}m`, '--memory-swap', `${b.memoryMiB}m`, '--pids-limit', String(b.pids),
       ...b.capDrop.flatMap((c) => ['--cap-drop', c]), ...b.capAdd.flatMap((c) => ['--cap-add', c]), ...b.securityOpt.flatMap((o) => ['--security-opt', o]),
-      ...b.binds.flatMap((v) => ['-v', v]), ...(b.volume ? ['--mount', `type=volume,src=${b.volume.src},dst=${b.volume.dst}`] : []),
+      ...b.binds.flatMap((v) => ['-v', v]), ...(b.cgroupnsPrivate ? ['--cgroupns', 'private'] : []), ...(b.volume ? ['--mount', `type=volume,src=${b.volume.src},dst=${b.volume.dst}`] : []),
       b.image, ...b.cmd,
     ]);
   },
@@ -453,6 +455,7 @@ function apiEngine(docker: Docker): RawEngine {
           CapAdd: b.capAdd,
           SecurityOpt: b.securityOpt,
           Binds: b.binds,
+          ...(b.cgroupnsPrivate ? ({ CgroupnsMode: 'private' } as Docker.HostConfig) : {}),
           ...(b.volume ? { Mounts: [{ Type: 'volume' as const, Source: b.volume.src, Target: b.volume.dst }] } : {}),
         },
       });
@@ -548,8 +551,8 @@ async function rawBox(ctx: RoomCtx, eng: RawEngine, tag: string, net: string, se
     await op('run-dind', () =>
       eng.run({
         ...base, name: names.dind!, image: plan.dockerInSeat.image ?? ws.image, cmd: [...DIND_COMMAND],
-        env: {}, network: `container:${name}`, memoryMiB: r.memoryMiB * 2, capDrop: ['SYS_RESOURCE'], capAdd: ['ALL'],
-        securityOpt: ['seccomp=unconfined', 'apparmor=unconfined'], binds: ['/sys/fs/cgroup:/sys/fs/cgroup:rw'], volume: { src: vol, dst: '/var/lib/docker' },
+        env: {}, network: `container:${name}`, memoryMiB: r.memoryMiB * 2, capDrop: ['ALL'], capAdd: DIND_CAPABILITIES, cgroupnsPrivate: true,
+        securityOpt: ['seccomp=unconfined', 'apparmor=unconfined'], volume: { src: vol, dst: '/var/lib/docker' },
       }, labels),
     );
     const nested = ['docker', '-H', `tcp://127.0.0.1:${DIND_PORT}`];

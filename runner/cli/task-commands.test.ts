@@ -33,9 +33,12 @@ describe('deploylab tasks validate', () => {
         'TASK_DEPENDS_CYCLE junior/cycle/task.yaml checks[0].dependsOn',
         'YAML_SYNTAX junior/bad-yaml/task.yaml (file)',
         'PAPER_FUNCTION_UNCOVERED papers/broken-exam.yaml tasks',
+        'TASK_DEPENDS_UNKNOWN junior/bad-proof/task.yaml selfProof.tampers[0].mustNotPass[1]',
+        'TASK_MISSING_FILE junior/bad-proof/task.yaml selfProof.tampers[1].script',
+        'TASK_MISSING_FILE junior/bad-proof/task.yaml selfProof.alternatives[0].script',
       ]),
     );
-    expect(out.problems).toHaveLength(18);
+    expect(out.problems).toHaveLength(21);
   });
 
   it('text output names file:line, path, code, found and expected', async () => {

@@ -41,6 +41,13 @@ export const SEAT_CAPABILITIES = [
   'NET_BIND_SERVICE', 'SYS_CHROOT', 'AUDIT_WRITE',
 ];
 
+/**
+ * The seat daemon's sidecar: the default set, NET_RAW and MKNOD for nested containers, the two
+ * dockerd needs, and SYS_PTRACE, without which runc cannot join a container whose process runs as
+ * another user (`docker exec` and every healthcheck of a non-root service fail).
+ */
+export const DIND_CAPABILITIES = [...SEAT_CAPABILITIES, 'NET_RAW', 'MKNOD', 'SETFCAP', 'SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE'];
+
 const CANDIDATE_USER = '1000:1000';
 const DEFAULT_OUTPUT_CAP = 1 << 20;
 const DEFAULT_READ_CAP = 64 << 20;
@@ -348,12 +355,19 @@ export class DockerDriver implements SandboxDriver {
         Labels: seatLabels(plan, 'dind'),
         HostConfig: {
           ...this.hostConfigBase(plan, inNamespace),
-          // What a nested dockerd needs on a host where --privileged is refused (CAP_SYS_RESOURCE
-          // is outside the bounding set). Never given to the candidate's own container.
-          CapDrop: ['SYS_RESOURCE'],
-          CapAdd: ['ALL'],
+          // What a nested dockerd needs and no more (never the candidate's own container): no
+          // SYS_TIME, SYS_MODULE, SYS_RAWIO, SYS_BOOT, SYSLOG, MAC_* (SYS_PTRACE stays within its
+          // own pid namespace), so neither it nor a nested container can set the host clock or
+          // load a module; its own cgroups only, through
+          // a private cgroup namespace (no host /sys/fs/cgroup), so no neighbour can be frozen or
+          // re-limited. Its authorization plugin refuses privileged, host mounts, added
+          // capabilities and host namespaces (sandbox-images/dind/seat-authz.py). No seccomp
+          // filter: runc needs keyctl for the nested containers' session keyrings; nested containers
+          // get the nested daemon's default profile. AppArmor's docker-default would forbid mount.
+          CapDrop: ['ALL'],
+          CapAdd: DIND_CAPABILITIES,
+          ...({ CgroupnsMode: 'private' } as Docker.HostConfig), // engine API ≥ 1.41; the typings lag
           SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
-          Binds: ['/sys/fs/cgroup:/sys/fs/cgroup:rw'],
           Mounts: [{ Type: 'volume', Source: volName, Target: '/var/lib/docker' }],
           // Nested images and layers need room: the pids limit stays, memory doubles.
           Memory: plan.resources.memoryMiB * 2 * 1024 * 1024,

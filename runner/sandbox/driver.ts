@@ -40,12 +40,13 @@ export const ServiceSpecSchema = ContainerSpecSchema.extend({
 export const DIND_PORT = 2375;
 
 /**
- * The docker-in-seat daemon. No storage driver is forced: dockerd takes overlay2 when its data
+ * The docker-in-seat daemon, through the dind image's entry point (its cgroups, its authorization
+ * plugin, then dockerd with these options). No storage driver is forced: dockerd takes overlay2 when its data
  * directory (a volume on the host's disk) allows it, and falls back by itself (fuse-overlayfs,
  * vfs) where it does not. vfs copies the whole image for every build step and container: on the
  * container task that was about 6× the build time and 1.8 GB instead of 0.3 GB a seat.
  */
-export const DIND_COMMAND: readonly string[] = ['dockerd', `--host=tcp://0.0.0.0:${DIND_PORT}`, '--tls=false'];
+export const DIND_COMMAND: readonly string[] = ['deploylab-dind', `--host=tcp://0.0.0.0:${DIND_PORT}`, '--tls=false'];
 
 export const SeatPlanSchema = z
   .strictObject({

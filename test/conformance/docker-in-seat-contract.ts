@@ -54,9 +54,17 @@ function capBounding(pid: number): bigint {
   return BigInt(`0x${m![1]}`);
 }
 
-function forbiddenHeld(pid: number): string[] {
+/**
+ * The seat daemon itself keeps SYS_PTRACE: runc joins a running container's namespaces to exec in it
+ * (every healthcheck of a non-root process) and needs it for that. Its pid namespace is its own, so
+ * it reaches only its nested containers; those never get it.
+ */
+const SIDECAR_MAY_HOLD = new Set(['SYS_PTRACE']);
+
+function forbiddenHeld(pid: number, allowed: Set<string> = new Set()): string[] {
   const bnd = capBounding(pid);
   return Object.entries(FORBIDDEN_CAPS)
+    .filter(([name]) => !allowed.has(name))
     .filter(([, bit]) => (bnd >> BigInt(bit)) & 1n)
     .map(([name]) => name);
 }
@@ -138,7 +146,7 @@ export function runDockerInSeatContract(opts: DockerInSeatContractOptions): void
       expect(ex.stderr).toMatch(/refused by the exam seat/);
     }, 240_000);
 
-    it('no seat process holds the capabilities that reach the host (clock, modules, raw I/O, boot, ptrace): seen from the host', async () => {
+    it('no seat process holds the capabilities that reach the host (clock, modules, raw I/O, boot; ptrace outside the daemon): seen from the host', async () => {
       // The strongest options that start, strongest first.
       const tries = ['--privileged', '--cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined --security-opt apparmor=unconfined', '--cap-add ALL --cap-drop SYS_RESOURCE', ''];
       const strongest = await candidate(tries.map((o) => `(docker rm -f strongest >/dev/null 2>&1; docker run -d --name strongest ${o} ${nested} sleep 300)`).join(' || '));
@@ -148,7 +156,7 @@ export function runDockerInSeatContract(opts: DockerInSeatContractOptions): void
       expect(nestedPids.length, `${id} ${strongest.stderr}`).toBeGreaterThan(0);
       const dindId = (await driver.status(seat)).containers.find((c) => c.role === 'dind')!.id;
       const sidecarPid = (await docker.getContainer(dindId).inspect()).State.Pid;
-      expect({ nested: forbiddenHeld(nestedPids[0]!), sidecar: forbiddenHeld(sidecarPid) }).toEqual({ nested: [], sidecar: [] });
+      expect({ nested: forbiddenHeld(nestedPids[0]!), sidecar: forbiddenHeld(sidecarPid, SIDECAR_MAY_HOLD) }).toEqual({ nested: [], sidecar: [] });
     }, 120_000);
 
     it('cannot set the host clock, from a nested container or the seat daemon’s root', async () => {
