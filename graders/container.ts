@@ -7,12 +7,14 @@
  * Containers: running, count, health, restart policy, CPU/memory limits, published ports, user.
  * Images (`image`): exposed ports, a non-root user, labels, built FROM a preloaded base.
  */
+import { readdir, readFile } from 'node:fs/promises';
 import Docker from 'dockerode';
 import type { z } from 'zod';
 import { DeploylabError } from '../runner/core/errors.js';
 import { ContainerParamsSchema } from '../runner/tasks/probe-params.js';
 import { judge, show, type Assertion } from './assertions.js';
-import { defineProbe, failed, note, type Deadline, type SeatHandle } from './probe.js';
+import { DockerfileError, finalImageSteps, historyKeyword, parseDockerfile, type HistoryEntry } from './parsers/dockerfile.js';
+import { defineProbe, failed, note, type Deadline, type Evidence, type SeatHandle } from './probe.js';
 
 export type ContainerParams = z.output<typeof ContainerParamsSchema>;
 
@@ -179,6 +181,228 @@ async function inspectAll(docker: Docker): Promise<Docker.ContainerInspectInfo[]
   return out;
 }
 
+/**
+ * `builtFrom` and `addsFiles`: the image's history beyond the base's (its own entries, oldest
+ * first) against the Dockerfile's final-stage instructions, and a COPY/ADD step that added files.
+ */
+export function checkHistory(
+  mine: HistoryEntry[],
+  baseCount: number,
+  spec: NonNullable<ContainerParams['image']>,
+  dockerfile: { path: string; text: string | null } | null,
+): { assertions: Assertion[]; data: Record<string, unknown> } {
+  const a: Assertion[] = [];
+  // The engine lists history newest first; the base's entries are the oldest.
+  const own = mine.slice(0, Math.max(0, mine.length - baseCount)).reverse();
+  const keywords = own.map((h) => historyKeyword(h) ?? '?');
+  const data: Record<string, unknown> = {
+    historyBeyondBase: own.map((h) => ({ step: historyKeyword(h), createdBy: show(h.CreatedBy ?? '', 160), size: h.Size ?? 0 })),
+  };
+  if (spec.addsFiles !== undefined) {
+    const adds = own.filter((h, i) => (keywords[i] === 'COPY' || keywords[i] === 'ADD') && (h.Size ?? 0) > 0);
+    a.push({
+      id: 'addsFiles',
+      ok: spec.addsFiles ? adds.length > 0 : adds.length === 0,
+      expected: spec.addsFiles ? 'a COPY/ADD step beyond the base that adds files' : 'no files added',
+      actual: adds.length > 0 ? adds.map((h) => `${show(h.CreatedBy ?? '', 80)} (${h.Size} bytes)`).join('; ') : own.length === 0 ? 'no steps beyond the base' : 'no COPY/ADD step with content',
+    });
+  }
+  if (spec.builtFrom && dockerfile) {
+    let steps: string[] | null = null;
+    let problem = '';
+    if (dockerfile.text === null) problem = `${dockerfile.path} not found`;
+    else {
+      try {
+        steps = finalImageSteps(parseDockerfile(dockerfile.text)).steps.map((s) => s.keyword);
+      } catch (e) {
+        if (!(e instanceof DockerfileError)) throw e;
+        problem = `${dockerfile.path} ${e.message}`;
+      }
+    }
+    data.dockerfileSteps = steps;
+    const ok = steps !== null && steps.length > 0 && steps.join(' ') === keywords.join(' ');
+    a.push({
+      id: 'builtFrom',
+      ok,
+      expected: `built from ${dockerfile.path}: history beyond the base = ${steps ? steps.join(' ') || '(no steps)' : 'its instructions'}`,
+      actual: problem || (ok ? 'the same steps in the same order' : `history beyond the base: ${keywords.join(' ') || '(nothing: the base itself)'}`),
+    });
+  }
+  return { assertions: a, data };
+}
+
+/** The container's effective ENTRYPOINT + CMD equal its image's (nothing overridden in compose or docker run). */
+export function runsImageCommand(c: Docker.ContainerInspectInfo, image: Docker.ImageInspectInfo | null): [boolean, string] {
+  if (!image) return [false, 'image not found'];
+  const eq = (x: unknown, y: unknown): boolean => JSON.stringify(x ?? null) === JSON.stringify(y ?? null);
+  const ok = eq(c.Config.Entrypoint, image.Config.Entrypoint) && eq(c.Config.Cmd, image.Config.Cmd);
+  const cmd = [...(c.Config.Entrypoint ?? []), ...((c.Config.Cmd as string[] | null) ?? [])].join(' ');
+  return [ok, ok ? `the image's own (${show(cmd, 80)})` : `overridden: ${show(cmd, 120)}`];
+}
+
+/** Status line values of a host process: parent, and its PIDs from the host's namespace inwards. */
+async function procStatus(pid: number): Promise<{ ppid: number; nspid: number[] } | null> {
+  try {
+    const text = await readFile(`/proc/${pid}/status`, 'utf8');
+    return {
+      ppid: Number(/^PPid:\s+(\d+)/m.exec(text)?.[1] ?? 0),
+      nspid: (/^NSpid:\s+(.*)$/m.exec(text)?.[1] ?? '').trim().split(/\s+/).map(Number),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Host PIDs of processes the seat's daemon names by PID (its own PID namespace): the host process
+ * whose second NSpid is that PID and which descends from one of the sidecar's own processes
+ * (other seats' daemons number their processes alike). One pass over the host's /proc.
+ */
+export async function hostPidsOfInner(dindHostPids: readonly number[], pidsInDind: readonly number[]): Promise<Map<number, number>> {
+  const roots = new Set(dindHostPids);
+  const wanted = new Set(pidsInDind);
+  const info = new Map<number, { ppid: number; nspid: number[] }>();
+  for (const e of await readdir('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const st = await procStatus(Number(e));
+    if (st) info.set(Number(e), st);
+  }
+  const out = new Map<number, number>();
+  for (const [pid, st] of info) {
+    if (st.nspid.length < 2 || !wanted.has(st.nspid[1]!)) continue;
+    let cur = st.ppid;
+    for (let hops = 0; hops < 64 && cur > 1; hops++) {
+      if (roots.has(cur)) {
+        out.set(st.nspid[1]!, pid);
+        break;
+      }
+      cur = info.get(cur)?.ppid ?? 0;
+    }
+  }
+  return out;
+}
+
+/** Cap on how long a healthcheck may take while its container is stopped (Docker's default timeout). */
+export const HEALTH_STOPPED_MAX_MS = 30_000;
+
+interface ExecResult {
+  exitCode: number | null;
+  timedOut: boolean;
+  output: string;
+  ms: number;
+  error?: string;
+}
+
+/** Run a command in a running inner container as Docker runs its healthcheck; null exit when it outlived `ms`. */
+async function execIn(docker: Docker, id: string, cmd: string[], ms: number): Promise<ExecResult> {
+  const t0 = Date.now();
+  let exec: Docker.Exec;
+  let stream: NodeJS.ReadableStream;
+  try {
+    exec = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    stream = (await exec.start({ hijack: true, stdin: false })) as unknown as NodeJS.ReadableStream;
+  } catch (e) {
+    return { exitCode: null, timedOut: false, output: '', ms: Date.now() - t0, error: show(String((e as Error).message), 200) };
+  }
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  stream.on('data', (c: Buffer) => {
+    if (kept < 4096) chunks.push(c);
+    kept += c.length;
+  });
+  const ended = await new Promise<boolean>((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    const done = (): void => {
+      clearTimeout(t);
+      resolve(true);
+    };
+    stream.on('end', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+  if (!ended) (stream as unknown as { destroy?: () => void }).destroy?.();
+  let exitCode: number | null;
+  try {
+    const i = await exec.inspect();
+    exitCode = i.Running ? null : (i.ExitCode ?? null);
+  } catch {
+    exitCode = null;
+  }
+  // Docker's frames carry an 8-byte header; for evidence the printable text is enough.
+  const output = [...Buffer.concat(chunks).toString('utf8')].filter((ch) => ch >= ' ' || ch === '\n').join('').slice(0, 500);
+  return { exitCode: ended ? exitCode : null, timedOut: !ended, output, ms: Date.now() - t0 };
+}
+
+/**
+ * Does the container's healthcheck test the service? Its processes are stopped from the host
+ * (SIGSTOP), its own healthcheck command is run in it as Docker would: it must not succeed within
+ * its timeout; the processes continue (SIGCONT, always) and the command must then succeed.
+ */
+export async function healthcheckProof(
+  seat: SeatHandle,
+  docker: Docker,
+  c: Docker.ContainerInspectInfo,
+  deadline: Deadline,
+): Promise<{ ok: boolean; actual: string; data: Record<string, unknown> }> {
+  const hc = c.Config.Healthcheck;
+  const test = hc?.Test ?? [];
+  const cmd = test[0] === 'CMD' ? test.slice(1) : test[0] === 'CMD-SHELL' && test[1] !== undefined ? ['/bin/sh', '-c', test[1]] : null;
+  if (!cmd || cmd.length === 0) return { ok: false, actual: 'no healthcheck', data: { test } };
+  const timeoutMs = Math.min(HEALTH_STOPPED_MAX_MS, hc?.Timeout ? Math.ceil(hc.Timeout / 1e6) : HEALTH_STOPPED_MAX_MS);
+  const top = (await docker.getContainer(c.Id).top({ ps_args: '-o pid' })) as { Titles: string[]; Processes: string[][] };
+  const inner = top.Processes.map((r) => Number(r[0])).filter((n) => Number.isInteger(n) && n > 0);
+  const dindPids = (await seat.listProcesses()).filter((x) => x.role === DIND_ROLE).map((x) => x.hostPid);
+  if (dindPids.some((pid) => pid <= 0) || (await procStatus(dindPids[0] ?? -1)) === null) {
+    throw new DeploylabError({
+      code: 'PROBE_HOST_PIDS_UNAVAILABLE',
+      fault: 'infrastructure',
+      message: { zh: '本机 /proc 中看不到考位 Docker 守护进程的进程，无法暂停容器', en: "the seat daemon's processes do not show in this machine's /proc: the container cannot be stopped" },
+      hint: { zh: '在容器引擎所在主机上以 root 运行评分程序', en: "run the grader as root on the engine's host" },
+    });
+  }
+  const map = await hostPidsOfInner(dindPids, inner);
+  const hostPids = inner.map((pid) => map.get(pid)).filter((x): x is number => x !== undefined);
+  if (hostPids.length === 0) {
+    throw new DeploylabError({
+      code: 'PROBE_HOST_PIDS_UNAVAILABLE',
+      fault: 'infrastructure',
+      message: { zh: '找不到容器进程在主机上的进程号', en: "the container's processes have no host PID this machine can see" },
+      details: { inner },
+    });
+  }
+  const signal = async (sig: 'SIGSTOP' | 'SIGCONT'): Promise<void> => {
+    for (const [dindPid, pid] of map) {
+      // PIDs are reused: still the process the daemon named?
+      if ((await procStatus(pid))?.nspid[1] !== dindPid) continue;
+      try {
+        process.kill(pid, sig);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+      }
+    }
+  };
+  let stopped: ExecResult;
+  try {
+    await signal('SIGSTOP');
+    stopped = await execIn(docker, c.Id, cmd, Math.min(timeoutMs, Math.max(1_000, deadline.remainingMs() - 8_000)));
+  } finally {
+    await signal('SIGCONT');
+  }
+  const running = await execIn(docker, c.Id, cmd, Math.min(timeoutMs, Math.max(1_000, deadline.remainingMs() - 2_000)));
+  const passedStopped = stopped.exitCode === 0;
+  const passedRunning = running.exitCode === 0;
+  const say = (r: ExecResult): string => (r.error ? `could not run (${r.error})` : r.timedOut ? `no answer in ${r.ms} ms` : `exit ${r.exitCode} in ${r.ms} ms`);
+  return {
+    ok: !passedStopped && passedRunning,
+    actual: passedStopped
+      ? `succeeds while the container's processes are stopped (${say(stopped)}): it does not test the service`
+      : !passedRunning
+        ? `fails with the processes running too (${say(running)})`
+        : `stopped: ${say(stopped)}; running: ${say(running)}`,
+    data: { test, timeoutMs, stoppedHostPids: hostPids, whileStopped: stopped, whileRunning: running },
+  };
+}
+
 async function imageInfo(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | null> {
   try {
     return await docker.getImage(ref).inspect();
@@ -203,7 +427,7 @@ export const containerProbe = defineProbe({
         ]);
       }
       const base = p.image.basedOn !== undefined ? await imageInfo(docker, p.image.basedOn) : undefined;
-      const evidence = [
+      const evidence: Evidence[] = [
         note('镜像配置', 'image config', {
           ref: p.image.ref,
           id: info.Id,
@@ -213,13 +437,56 @@ export const containerProbe = defineProbe({
           layers: info.RootFS?.Layers?.length ?? 0,
         }),
       ];
-      return judge(checkImage(info, p.image, base), 'all', { zh: `镜像 ${p.image.ref}`, en: `image ${p.image.ref}` }, evidence);
+      const a = checkImage(info, p.image, base);
+      if (p.image.builtFrom !== undefined || p.image.addsFiles !== undefined) {
+        const mine = (await docker.getImage(info.Id).history()) as HistoryEntry[];
+        const baseHistory = base ? ((await docker.getImage(base.Id).history()) as HistoryEntry[]) : [];
+        let dockerfile: { path: string; text: string | null } | null = null;
+        if (p.image.builtFrom) {
+          const f = await seat.readFile(p.image.builtFrom.dockerfile, { container: p.image.builtFrom.container, maxBytes: 256 * 1024 });
+          dockerfile = { path: p.image.builtFrom.dockerfile, text: f ? f.data.toString('utf8') : null };
+        }
+        // Without the base in the daemon, basedOn already fails; the whole history is then "beyond".
+        const h = checkHistory(mine, base && base.Id !== info.Id ? baseHistory.length : mine.length, p.image, dockerfile);
+        a.push(...h.assertions);
+        evidence.push(note('镜像历史', 'image history', h.data));
+      }
+      deadline.check();
+      return judge(a, 'all', { zh: `镜像 ${p.image.ref}`, en: `image ${p.image.ref}` }, evidence);
     }
     const match = p.match!;
     let found: Docker.ContainerInspectInfo[];
+    const extra: Assertion[] = [];
+    const extraEvidence: Evidence[] = [];
     if (p.scope === 'inner') {
       const docker = await innerDocker(seat, deadline);
       found = (await inspectAll(docker)).filter((c) => matchesContainer(c, match));
+      const running = found.filter((c) => c.State.Running);
+      if (p.expect.imageCommand !== undefined) {
+        const r = await Promise.all(running.map(async (c) => ({ name: nameOf(c), v: runsImageCommand(c, await imageInfo(docker, c.Image)) })));
+        const ok = r.length > 0 && r.every((x) => x.v[0] === p.expect.imageCommand);
+        extra.push({ id: 'imageCommand', ok, expected: p.expect.imageCommand ? "the image's own ENTRYPOINT and CMD" : 'an overridden command', actual: r.map((x) => `${x.name}: ${x.v[1]}`).join('; ') || '(no container)' });
+      }
+      if (p.expect.healthcheckFailsWhenStopped) {
+        const r: { name: string; ok: boolean; actual: string }[] = [];
+        // One container at a time: only one service is ever stopped.
+        for (const c of running) {
+          if (p.expect.healthy && c.State.Health?.Status !== 'healthy') {
+            r.push({ name: nameOf(c), ok: false, actual: 'not judged: the container is not healthy' });
+            continue;
+          }
+          const proof = await healthcheckProof(seat, docker, c, deadline);
+          r.push({ name: nameOf(c), ok: proof.ok, actual: proof.actual });
+          extraEvidence.push(note(`健康检查验证：${nameOf(c)}`, `healthcheck proof: ${nameOf(c)}`, proof.data));
+          deadline.check();
+        }
+        extra.push({
+          id: 'healthcheckFailsWhenStopped',
+          ok: r.length > 0 && r.every((x) => x.ok),
+          expected: 'the healthcheck fails while the container is stopped and passes once it runs',
+          actual: r.map((x) => `${x.name}: ${x.actual}`).join('; ') || '(no container)',
+        });
+      }
     } else {
       if (!seat.inspectContainers) {
         throw new DeploylabError({
@@ -231,7 +498,7 @@ export const containerProbe = defineProbe({
       found = (await seat.inspectContainers()).filter((c) => matchesContainer(c.info, match, c.role)).map((c) => c.info);
     }
     deadline.check();
-    const evidence = [
+    const evidence: Evidence[] = [
       note('匹配的容器', 'matching containers', {
         scope: p.scope,
         match,
@@ -246,6 +513,6 @@ export const containerProbe = defineProbe({
         })),
       }),
     ];
-    return judge(checkContainers(found, p.expect), 'all', { zh: '容器检查', en: 'container check' }, evidence);
+    return judge([...checkContainers(found, p.expect), ...extra], 'all', { zh: '容器检查', en: 'container check' }, [...evidence, ...extraEvidence]);
   },
 });

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeServer, listenOnLoopback } from './__helpers__/loopback-server.js';
 import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
@@ -144,5 +145,80 @@ describe('http probe: could not judge', () => {
     expect(o.error?.code).toBe('PROBE_PARAMS_INVALID');
     expect(o.error?.message.en).toContain('target.port');
     expect(o.error?.message.en).toContain('unknown key(s): path');
+  });
+});
+
+describe('http probe: a fresh nonce per request and the answering service’s signature', () => {
+  // The task's upstream signs msg with a root-only key; an imitation echoes the query with no key.
+  const KEY = 'k3y-only-the-upstream-reads';
+  let signer: Server;
+  let signerPort: number;
+  let lastSig = '';
+  const sign = async (msg: string): Promise<string> => {
+    const { createHmac } = await import('node:crypto');
+    return createHmac('sha256', KEY).update(msg).digest('hex');
+  };
+  beforeAll(async () => {
+    signer = createServer((req, res) => {
+      void (async () => {
+        const u = new URL(req.url!, 'http://x');
+        const msg = u.searchParams.get('msg') ?? '';
+        const body =
+          u.pathname === '/real'
+            ? { service: 'orders-api', echo: msg, sig: await sign(msg) }
+            : u.pathname === '/replay'
+              ? { service: 'orders-api', echo: msg, sig: lastSig }
+              : { service: 'orders-api', echo: msg, sig: 'f'.repeat(64) };
+        if (u.pathname === '/real') lastSig = body.sig;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      })();
+    });
+    signerPort = await listenOnLoopback(signer);
+  });
+  afterAll(() => closeServer(signer));
+
+  const check = (path: string) => ({
+    kind: 'http',
+    target: { port: 9000 },
+    path: `${path}?msg={nonce}`,
+    expect: {
+      json: [{ pointer: '/echo', equals: '{nonce}' }],
+      signature: { pointer: '/sig', key: { seatFile: '/opt/exam/hmac.key' } },
+    },
+  });
+
+  beforeEach(async () => {
+    seat.ports.set(9000, signerPort);
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(join(seat.root, 'opt/exam'), { recursive: true });
+    await writeFile(join(seat.root, 'opt/exam/hmac.key'), `${KEY}\n`);
+  });
+
+  it('passes the real service: its echo of a fresh nonce, signed under the key', async () => {
+    const a = await run(check('/real'));
+    expect(a.status, JSON.stringify(a.evidence)).toBe('pass');
+    const b = await run(check('/real'));
+    expect(b.status).toBe('pass');
+    const urls = [a, b].map((o) => (o.evidence[0] as { request: { url: string } }).request.url);
+    expect(urls[0]).toMatch(/\?msg=dl[0-9a-f]{16}$/);
+    expect(urls[0]).not.toBe(urls[1]);
+  });
+
+  it('fails an imitation that echoes the query but cannot sign it, and a replayed signature', async () => {
+    const canned = await run(check('/canned'));
+    expect(canned.status).toBe('fail');
+    expect(canned.summary.en).toContain('signature:/sig');
+    await run(check('/real'));
+    const replay = await run(check('/replay'));
+    expect(replay.status).toBe('fail');
+  });
+
+  it('is the task’s error when its key file is missing', async () => {
+    const { rm } = await import('node:fs/promises');
+    await rm(join(seat.root, 'opt/exam/hmac.key'));
+    const o = await run(check('/real'));
+    expect(o.status).toBe('error');
+    expect(o.error?.code).toBe('PROBE_KEY_MISSING');
   });
 });

@@ -10,6 +10,7 @@ import { ggufProbe } from './gguf.js';
 import { httpProbe } from './http.js';
 import { jsonFileProbe } from './json-file.js';
 import { loadProbe } from './load.js';
+import { nginxConfigProbe } from './nginx-config.js';
 import { nvidiaSmiProbe } from './nvidia-smi.js';
 import { openaiChatProbe } from './openai-chat.js';
 import { Deadline, errored, runProbe, type Probe, type ProbeOutcome, type SeatHandle } from './probe.js';
@@ -24,6 +25,7 @@ export const PROBES: Partial<Record<ProbeKind, Probe>> = {
   'openai-chat': openaiChatProbe,
   load: loadProbe,
   'rate-limit': rateLimitProbe,
+  'nginx-config': nginxConfigProbe,
   gguf: ggufProbe,
   file: fileProbe,
   process: processProbe,

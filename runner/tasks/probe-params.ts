@@ -64,6 +64,35 @@ export const HttpParamsSchema = z.strictObject({
         .array(z.strictObject({ pointer: z.string().regex(/^(\/.*)?$/), equals: z.unknown().optional(), exists: z.boolean().default(true) }))
         .optional(),
       headers: z.record(z.string(), Regex).optional(),
+      /**
+       * Provenance: the answer carries, at `pointer`, the hex HMAC-SHA256 of `message` under a key
+       * that only the service meant to answer and the harness hold, so an imitation (nginx with a
+       * canned body, even one that echoes the query) cannot produce it.
+       */
+      signature: z
+        .strictObject({
+          pointer: z.string().regex(/^\/.*/, 'a JSON pointer'),
+          message: z.string().default('{nonce}'),
+          key: z.union([
+            /** A seat file only root reads (the task's own service holds it); its content, trimmed, is the key. */
+            z.strictObject({ seatFile: AbsolutePath, container: ContainerRole.default('workspace') }),
+            /**
+             * A fresh random key the harness writes, just before the request, at `path` in the one
+             * running container of the seat's own daemon that `match` selects.
+             */
+            z.strictObject({
+              innerContainer: z
+                .strictObject({
+                  image: Regex.optional(),
+                  labels: z.record(z.string(), z.string()).optional(),
+                  composeService: z.string().min(1).optional(),
+                })
+                .refine((m) => Object.values(m).some((v) => v !== undefined), { message: 'give at least one matcher' }),
+              path: AbsolutePath,
+            }),
+          ]),
+        })
+        .optional(),
     })
     .prefault({}),
   timeoutMs: Timeout.default(5_000),
@@ -79,6 +108,31 @@ export const OpenAIChatParamsSchema = z.strictObject({
   maxTokens: z.number().int().min(1).max(4096).default(16),
   stream: z.boolean().default(false),
   headers: z.record(z.string(), z.string()).default({}),
+  /**
+   * Provenance: the answers must be the reference model server's own answers to exactly the
+   * grader's requests. The probe sends `requests` requests, each with a fresh random nonce in its
+   * one user message (`prompt` replaced by `message` with `{nonce}` filled in), and the same
+   * model, max_tokens, stream and temperature 0 to the candidate and to `target` (a model server
+   * the harness controls, e.g. the task's own backend that the candidate's wrapper must call; it
+   * must decode greedily and without a prompt cache, llama-server --temp 0 --no-cache-prompt, so
+   * that the same request gives the same text). Nonces are chosen first on the reference: its
+   * answers must be well-formed, non-empty and differ pairwise (streamed: also identical to the
+   * unstreamed answer), so one replayed or canned text cannot match them all. After the
+   * candidate's answers the reference is asked again; each answer's text (message content, or the
+   * concatenated stream deltas) must equal a reference text of its own request.
+   */
+  provenance: z
+    .strictObject({
+      target: TargetSchema,
+      path: UrlPath.default('/v1/chat/completions'),
+      /** The user message; `{nonce}` is replaced by 16 random hex digits per request. */
+      message: z.string().includes('{nonce}', { message: 'must contain {nonce}' }).default('{nonce}'),
+      /** At least two, so that no single text can match them all (the random model's answers often coincide). */
+      requests: z.number().int().min(2).max(8).default(3),
+      /** Nonces tried on the reference before giving up (an error: the reference cannot serve). */
+      attempts: z.number().int().min(2).max(64).default(24),
+    })
+    .optional(),
   expect: z
     .strictObject({
       minCompletionTokens: z.number().int().min(1).default(1),
@@ -88,7 +142,8 @@ export const OpenAIChatParamsSchema = z.strictObject({
       model: z.string().min(1).optional(),
       /**
        * The server's own token counter must move by at least the completion tokens, so a fake
-       * endpoint that returns canned JSON cannot pass.
+       * endpoint that returns canned JSON cannot pass. Supporting evidence only: side traffic
+       * moves it too; `provenance` is what ties the answer to the model.
        */
       serverCounter: z
         .strictObject({
@@ -194,6 +249,39 @@ export const RateLimitParamsSchema = z.strictObject({
     maxAllowed: z.number().int().min(1).optional(),
   }),
   timeoutMs: Timeout.default(30_000),
+});
+
+/**
+ * The configuration an nginx master process has in force, followed for one request. The master is
+ * found from the host (its /proc/<pid>/exe has the content of the image's `executable`; it was
+ * started with `-c config`); the harness reloads it (SIGHUP, as `nginx -s reload` does) and waits
+ * for new worker processes, so the files it then reads, with their includes and `-g` directives,
+ * are what nginx runs; a file nginx refuses to load fails. The request (the server the harness's
+ * connection to `port` reaches, the location serving `path`) is followed as nginx does, and the
+ * limit_req in force there (inherited from server and http levels) is judged.
+ */
+export const NginxConfigParamsSchema = z.strictObject({
+  kind: z.literal('nginx-config'),
+  container: ContainerRole.default('workspace'),
+  master: z.strictObject({ executable: AbsolutePath, config: AbsolutePath }),
+  request: z.strictObject({
+    port: Port,
+    method: z.enum(['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS']).default('GET'),
+    /** Path with an optional query string. */
+    path: UrlPath,
+  }),
+  expect: z.strictObject({
+    /** One limit_req in force for the request uses a zone with one of these keys and this rate, and this burst. */
+    limitReq: z.strictObject({
+      keys: z.array(z.string().regex(/^\$[A-Za-z0-9_]+$/, 'a variable such as $binary_remote_addr')).min(1),
+      /** "2r/s" or "120r/m" (the same rate to nginx). */
+      rate: z.string().regex(/^[1-9]\d*r\/[sm]$/, 'a rate such as 2r/s'),
+      burst: z.number().int().min(0).optional(),
+      /** limit_req_status in force. */
+      status: z.number().int().min(400).max(599).optional(),
+    }),
+  }),
+  timeoutMs: Timeout.default(20_000),
 });
 
 /** GGUF tensor type names as llama.cpp spells them. */
@@ -302,6 +390,16 @@ export const ContainerParamsSchema = z
       labels: z.record(z.string(), z.string()).optional(),
       /** The image's layers start with this image's layers (built FROM it, not imported). */
       basedOn: z.string().min(1).optional(),
+      /**
+       * Built from this Dockerfile: the image's history beyond `basedOn` lists the instructions of
+       * the file's final stage (and of the stages it is built FROM), in order.
+       */
+      builtFrom: z.strictObject({ dockerfile: AbsolutePath, container: ContainerRole.default('workspace') }).optional(),
+      /** A COPY or ADD step beyond `basedOn` put files into the image (its layer is not empty). */
+      addsFiles: z.boolean().optional(),
+    })
+    .refine((i) => (i.builtFrom === undefined && i.addsFiles === undefined) || i.basedOn !== undefined, {
+      message: 'builtFrom and addsFiles judge the history beyond the base: give basedOn',
     })
     .optional(),
   match: z
@@ -324,6 +422,15 @@ export const ContainerParamsSchema = z
       publishes: z.array(Port).optional(),
       /** Config.User of the containers is not root. */
       nonRootUser: z.boolean().optional(),
+      /** The containers run their image's own ENTRYPOINT and CMD (compose did not override them). */
+      imageCommand: z.boolean().optional(),
+      /**
+       * The healthcheck really tests the service: the harness stops (SIGSTOP, from the host) every
+       * process of the container and runs the container's own healthcheck command in it, which
+       * must not succeed within its timeout (at most 30 s); once the processes continue
+       * (SIGCONT) it must succeed.
+       */
+      healthcheckFailsWhenStopped: z.boolean().optional(),
     })
     .prefault({}),
   timeoutMs: Timeout.default(20_000),
@@ -360,6 +467,24 @@ export const RecoveryParamsSchema = z.strictObject({
     status: z.number().int().min(100).max(599).default(200),
     withinSeconds: z.number().int().min(1).max(600),
     pollMs: z.number().int().min(100).max(10_000).default(1_000),
+    /**
+     * Who the service is, judged as a `process` check (match, expect: executable, opens,
+     * listens…): it must pass before the disruption, its processes must be among those killed,
+     * and it must pass again, on new processes, for the service to count as recovered (a stand-in
+     * that takes the port when the real server dies is not a recovery).
+     */
+    identity: z
+      .strictObject({
+        container: ContainerRole.default('workspace'),
+        match: ProcessMatchSchema,
+        expect: ProcessParamsSchema.shape.expect,
+      })
+      .optional(),
+    /**
+     * The recovered processes (those `identity` matches, else those the kill matched) descend
+     * from a process like this: the supervisor restarted them, not a loop of the candidate's own.
+     */
+    startedBy: z.strictObject({ match: ProcessMatchSchema, user: z.string().min(1).optional() }).optional(),
   }),
   timeoutMs: Timeout.default(180_000),
 });
@@ -425,14 +550,24 @@ const JsonExpectation = z
     equals: z.unknown().optional(),
     /** A number within ±tolerance of value. */
     near: z.strictObject({ value: z.number(), tolerance: z.number().min(0) }).optional(),
+    /**
+     * The value is an object with exactly these keys, in any order: no key missing, none added
+     * (a strict answer: extra candidates or notes beside the answer are not accepted).
+     */
+    keys: z.array(z.string()).min(1).optional(),
   })
-  .refine((j) => (j.equals !== undefined) !== (j.near !== undefined), { message: 'give equals or near, exactly one' });
+  .refine((j) => [j.equals, j.near, j.keys].filter((x) => x !== undefined).length === 1, { message: 'give equals, near or keys, exactly one' });
 
 export const JsonFileParamsSchema = z.strictObject({
   kind: z.literal('json-file'),
   container: ContainerRole.default('workspace'),
   path: AbsolutePath,
   expect: z.array(JsonExpectation).min(1),
+  /**
+   * A key repeated within one object (which JSON.parse would settle silently, the last one
+   * winning) fails the file: two answers under one key are not one answer.
+   */
+  duplicateKeys: z.enum(['refuse', 'allow']).default('refuse'),
   timeoutMs: Timeout.default(10_000),
 });
 
@@ -443,6 +578,11 @@ export const ResourceSamplesParamsSchema = z.strictObject({
   path: AbsolutePath,
   /** The process the samples are about (the seat's model server). */
   process: ProcessMatchSchema,
+  /**
+   * Only processes of this seat user count (the task's server runs as root, which the candidate
+   * cannot be: a decoy of the same name is never the one judged). Exactly one may match.
+   */
+  processUser: z.string().min(1).optional(),
   /** An idle phase, then load from the harness; the samples must follow both. */
   load: z.strictObject({
     target: TargetSchema,
@@ -466,6 +606,14 @@ export const ResourceSamplesParamsSchema = z.strictObject({
       minCpuShare: z.number().gt(0).max(1).default(0.5),
       /** Lowest cpu_percent while idle ≤ this share of the host-measured CPU over the load phase. */
       maxIdleShare: z.number().gt(0).max(1).default(0.25),
+      /**
+       * Sample by sample: cpu_percent within ±max(cpuTolerancePoints, cpuToleranceShare × host) of
+       * the CPU the host measured over one interval ending between 1 s before the sample's ts and
+       * one interval plus 0.25 s after it, for at least cpuMatchShare of the window's samples.
+       */
+      cpuTolerancePoints: z.number().min(0).max(100).default(20),
+      cpuToleranceShare: z.number().min(0).max(1).default(0.3),
+      cpuMatchShare: z.number().gt(0).max(1).default(0.8),
     })
     .prefault({})
     // Below minCpuShare, so no constant cpu_percent can be both "busy" and "idle".
@@ -478,6 +626,7 @@ export const ProbeParamsSchema = z.discriminatedUnion('kind', [
   OpenAIChatParamsSchema,
   LoadParamsSchema,
   RateLimitParamsSchema,
+  NginxConfigParamsSchema,
   GgufParamsSchema,
   FileParamsSchema,
   ProcessParamsSchema,
@@ -493,6 +642,6 @@ export type ProbeParams = z.output<typeof ProbeParamsSchema>;
 export type ProbeKind = ProbeParams['kind'];
 export const PROBE_KINDS = [
   'http', 'openai-chat', 'load', 'rate-limit', 'gguf', 'file', 'process', 'container', 'recovery', 'prometheus', 'nvidia-smi',
-  'json-file', 'resource-samples',
+  'json-file', 'resource-samples', 'nginx-config',
 ] as const satisfies readonly ProbeKind[];
 export type ParamsOf<K extends ProbeKind> = Extract<ProbeParams, { kind: K }>;
