@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
-import { jsonEqual, jsonFileProbe } from './json-file.js';
+import { duplicateKey, jsonEqual, jsonFileProbe } from './json-file.js';
 import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
 
 let seat: TempSeat;
@@ -70,10 +70,54 @@ describe('json-file probe', () => {
 
   it('refuses an expectation with both equals and near, or neither (config error)', async () => {
     await put('/w/report.json', '{}');
-    for (const e of [[{ pointer: '/a', equals: 1, near: { value: 1, tolerance: 0 } }], [{ pointer: '/a' }], []]) {
+    for (const e of [[{ pointer: '/a', equals: 1, near: { value: 1, tolerance: 0 } }], [{ pointer: '/a', equals: 1, keys: ['a'] }], [{ pointer: '/a' }], []]) {
       const o = await run(e);
       expect(o.status).toBe('error');
       expect(o.error?.code).toBe('PROBE_PARAMS_INVALID');
     }
+  });
+});
+
+describe('strict answers', () => {
+  const ANSWER = [
+    { pointer: '', keys: ['cause', 'detail'] },
+    { pointer: '/cause', equals: 'model-path' },
+    { pointer: '/detail', equals: '/opt/exam/models/tiny-llama-q4_0.gguf' },
+  ];
+  const answer = (): Promise<ProbeOutcome> =>
+    runProbe(jsonFileProbe, seat, { kind: 'json-file', path: '/w/answer.json', expect: ANSWER }, Deadline.after(5000));
+
+  it('finds a key repeated within one object, and where', () => {
+    expect(duplicateKey('{"a": 1, "b": {"c": [1, {"d": 2, "e": "x,\\"}", "d": 3}]}}')).toEqual({ pointer: '/b/c/1', key: 'd' });
+    expect(duplicateKey('{"a": {"x": 1}, "b": {"x": 1}, "c": ["a", "a"]}')).toBeNull();
+    expect(duplicateKey('{"a\\u0062": 1, "ab": 2}')).toEqual({ pointer: '', key: 'ab' });
+  });
+
+  it('passes exactly the documented keys, in any order and layout', async () => {
+    await put('/w/answer.json', '{\n  "detail": "/opt/exam/models/tiny-llama-q4_0.gguf",\n  "cause": "model-path"\n}\n');
+    expect((await answer()).status).toBe('pass');
+  });
+
+  it('fails candidates beside the answer, a list of causes, and a repeated key', async () => {
+    // The right pair among others under an extra key: the answer is not one answer.
+    await put('/w/answer.json', JSON.stringify({ cause: 'port-in-use', detail: '8080', candidates: [{ cause: 'model-path', detail: '/opt/exam/models/tiny-llama-q4_0.gguf' }] }));
+    expect(failedIds(await answer())).toEqual(['json::keys', 'json:/cause', 'json:/detail']);
+    await put('/w/answer.json', JSON.stringify({ cause: 'model-path', detail: '/opt/exam/models/tiny-llama-q4_0.gguf', note: 'or port-in-use' }));
+    expect(failedIds(await answer())).toEqual(['json::keys']);
+    await put('/w/answer.json', JSON.stringify({ cause: ['model-path', 'port-in-use', 'out-of-memory'], detail: ['/opt/exam/models/tiny-llama-q4_0.gguf', '8080'] }));
+    expect(failedIds(await answer())).toEqual(['json:/cause', 'json:/detail']);
+    await put('/w/answer.json', JSON.stringify([{ cause: 'model-path', detail: '/opt/exam/models/tiny-llama-q4_0.gguf' }]));
+    expect(failedIds(await answer())).toEqual(['json::keys', 'json:/cause', 'json:/detail']);
+    // JSON.parse keeps the last of a repeated key: refused as two answers.
+    await put('/w/answer.json', '{"cause": "port-in-use", "cause": "model-path", "detail": "/opt/exam/models/tiny-llama-q4_0.gguf"}');
+    const dup = await answer();
+    expect(dup.status).toBe('fail');
+    expect(dup.summary.en).toMatch(/repeated/);
+  });
+
+  it('allows a repeated key where the check says so', async () => {
+    await put('/w/answer.json', '{"cause": "x", "cause": "model-path", "detail": "/opt/exam/models/tiny-llama-q4_0.gguf"}');
+    const o = await runProbe(jsonFileProbe, seat, { kind: 'json-file', path: '/w/answer.json', expect: ANSWER, duplicateKeys: 'allow' }, Deadline.after(5000));
+    expect(o.status).toBe('pass');
   });
 });

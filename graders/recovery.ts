@@ -7,6 +7,13 @@
  * process list gives the PID and /proc confirms it is still that process just before the signal.
  * A seat whose PIDs the host cannot signal (Kubernetes pods, a remote engine) is an `error`: the
  * harness could not disrupt, so it cannot judge.
+ *
+ * Identity (`then.identity`, judged as a `process` check: executable, model mapped, port held):
+ * the service must be the proven process before the disruption, that process must be among those
+ * killed, and after it the service counts as back only once the proven process answers again,
+ * on new PIDs, so a stand-in that takes the port when the real server dies is no recovery.
+ * `then.startedBy`: the recovered processes descend from the supervisor (its match and user), so
+ * a shell loop of the candidate's own restarting the server does not count as the supervisor.
  */
 import { readFile, readdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
@@ -15,8 +22,21 @@ import { DeploylabError, asDeploylabError } from '../runner/core/errors.js';
 import { RecoveryParamsSchema } from '../runner/tasks/probe-params.js';
 import { innerDocker } from './container.js';
 import { httpRequest } from './http.js';
-import { matches } from './process.js';
-import { defineProbe, errored, failed, judgeUnreachable, note, passed, type Deadline, type Evidence, type SeatHandle, type SeatProcess } from './probe.js';
+import { matches, processProbe } from './process.js';
+import {
+  defineProbe,
+  errored,
+  failed,
+  judgeUnreachable,
+  note,
+  passed,
+  runProbe,
+  type Deadline,
+  type Evidence,
+  type ProbeOutcome,
+  type SeatHandle,
+  type SeatProcess,
+} from './probe.js';
 
 export type RecoveryParams = z.output<typeof RecoveryParamsSchema>;
 type Signal = 'SIGKILL' | 'SIGTERM' | 'SIGINT';
@@ -111,6 +131,52 @@ export async function hostPidOfInner(dindHostPids: readonly number[], pidInDind:
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+type Identity = NonNullable<RecoveryParams['then']['identity']>;
+type StartedBy = NonNullable<RecoveryParams['then']['startedBy']>;
+
+/** The `process` check of the service's identity, and the PIDs it matched. */
+async function proveIdentity(seat: SeatHandle, id: Identity, deadline: Deadline): Promise<{ outcome: ProbeOutcome; pids: number[] }> {
+  const outcome = await runProbe(processProbe, seat, { kind: 'process', container: id.container, match: id.match, expect: id.expect }, deadline);
+  const pids = (await seat.listProcesses()).filter((x) => x.role === id.container && matches(x, id.match)).map((x) => x.hostPid);
+  return { outcome, pids };
+}
+
+function identityNote(when: { zh: string; en: string }, o: ProbeOutcome, pids: number[]): Evidence {
+  const checked = o.evidence.find((e) => e.kind === 'note' && e.text.en === 'expectations checked');
+  return note(`${when.zh}的身份检查：${o.summary.zh}`, `identity ${when.en}: ${o.summary.en}`, {
+    status: o.status,
+    hostPids: pids,
+    ...(checked?.kind === 'note' && checked.data ? { assertions: checked.data['assertions'] } : {}),
+  });
+}
+
+function outcomeError(o: ProbeOutcome): DeploylabError {
+  const e = o.error ?? { code: 'PROBE_IDENTITY_UNJUDGED', fault: 'infrastructure', message: o.summary };
+  return new DeploylabError({ code: e.code, fault: e.fault as DeploylabError['fault'], message: e.message });
+}
+
+/**
+ * Whether every process in `pids` descends (by the host's PPid chain in the seat's listing) from
+ * a process matching the supervisor; the chain of each, for the evidence.
+ */
+export function startedByOk(all: readonly SeatProcess[], pids: readonly number[], by: StartedBy): { ok: boolean; chains: { hostPid: number; supervisor?: number; ancestors: string[] }[] } {
+  const byPid = new Map(all.map((p) => [p.hostPid, p]));
+  const isSupervisor = (p: SeatProcess): boolean => matches(p, by.match) && (by.user === undefined || p.user === by.user);
+  const chains = pids.map((pid) => {
+    const ancestors: string[] = [];
+    let cur = byPid.get(pid)?.ppid;
+    for (let hops = 0; hops < 64 && cur !== undefined && cur > 0; hops++) {
+      const p = byPid.get(cur);
+      if (!p) break;
+      ancestors.push(`${p.hostPid} ${p.user} ${p.command.slice(0, 120)}`);
+      if (isSupervisor(p)) return { hostPid: pid, supervisor: p.hostPid, ancestors };
+      cur = p.ppid;
+    }
+    return { hostPid: pid, ancestors };
+  });
+  return { ok: chains.length > 0 && chains.every((c) => c.supervisor !== undefined), chains };
+}
+
 interface Disrupted {
   /** Host PIDs that must be gone before the service counts as answering "again". */
   killed: number[];
@@ -155,6 +221,45 @@ async function disrupt(seat: SeatHandle & SeatControl, p: RecoveryParams, deadli
   return { killed, evidence: note(`已终止容器主进程（${d.signal}）`, `killed the containers' main processes (${d.signal})`, { containers: hit.map((c) => c.Names[0]), hostPids: killed }) };
 }
 
+/**
+ * After the service answers again: is it the proven service on new processes, started by the
+ * supervisor? Without `identity` or `startedBy` an answer is enough.
+ */
+async function recoveredAs(
+  seat: SeatHandle,
+  p: RecoveryParams,
+  killed: readonly number[],
+  deadline: Deadline,
+): Promise<{ ok: boolean; why: { zh: string; en: string }; evidence: Evidence[] } | { error: DeploylabError; evidence: Evidence[] }> {
+  const t = p.then;
+  const evidence: Evidence[] = [];
+  let pids: number[] | undefined;
+  if (t.identity) {
+    const id = await proveIdentity(seat, t.identity, deadline);
+    evidence.push(identityNote({ zh: '恢复后', en: 'after recovery' }, id.outcome, id.pids));
+    if (id.outcome.status === 'error') return { error: outcomeError(id.outcome), evidence };
+    if (id.outcome.status !== 'pass') return { ok: false, why: { zh: '身份检查未通过', en: 'the identity check does not pass' }, evidence };
+    if (id.pids.some((pid) => killed.includes(pid))) return { ok: false, why: { zh: '仍是被终止的进程号', en: 'still a killed PID' }, evidence };
+    pids = id.pids;
+  }
+  if (t.startedBy) {
+    const all = await seat.listProcesses();
+    if (pids === undefined) {
+      const d = p.disrupt;
+      pids = d.action === 'kill-process' ? all.filter((x) => x.role === d.container && matches(x, d.match)).map((x) => x.hostPid) : [];
+    }
+    const r = startedByOk(all, pids, t.startedBy);
+    evidence.push(
+      note(r.ok ? '恢复的进程由守护进程启动' : '恢复的进程不是由守护进程启动的', r.ok ? 'the recovered processes were started by the supervisor' : 'the recovered processes were not started by the supervisor', {
+        supervisor: t.startedBy,
+        chains: r.chains,
+      }),
+    );
+    if (!r.ok) return { ok: false, why: { zh: '不是由守护进程启动的', en: 'not started by the supervisor' }, evidence };
+  }
+  return { ok: true, why: { zh: '', en: '' }, evidence };
+}
+
 export const recoveryProbe = defineProbe({
   kind: 'recovery',
   params: RecoveryParamsSchema,
@@ -175,6 +280,18 @@ export const recoveryProbe = defineProbe({
       return failed({ zh: '故障前服务就没有正常响应', en: 'the service did not answer properly before the disruption' }, evidence);
     }
 
+    // 1b. ... and it must be the proven service: what is killed is that process.
+    let proven: number[] = [];
+    if (t.identity) {
+      const id = await proveIdentity(seat, t.identity, deadline);
+      evidence.push(identityNote({ zh: '故障前', en: 'before the disruption' }, id.outcome, id.pids));
+      if (id.outcome.status === 'error') return errored(outcomeError(id.outcome), evidence);
+      if (id.outcome.status !== 'pass') {
+        return failed({ zh: '故障前应答的服务不是经身份核对的服务进程', en: 'before the disruption the service is not the identity-proven process' }, evidence);
+      }
+      proven = id.pids;
+    }
+
     // 2. Break it.
     let done: Disrupted | { nothing: Evidence };
     try {
@@ -188,6 +305,13 @@ export const recoveryProbe = defineProbe({
       return failed({ zh: '没有找到要终止的服务进程', en: 'no service process to kill was found' }, [...evidence, done.nothing]);
     }
     evidence.push(done.evidence);
+    const spared = proven.filter((pid) => !done.killed.includes(pid));
+    if (spared.length > 0) {
+      return failed({ zh: '经身份核对的服务进程不在被终止的进程之中', en: 'the identity-proven service process is not among those killed' }, [
+        ...evidence,
+        note('未被终止的服务进程', 'service processes not killed', { hostPids: spared, killed: done.killed }),
+      ]);
+    }
     const t0 = Date.now();
     const limitAt = t0 + t.withinSeconds * 1000;
 
@@ -201,24 +325,41 @@ export const recoveryProbe = defineProbe({
       await sleep(100);
     }
 
-    // 4. Poll until it answers again or the allowance runs out.
+    // 4. Poll until it answers again (as the proven service, started by the supervisor) or the
+    //    allowance runs out.
     let attempts = 0;
     let last: Evidence | undefined;
+    let notYet: { evidence: Evidence[]; why: { zh: string; en: string } } | undefined;
     while (Date.now() <= limitAt) {
       deadline.check();
       const a = await ask();
       attempts++;
       last = a.evidence;
       if (a.kind === 'response' && a.exchange.status === t.status) {
+        // The time it answered; who answered is judged after.
         const s = ((Date.now() - t0) / 1000).toFixed(1);
-        return passed({ zh: `服务在 ${s} 秒后恢复`, en: `the service answered again after ${s} s` }, [
-          ...evidence,
-          a.evidence,
-          note('恢复时间', 'time to recover', { seconds: Number(s), attempts, allowedSeconds: t.withinSeconds }),
-        ]);
+        const after = await recoveredAs(seat, p, done.killed, deadline);
+        if ('error' in after) return errored(after.error, [...evidence, a.evidence, ...after.evidence]);
+        if (after.ok) {
+          return passed({ zh: `服务在 ${s} 秒后恢复`, en: `the service answered again after ${s} s` }, [
+            ...evidence,
+            a.evidence,
+            ...after.evidence,
+            note('恢复时间', 'time to recover', { seconds: Number(s), attempts, allowedSeconds: t.withinSeconds }),
+          ]);
+        }
+        notYet = { evidence: [a.evidence, ...after.evidence], why: after.why };
       }
       await sleep(Math.min(t.pollMs, Math.max(0, limitAt - Date.now())));
       if (Date.now() > limitAt) break;
+    }
+    if (notYet && last === notYet.evidence[0]) {
+      // It answered, but not as the service that was killed, restarted by its supervisor.
+      return failed({ zh: `${t.withinSeconds} 秒内应答的不是恢复的服务：${notYet.why.zh}`, en: `what answered within ${t.withinSeconds} s is not the recovered service: ${notYet.why.en}` }, [
+        ...evidence,
+        ...notYet.evidence,
+        note('轮询次数', 'polls made', { attempts, allowedSeconds: t.withinSeconds }),
+      ]);
     }
     if (last) evidence.push(last);
     if (last?.kind === 'http' && last.response === undefined) {

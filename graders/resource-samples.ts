@@ -4,8 +4,11 @@
  * reads the file through the archive API, then, live, leaves the server idle for a while and loads
  * it from the harness, reading the truth for the same process from the host's /proc (CPU ticks,
  * VmRSS; nothing runs in the seat). The samples must be new (written during the window, so a file
- * prepared in advance fails), name the server's PID as the seat sees it, agree with the host's RSS,
- * and follow the CPU: busy under load, near idle before it (so made-up constants fail).
+ * prepared in advance fails: only lines appended while the probe watches count), name the server's
+ * PID as the seat sees it, agree with the host's RSS, and follow the CPU sample by sample: each
+ * figure is compared with the host's own reading of the same process over the same interval, so
+ * invented figures (constants, 0 and 99 alternating, a lifetime average) fail even where they would
+ * show "busy under load" and "near idle before it" somewhere.
  */
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
@@ -29,7 +32,7 @@ export interface Sample {
 /** Clock ticks per second of /proc/<pid>/stat on Linux (USER_HZ, 100 on every mainstream build). */
 const USER_HZ = 100;
 const MAX_BYTES = 32 * 1024 * 1024;
-const RSS_POLL_MS = 250;
+const HOST_POLL_MS = 250;
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
@@ -66,12 +69,79 @@ export function parseSamples(text: string): { samples: Sample[]; bad: { line: nu
   return { samples, bad };
 }
 
+/**
+ * The lines of `after` that were not in the file at `before` (the part appended since, when the file
+ * only grew; otherwise the lines not seen before). A last line of `before` still being written is
+ * not "seen" yet.
+ */
+export function appendedText(before: string, after: string): string {
+  const seen = before.slice(0, before.lastIndexOf('\n') + 1);
+  if (after.startsWith(seen)) return after.slice(seen.length);
+  const old = new Set(seen.split('\n').filter((l) => l.trim() !== ''));
+  return after
+    .split('\n')
+    .filter((l, k, all) => !old.has(l) || k === all.length - 1)
+    .join('\n');
+}
+
 /** What the host saw of the process over the window: CPU % of one core per phase, RSS in MiB. */
 export interface HostTruth {
   idleCpu: number;
   loadCpu: number;
   /** VmRSS polled through the window (unix seconds, MiB): a fresh server's RSS climbs under its first load. */
   rss: { t: number; mib: number }[];
+  /** CPU ticks (utime + stime, USER_HZ) polled through the window, from one interval before it starts. */
+  ticks: { t: number; ticks: number }[];
+}
+
+/** Ticks at time t, linearly between the two polls around it; null outside the polled span. */
+export function ticksAt(series: readonly { t: number; ticks: number }[], t: number): number | null {
+  const first = series[0];
+  const last = series[series.length - 1];
+  if (!first || !last || t < first.t - 0.05 || t > last.t + 0.05) return null;
+  if (t <= first.t) return first.ticks;
+  if (t >= last.t) return last.ticks;
+  let k = 1;
+  while (series[k]!.t < t) k++;
+  const a = series[k - 1]!;
+  const b = series[k]!;
+  return b.t === a.t ? b.ticks : a.ticks + ((b.ticks - a.ticks) * (t - a.t)) / (b.t - a.t);
+}
+
+/** CPU % of one core the host measured from a to b (unix seconds); null outside the polled span. */
+export function hostCpuBetween(series: readonly { t: number; ticks: number }[], a: number, b: number): number | null {
+  const x = ticksAt(series, a);
+  const y = ticksAt(series, b);
+  if (x === null || y === null || b <= a) return null;
+  return ((y - x) / USER_HZ / (b - a)) * 100;
+}
+
+/** Where the interval a sample measures may end, relative to its ts (step 0.25 s). */
+const CPU_END_EARLIEST = -1;
+const CPU_END_LATEST_AFTER_INTERVAL = 0.25;
+
+/**
+ * The range of CPU figures the host measured over one sampling interval ending anywhere from 1 s
+ * before the sample's ts to one interval plus 0.25 s after it: a sampler may stamp the time before
+ * measuring (psutil's cpu_percent(interval=1)) or after (a /proc delta, a top refresh), and top's
+ * output may reach the file a little late. Null when the host did not poll that span.
+ */
+export function hostCpuRange(series: readonly { t: number; ticks: number }[], ts: number, interval: number): { lo: number; hi: number } | null {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let off = CPU_END_EARLIEST; off <= interval + CPU_END_LATEST_AFTER_INTERVAL + 1e-9; off += 0.25) {
+    const v = hostCpuBetween(series, ts + off - interval, ts + off);
+    if (v === null) continue;
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  return lo <= hi ? { lo, hi } : null;
+}
+
+/** Whether a sample's cpu_percent agrees with the host's range for it, within the tolerance. */
+export function cpuAgrees(v: number, r: { lo: number; hi: number }, e: Pick<Expect, 'cpuTolerancePoints' | 'cpuToleranceShare'>): boolean {
+  const tol = (x: number): number => Math.max(e.cpuTolerancePoints, e.cpuToleranceShare * x);
+  return v >= r.lo - tol(r.lo) && v <= r.hi + tol(r.hi);
 }
 
 /** Share of the window's samples whose rss_mib must match the host's reading of the same moment. */
@@ -92,7 +162,13 @@ const median = (xs: number[]): number => {
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 
 /** The judgement itself, pure: samples against the window and the host's truth. */
-export function judgeSamples(all: readonly Sample[], w: Window, host: HostTruth, seatPid: number, e: Expect): { assertions: Assertion[]; inWindow: Sample[] } {
+export function judgeSamples(
+  all: readonly Sample[],
+  w: Window,
+  host: HostTruth,
+  seatPid: number,
+  e: Expect,
+): { assertions: Assertion[]; inWindow: Sample[]; cpu: { ts: number; cpu_percent: number; host: { lo: number; hi: number } | null; ok: boolean }[] } {
   const i = e.intervalSeconds;
   // Samples written during the window; a sample may carry a timestamp up to one interval late.
   const inWindow = all.filter((s) => s.ts >= w.t0 && s.ts <= w.tEnd + i + 1);
@@ -101,7 +177,7 @@ export function judgeSamples(all: readonly Sample[], w: Window, host: HostTruth,
   const idle = inWindow.filter((s) => s.ts >= w.t0 + i && s.ts <= w.tLoad);
   const load = inWindow.filter((s) => s.ts >= w.tLoad + i && s.ts <= w.tEnd + i / 2);
   const a: Assertion[] = [];
-  a.push({ id: 'fresh', ok: inWindow.length >= needed, expected: `≥ ${needed} samples timestamped within the ${r1(w.tEnd - w.t0)} s grading window`, actual: `${inWindow.length}` });
+  a.push({ id: 'fresh', ok: inWindow.length >= needed, expected: `≥ ${needed} samples appended during the ${r1(w.tEnd - w.t0)} s grading window and timestamped within it`, actual: `${inWindow.length}` });
   const pids = [...new Set(inWindow.map((s) => s.pid))];
   a.push({ id: 'pid', ok: inWindow.length > 0 && pids.length === 1 && pids[0] === seatPid, expected: `pid ${seatPid}`, actual: pids.length ? show(pids) : '(no samples)' });
   // Each sample against the host's readings of the same moment (its interval, and up to 0.5 s after
@@ -122,7 +198,20 @@ export function judgeSamples(all: readonly Sample[], w: Window, host: HostTruth,
   const idleMin = idle.length ? Math.min(...idle.map((s) => s.cpu_percent)) : null;
   const maxIdle = e.maxIdleShare * host.loadCpu;
   a.push({ id: 'cpu-idle', ok: idleMin !== null && idleMin <= maxIdle, expected: `min while idle ≤ ${r1(maxIdle)}% (host idle ${r1(host.idleCpu)}%)`, actual: idleMin === null ? '(no samples while idle)' : `${r1(idleMin)}%` });
-  return { assertions: a, inWindow };
+  // Sample by sample against the host's own reading of the same interval.
+  const cpu = inWindow.map((s) => {
+    const r = hostCpuRange(host.ticks, s.ts, i);
+    return { ts: s.ts, cpu_percent: s.cpu_percent, host: r ? { lo: r1(r.lo), hi: r1(r.hi) } : null, ok: r !== null && cpuAgrees(s.cpu_percent, r, e) };
+  });
+  const judged = cpu.filter((c) => c.host !== null);
+  const agree = judged.filter((c) => c.ok).length;
+  a.push({
+    id: 'cpu',
+    ok: judged.length > 0 && agree >= e.cpuMatchShare * judged.length,
+    expected: `≥ ${r1(e.cpuMatchShare * 100)}% of samples within ±max(${e.cpuTolerancePoints} points, ${r1(e.cpuToleranceShare * 100)}%) of the host's CPU over the same interval`,
+    actual: judged.length ? `${agree} of ${judged.length}` : '(no samples the host readings cover)',
+  });
+  return { assertions: a, inWindow, cpu };
 }
 
 interface HostReading {
@@ -231,45 +320,70 @@ export const resourceSamplesProbe = defineProbe({
     }
 
     // 2. The model server, as the host sees it, and its PID in the seat.
-    const procs = (await seat.listProcesses()).filter((x: SeatProcess) => x.role === p.container && matches(x, p.process));
+    const procs = (await seat.listProcesses()).filter(
+      (x: SeatProcess) => x.role === p.container && matches(x, p.process) && (p.processUser === undefined || x.user === p.processUser),
+    );
     const server = procs[0];
+    if (procs.length > 1) {
+      throw new DeploylabError({
+        code: 'PROBE_TARGET_PROCESS_AMBIGUOUS',
+        fault: 'config',
+        message: { zh: '考位中有多个进程符合任务模型服务的匹配条件：考题的 process/processUser 不够确定', en: "several processes match the task's model server: the task's process/processUser is not specific enough" },
+        details: { match: p.process, user: p.processUser, processes: procs.slice(0, 10).map((x) => ({ hostPid: x.hostPid, user: x.user, command: show(x.command, 200) })) },
+      });
+    }
     if (!server) {
       throw new DeploylabError({
         code: 'PROBE_TARGET_PROCESS_MISSING',
         fault: 'infrastructure',
         message: { zh: '考位中没有任务的模型服务进程，无法施加负载', en: "the task's model server is not running in the seat: no load can be applied" },
-        details: { match: p.process },
+        details: { match: p.process, user: p.processUser },
       });
     }
     const seatPid = await seatPidOf(server.hostPid);
 
-    // 3. Idle, then load, reading the host's truth at each boundary.
-    const r0 = await readHost(server.hostPid);
-    const rss: HostTruth['rss'] = [{ t: r0.at / 1000, mib: r0.rssKiB / 1024 }];
+    // 3. Idle, then load, reading the host's truth at each boundary and every 250 ms throughout,
+    //    from one interval before the window (the first sample's interval starts before it).
+    const rss: HostTruth['rss'] = [];
+    const ticks: HostTruth['ticks'] = [];
+    const record = (r: HostReading): void => {
+      rss.push({ t: r.at / 1000, mib: r.rssKiB / 1024 });
+      ticks.push({ t: r.at / 1000, ticks: r.ticks });
+    };
+    record(await readHost(server.hostPid));
     let pollFailed: unknown;
     const poll = setInterval(() => {
-      readHost(server.hostPid).then(
-        (r) => rss.push({ t: r.at / 1000, mib: r.rssKiB / 1024 }),
-        (e: unknown) => (pollFailed ??= e),
-      );
-    }, RSS_POLL_MS);
+      readHost(server.hostPid).then(record, (e: unknown) => (pollFailed ??= e));
+    }, HOST_POLL_MS);
+    let r0: HostReading;
     let r1: HostReading;
     let r2: HostReading;
     let statuses: Record<string, number>;
     try {
+      await sleep(p.expect.intervalSeconds * 1000);
+      r0 = await readHost(server.hostPid);
+      record(r0);
       await sleep(p.load.idleSeconds * 1000);
       r1 = await readHost(server.hostPid);
+      record(r1);
       statuses = await generateLoad(seat, p, Date.now() + p.load.loadSeconds * 1000, deadline);
       r2 = await readHost(server.hostPid);
-      // The sampler had one more interval to write its last line.
-      await sleep(p.expect.intervalSeconds * 1000 + 1500);
+      record(r2);
+      // The sampler has one more interval to write its last line, and the host keeps reading for
+      // one more, so that the last sample's interval is covered (a sampler may stamp the time
+      // before it measures).
+      await sleep(p.expect.intervalSeconds * 2000 + 1500);
+      record(await readHost(server.hostPid));
     } finally {
       clearInterval(poll);
     }
+    // Polls may resolve out of order.
+    rss.sort((x, y) => x.t - y.t);
+    ticks.sort((x, y) => x.t - y.t);
     if (pollFailed !== undefined) throw pollFailed;
     const answered = Object.entries(statuses).filter(([k]) => /^\d+$/.test(k)).reduce((s, [, v]) => s + v, 0);
     const cpu = (a: HostReading, b: HostReading): number => ((b.ticks - a.ticks) / USER_HZ / ((b.at - a.at) / 1000)) * 100;
-    const host: HostTruth = { idleCpu: cpu(r0, r1), loadCpu: cpu(r1, r2), rss };
+    const host: HostTruth = { idleCpu: cpu(r0, r1), loadCpu: cpu(r1, r2), rss, ticks };
     const w: Window = { t0: r0.at / 1000, tLoad: r1.at / 1000, tEnd: r2.at / 1000 };
     const hostNote = note('主机侧读数（/proc）与负载', 'host readings (/proc) and load', {
       hostPid: server.hostPid,
@@ -295,12 +409,21 @@ export const resourceSamplesProbe = defineProbe({
     const after = await readSamples(seat, p);
     if (!('text' in after)) return failed({ zh: '评分期间采样文件消失或过大', en: 'the samples file vanished or grew too large during grading' }, [hostNote]);
     const again = parseSamples(after.text);
-    const { assertions, inWindow } = judgeSamples(again.samples, w, host, seatPid, p.expect);
+    // Only lines appended since the first read count: a file written in advance with timestamps
+    // running into the future has nothing new.
+    const appended = parseSamples(appendedText(first.text, after.text)).samples;
+    const { assertions, inWindow, cpu: perSample } = judgeSamples(appended, w, host, seatPid, p.expect);
+    const early = again.samples.length - appended.length;
     if (again.bad.length > 0) assertions.push({ id: 'format', ok: false, expected: 'every line a sample', actual: `${again.bad.length} bad line(s)` });
     return judge(assertions, 'all', { zh: `资源采样 ${p.path}`, en: `resource samples ${p.path}` }, [
       file(after),
       hostNote,
-      note('评分窗口内的采样', 'samples within the grading window', { samples: inWindow.slice(0, 40), count: inWindow.length }),
+      note('评分窗口内新写入的采样，及主机在同一间隔测得的 CPU 范围', "samples appended within the grading window, with the host's CPU range over the same interval", {
+        samples: inWindow.slice(0, 40),
+        count: inWindow.length,
+        alreadyInFileBefore: early,
+        cpu: perSample.slice(0, 40),
+      }),
     ]);
   },
 });
