@@ -26,6 +26,7 @@ import {
   type SeatHandle,
 } from './probe.js';
 import { DeploylabError } from '../runner/core/errors.js';
+import { freshFetch } from './fresh-fetch.js';
 
 export type HttpParams = z.output<typeof HttpParamsSchema>;
 export type Target = z.output<typeof TargetSchema>;
@@ -128,7 +129,7 @@ export async function httpRequest(
   const t0 = performance.now();
   const elapsed = (): number => Math.round((performance.now() - t0) * 10) / 10;
   try {
-    const res = await fetch(url, { method: req.method, headers, body: body ?? null, signal, redirect: 'manual' });
+    const res = await freshFetch(url, { method: req.method, headers, body: body ?? null, signal, redirect: 'manual' });
     const { body: buf, complete } = await readCapped(res, req.readBytes ?? HTTP_READ_BYTES);
     const latencyMs = elapsed();
     return {
