@@ -46,6 +46,14 @@ describe('gguf probe: work done right', () => {
 });
 
 describe('gguf probe: work absent or wrong', () => {
+  it('a declared block count other than the expected one fails', async () => {
+    await put('tiny-llama-q8_0.gguf', 'workspace/model.gguf');
+    const o = await run({ path: '/workspace/model.gguf', expect: { blockCount: 3 } });
+    expect(o.status).toBe('fail');
+    expect(o.summary.en).toContain('(blockCount)');
+    expect((await run({ path: '/workspace/model.gguf', expect: { blockCount: 2 } })).status).toBe('pass');
+  });
+
   it('a Q8_0 file named as Q4_K_M fails a Q4_K_M check: the name is not evidence', async () => {
     await put('tiny-llama-q8_0.gguf', 'workspace/model-Q4_K_M.gguf');
     const o = await run({ path: '/workspace/model-Q4_K_M.gguf', expect: { fileType: 15, tensorTypes: { majority: ['Q4_K', 'Q6_K'], minShare: 0.75 } } });
@@ -88,6 +96,16 @@ describe('gguf probe: could not judge', () => {
   it('a check that needs the model loaded is an error until the toolbox is reachable', async () => {
     await put('tiny-llama-q8_0.gguf', 'workspace/model.gguf');
     const o = await run({ path: '/workspace/model.gguf', expect: { loads: { generateTokens: 8 } } });
+    expect(o.status).toBe('error');
+    expect(o.error).toMatchObject({ code: 'PROBE_NEEDS_TOOLBOX', fault: 'infrastructure' });
+  });
+
+  it('a comparison with the grader’s own reference build is an error, never a pass, without the toolbox', async () => {
+    await put('tiny-llama-q8_0.gguf', 'workspace/model.gguf');
+    const o = await run({
+      path: '/workspace/model.gguf',
+      expect: { sameTensorsAs: { build: [['llama-quantize', '/opt/models/tiny-llama-f16.gguf', '/tmp/reference.gguf', 'Q8_0']], output: '/tmp/reference.gguf' } },
+    });
     expect(o.status).toBe('error');
     expect(o.error).toMatchObject({ code: 'PROBE_NEEDS_TOOLBOX', fault: 'infrastructure' });
   });

@@ -9,8 +9,18 @@ import type { z } from 'zod';
 import { DeploylabError, isDeploylabError } from '../runner/core/errors.js';
 import { GgufParamsSchema } from '../runner/tasks/probe-params.js';
 import { judge, type Assertion } from './assertions.js';
-import { bulkWeightType, checkGgufConsistency, LLAMA_FTYPES, readGgufBuffer, weightShare, type GgufSummary } from './parsers/gguf.js';
-import { clip, defineProbe, EVIDENCE_LIMITS, failed, note, type Evidence, type SeatFile } from './probe.js';
+import {
+  bulkWeightType,
+  checkGgufConsistency,
+  LLAMA_FTYPES,
+  readGgufBuffer,
+  tensorDifferences,
+  tensorDigests,
+  weightShare,
+  type GgufSummary,
+  type TensorDigest,
+} from './parsers/gguf.js';
+import { clip, defineProbe, EVIDENCE_LIMITS, failed, note, type Deadline, type Evidence, type SeatFile, type SeatHandle } from './probe.js';
 
 export type GgufParams = z.output<typeof GgufParamsSchema>;
 
@@ -39,17 +49,73 @@ function fileEvidence(f: SeatFile): Evidence {
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 
+type ReferenceRecipe = NonNullable<GgufParams['expect']['sameTensorsAs']>;
+export interface ReferenceModel {
+  digests: TensorDigest[];
+  size: number;
+  /** The toolbox run that built it, for the evidence. */
+  built: Evidence;
+}
+
+const shellQuote = (a: string): string => `'${a.replaceAll("'", `'\\''`)}'`;
+
+// One build per recipe per process: every seat of a room is compared with the same file.
+const references = new Map<string, Promise<ReferenceModel>>();
+
+/** The grader's own model file for `recipe`, built in the toolbox from the toolbox's own models. */
+export function referenceModel(seat: SeatHandle, recipe: ReferenceRecipe, deadline: Deadline): Promise<ReferenceModel> {
+  const key = JSON.stringify(recipe);
+  let ref = references.get(key);
+  if (!ref) {
+    ref = buildReference(seat, recipe, deadline);
+    references.set(key, ref);
+    ref.catch(() => references.delete(key));
+  }
+  return ref;
+}
+
+async function buildReference(seat: SeatHandle, recipe: ReferenceRecipe, deadline: Deadline): Promise<ReferenceModel> {
+  const script = ['set -e', ...recipe.build.map((argv) => argv.map(shellQuote).join(' '))].join('\n');
+  const run = await seat.runTrusted!({ copy: [], cmd: ['sh', '-c', script], collect: [recipe.output], timeoutMs: Math.max(1_000, deadline.remainingMs() - 2_000) });
+  if (run.timedOut) deadline.check();
+  const built: Evidence = {
+    kind: 'command',
+    argv: ['sh', '-c', script],
+    where: run.where,
+    exitCode: run.exitCode,
+    stdout: clip(run.stdout.slice(-EVIDENCE_LIMITS.text)),
+    stderr: clip(run.stderr.slice(-EVIDENCE_LIMITS.text)),
+    durationMs: run.durationMs,
+  };
+  const data = run.files?.[recipe.output];
+  if (run.exitCode !== 0 || !data) {
+    throw new DeploylabError({
+      code: 'PROBE_REFERENCE_FAILED',
+      fault: 'config',
+      message: {
+        zh: `评分方的参考模型未能在工具箱中生成（退出码 ${run.exitCode}）：检查题目中的 sameTensorsAs.build`,
+        en: `the grader's reference model could not be built in the toolbox (exit ${run.exitCode}): check the task's sameTensorsAs.build`,
+      },
+      details: { script, stderr: run.stderr.slice(-2_000) },
+    });
+  }
+  return { digests: tensorDigests(data, await readGgufBuffer(data)), size: data.length, built };
+}
+
 export const ggufProbe = defineProbe({
   kind: 'gguf',
   params: GgufParamsSchema,
   async run(seat, p, deadline) {
     const e = p.expect;
-    if (e.loads && !seat.runTrusted) {
+    if ((e.loads || e.sameTensorsAs) && !seat.runTrusted) {
       // Loading a model needs the trusted toolbox container; without one the harness cannot judge.
       throw new DeploylabError({
         code: 'PROBE_NEEDS_TOOLBOX',
         fault: 'infrastructure',
-        message: { zh: '加载模型的检查需要可信工具箱容器，当前不可用', en: 'a model-load check needs the trusted toolbox container, which is not available' },
+        message: {
+          zh: '加载模型或与参考模型比对的检查需要可信工具箱容器，当前不可用',
+          en: 'a check that loads the model or compares it with the reference needs the trusted toolbox container, which is not available',
+        },
       });
     }
     deadline.check();
@@ -75,6 +141,7 @@ export const ggufProbe = defineProbe({
       const got = s.fileType ? `${s.fileType.id} (${s.fileType.name})` : '(absent)';
       a.push({ id: 'fileType', ok: s.fileType?.id === e.fileType, expected: want, actual: got });
     }
+    if (e.blockCount !== undefined) a.push({ id: 'blockCount', ok: s.blockCount === e.blockCount, expected: String(e.blockCount), actual: String(s.blockCount ?? '(absent)') });
     if (e.architecture !== undefined) a.push({ id: 'architecture', ok: s.architecture === e.architecture, expected: e.architecture, actual: String(s.architecture) });
     if (e.tensorTypes) {
       const share = weightShare(s, e.tensorTypes.majority);
@@ -95,6 +162,38 @@ export const ggufProbe = defineProbe({
       const bounds = [e.sizeRatio.min !== undefined ? `≥ ${e.sizeRatio.min}` : '', e.sizeRatio.max !== undefined ? `≤ ${e.sizeRatio.max}` : ''].filter(Boolean).join(', ');
       const ok = ratio !== null && (e.sizeRatio.min === undefined || ratio >= e.sizeRatio.min) && (e.sizeRatio.max === undefined || ratio <= e.sizeRatio.max);
       a.push({ id: 'sizeRatio', ok, expected: bounds, actual: ratio === null ? `source ${e.sizeRatio.source} missing or empty` : ratio.toFixed(3) });
+    }
+    if (e.sameTensorsAs) {
+      const ref = await referenceModel(seat, e.sameTensorsAs, deadline);
+      evidence.push(ref.built);
+      let diff: string[];
+      if (f.truncated) {
+        // Past the read limit: the tensor table still tells a different file; the same table cannot be judged.
+        const table = s.tensors.map((t) => ({ name: t.name, type: t.type, shape: t.shape, sha256: '' }));
+        diff = tensorDifferences(table, ref.digests.map((t) => ({ ...t, sha256: '' })));
+        if (diff.length === 0) {
+          throw new DeploylabError({
+            code: 'GGUF_TOO_LARGE_TO_COMPARE',
+            fault: 'infrastructure',
+            message: { zh: `模型文件超过读取上限，无法逐张量比对：${p.path}`, en: `the model file is past the read limit, its tensors cannot be compared: ${p.path}` },
+            details: { size: f.size, readBytes: GGUF_READ_BYTES },
+          });
+        }
+      } else {
+        diff = tensorDifferences(tensorDigests(f.data, s), ref.digests);
+      }
+      evidence.push(note('与评分方参考模型逐张量比对', "Tensor by tensor against the grader's reference model", {
+        referenceTensors: ref.digests.length,
+        referenceBytes: ref.size,
+        differences: diff.slice(0, 20),
+        differenceCount: diff.length,
+      }));
+      a.push({
+        id: 'sameTensorsAs',
+        ok: diff.length === 0,
+        expected: `the ${ref.digests.length} tensors of the grader's own ${e.sameTensorsAs.build.at(-1)!.at(-1)} build`,
+        actual: diff.length === 0 ? 'identical' : `${diff.length} difference(s): ${diff.slice(0, 3).join('; ')}`,
+      });
     }
     if (e.loads && seat.runTrusted && consistency.consistent) {
       // llama-bench loads the copy in the toolbox and decodes N tokens: it fails on a file llama.cpp cannot load.

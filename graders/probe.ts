@@ -358,6 +358,8 @@ export interface SeatHandle {
     copy: { from: string; to: string; container?: string }[];
     cmd: string[];
     timeoutMs: number;
+    /** Toolbox files to bring back after the command (in `TrustedRun.files`; absent ones are left out). */
+    collect?: string[];
   }): Promise<TrustedRun>;
 }
 
@@ -369,6 +371,8 @@ export interface TrustedRun {
   durationMs: number;
   /** Where it ran, for the evidence (e.g. "toolbox deploylab/toolbox:<tag>"). */
   where: string;
+  /** The `collect` files that exist after the command, by path. */
+  files?: Record<string, Buffer>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import {
   LLAMA_FTYPES,
   readGgufBuffer,
   readGgufFile,
+  tensorDifferences,
+  tensorDigests,
   type GgufSummary,
 } from './gguf.js';
 
@@ -156,5 +158,54 @@ describe('GGUF files cut short on disk', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('GGUF tensor comparison: the same tensors, not the same header', () => {
+  it('a file compared with itself has no differences, and a metadata-only edit changes none', async () => {
+    const bytes = await readFile(Q8);
+    const want = tensorDigests(bytes, await readGgufBuffer(bytes));
+    expect(want).toHaveLength(21);
+    expect(tensorDifferences(want, want)).toEqual([]);
+    // Rename the model in place (same length): the tensors are still the reference's.
+    const renamed = Buffer.from(bytes);
+    const at = renamed.indexOf('deploylab tiny fixture');
+    expect(at).toBeGreaterThan(0);
+    renamed.write('someone else s fixture', at);
+    const s = await readGgufBuffer(renamed);
+    expect(s.name).toBe('someone else s fixture');
+    expect(tensorDifferences(tensorDigests(renamed, s), want)).toEqual([]);
+  });
+
+  it('one changed byte of tensor data is named; order does not matter', async () => {
+    const bytes = await readFile(Q8);
+    const s = await readGgufBuffer(bytes);
+    const want = tensorDigests(bytes, s);
+    const gate = s.tensors.find((t) => t.name === 'blk.0.ffn_gate.weight')!;
+    const doctored = Buffer.from(bytes);
+    doctored[s.dataOffset + gate.offset + 100]! ^= 0x01;
+    const got = tensorDigests(doctored, s).reverse();
+    expect(tensorDifferences(got, want)).toEqual(['blk.0.ffn_gate.weight: data differs']);
+  });
+
+  it('missing, extra, retyped and reshaped tensors are each named', async () => {
+    const bytes = await readFile(Q8);
+    const want = tensorDigests(bytes, await readGgufBuffer(bytes));
+    const got = want
+      .filter((t) => t.name !== 'blk.1.attn_q.weight')
+      .map((t) => (t.name === 'output.weight' ? { ...t, type: 'Q8_0' } : t.name === 'blk.0.ffn_gate.weight' ? { ...t, shape: [64, 32] } : t));
+    got.push({ ...want[0]!, name: 'blk.2.attn_q.weight' });
+    expect(tensorDifferences(got, want).sort()).toEqual([
+      'blk.0.ffn_gate.weight: shape 64x32, expected 32x64',
+      'blk.1.attn_q.weight: missing',
+      'blk.2.attn_q.weight: not in the reference',
+      'output.weight: type Q8_0, expected F16',
+    ]);
+  });
+
+  it('a file cut inside its tensor data cannot be digested (the candidate’s broken file)', async () => {
+    const bytes = await readFile(Q8);
+    const s = await readGgufBuffer(bytes);
+    expect(() => tensorDigests(bytes.subarray(0, bytes.length - 10), s)).toThrow(/past the 28214 bytes read/);
   });
 });

@@ -2,6 +2,7 @@
  * GGUF header reading for quantization and pruning checks. The judgement rests on what the file
  * holds (tensor types, shapes, block indices), never on its name.
  */
+import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { gguf, type GGUFParseOutput } from '@huggingface/gguf';
 import { DeploylabError } from '../../runner/core/errors.js';
@@ -314,4 +315,43 @@ export function checkGgufConsistency(s: GgufSummary): GgufConsistency {
     }
   }
   return { consistent: problems.length === 0, problems };
+}
+
+/** One tensor as a comparison sees it: its table entry and the SHA-256 of its data bytes. */
+export interface TensorDigest {
+  name: string;
+  type: string;
+  shape: number[];
+  sha256: string;
+}
+
+/**
+ * The tensors of a whole GGUF file, each with the digest of its data (`s` read from `data`). A
+ * file shorter than its tensor table says cannot be digested: that is the caller's to report.
+ */
+export function tensorDigests(data: Uint8Array, s: GgufSummary): TensorDigest[] {
+  return s.tensors.map((t) => {
+    const start = s.dataOffset + t.offset;
+    if (start + t.bytes > data.length) throw invalid(`tensor ${t.name} ends at byte ${start + t.bytes}, past the ${data.length} bytes read`);
+    return { name: t.name, type: t.type, shape: t.shape, sha256: createHash('sha256').update(data.subarray(start, start + t.bytes)).digest('hex') };
+  });
+}
+
+/**
+ * How `got` differs from `want`, tensor by tensor (order ignored): tensors missing or extra, and
+ * for the rest a different type, shape or data. Empty when they hold the same tensors.
+ */
+export function tensorDifferences(got: readonly TensorDigest[], want: readonly TensorDigest[]): string[] {
+  const mine = new Map(got.map((t) => [t.name, t]));
+  const out: string[] = [];
+  for (const w of want) {
+    const g = mine.get(w.name);
+    if (!g) out.push(`${w.name}: missing`);
+    else if (g.type !== w.type) out.push(`${w.name}: type ${g.type}, expected ${w.type}`);
+    else if (g.shape.join('x') !== w.shape.join('x')) out.push(`${w.name}: shape ${g.shape.join('x')}, expected ${w.shape.join('x')}`);
+    else if (g.sha256 !== w.sha256) out.push(`${w.name}: data differs`);
+    mine.delete(w.name);
+  }
+  for (const name of mine.keys()) out.push(`${name}: not in the reference`);
+  return out;
 }

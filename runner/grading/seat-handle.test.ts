@@ -54,6 +54,11 @@ describe.skipIf(!hasEngine)('seat handle on the docker driver', () => {
     // No network in the toolbox: loopback only.
     expect(r.stdout).toContain('net: lo \n');
     await expect(seat.runTrusted!({ copy: [{ from: '/workspace/none', to: '/work/x' }], cmd: ['true'], timeoutMs: 5_000 })).rejects.toMatchObject({ fault: 'candidate' });
+    // Files the tool wrote come back on request; one it did not write is left out.
+    const made = await seat.runTrusted!({ copy: [], cmd: ['sh', '-c', 'printf built > /tmp/out.txt'], timeoutMs: 30_000, collect: ['/tmp/out.txt', '/tmp/none'] });
+    expect(made.exitCode).toBe(0);
+    expect(Object.keys(made.files ?? {})).toEqual(['/tmp/out.txt']);
+    expect(made.files?.['/tmp/out.txt']?.toString()).toBe('built');
     const left = await docker.listContainers({ all: true, filters: { label: [`${LABEL.component}=${TOOLBOX_COMPONENT}`, `${LABEL.session}=${ref.session}`] } });
     expect(left).toEqual([]);
   });

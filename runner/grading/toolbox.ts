@@ -5,6 +5,7 @@
  * session when a crash leaves one behind.
  */
 import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { ReferenceService, ReferenceSpec } from '../../graders/load-reference.js';
 import type { TrustedRun } from '../../graders/probe.js';
@@ -12,7 +13,7 @@ import { DeploylabError, isDeploylabError } from '../core/errors.js';
 import type { SandboxDriver, SeatRef, WriteFile } from '../sandbox/driver.js';
 import { BRIDGE_PREFIX, closeHostToSeat, removeHostRules } from '../sandbox/host-firewall.js';
 import { LABEL } from '../sandbox/labels.js';
-import { buildTar } from '../sandbox/tar.js';
+import { buildTar, readTar } from '../sandbox/tar.js';
 
 /** A file copied into the toolbox is held in memory on the way: models for CPU seats stay far below. */
 const TOOLBOX_COPY_MAX_BYTES = 1024 * 1024 * 1024;
@@ -72,7 +73,12 @@ function toolboxFailed(e: unknown): DeploylabError {
 }
 
 /** Run one command in a fresh toolbox container without network, on the given files. */
-export async function runInToolbox(tb: Toolbox, labels: Record<string, string>, files: WriteFile[], o: { cmd: string[]; timeoutMs: number }): Promise<TrustedRun> {
+export async function runInToolbox(
+  tb: Toolbox,
+  labels: Record<string, string>,
+  files: WriteFile[],
+  o: { cmd: string[]; timeoutMs: number; collect?: string[] },
+): Promise<TrustedRun> {
   const started = Date.now();
   let container: Docker.Container | undefined;
   try {
@@ -103,6 +109,15 @@ export async function runInToolbox(tb: Toolbox, labels: Record<string, string>, 
     });
     const info = await exec.inspect();
     const timedOut = info.ExitCode === 137 && Date.now() - started >= o.timeoutMs - 1000;
+    const collected: Record<string, Buffer> = {};
+    for (const path of o.collect ?? []) {
+      const archive = await container.getArchive({ path }).catch((e: { statusCode?: number }) => {
+        if (e.statusCode === 404) return null;
+        throw e;
+      });
+      const [entry] = archive ? await readTar(archive as unknown as Readable, TOOLBOX_COPY_MAX_BYTES) : [];
+      if (entry?.type === 'file' && entry.content) collected[path] = entry.content;
+    }
     return {
       exitCode: timedOut ? null : info.ExitCode ?? null,
       stdout: Buffer.concat(out).toString('utf8'),
@@ -110,6 +125,7 @@ export async function runInToolbox(tb: Toolbox, labels: Record<string, string>, 
       timedOut,
       durationMs: Date.now() - started,
       where: `toolbox ${tb.image}`,
+      ...(o.collect ? { files: collected } : {}),
     };
   } catch (e) {
     throw toolboxFailed(e);

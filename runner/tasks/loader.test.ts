@@ -37,6 +37,14 @@ describe('the project’s own tasks and papers', () => {
     expect(gg.kind === 'gguf' && gg.expect.fileType).toBe(15);
   });
 
+  it('every task proves itself against shortcuts: at least three tampers and one alternative', () => {
+    for (const t of loadTaskTree().tasks) {
+      const p = t.task.selfProof;
+      expect(p.tampers.length, `${t.task.id}: tampers`).toBeGreaterThanOrEqual(3);
+      expect(p.alternatives.length, `${t.task.id}: alternatives`).toBeGreaterThanOrEqual(1);
+    }
+  });
+
   it('a real exam paper that leaves functions without checks is refused; as practice it is accepted', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'deploylab-tasks-'));
     try {

@@ -315,6 +315,22 @@ export const GgufParamsSchema = z.strictObject({
         .optional(),
       /** Load it in the trusted toolbox and generate this many tokens. */
       loads: z.strictObject({ generateTokens: z.number().int().min(1).max(256).default(8) }).optional(),
+      /** llama.block_count (the number of transformer layers) as the header declares it. */
+      blockCount: z.number().int().min(0).optional(),
+      /**
+       * The tensors are the ones the task's recipe makes: the grader builds its own file in the
+       * trusted toolbox (the `build` commands in order, on the toolbox's own copy of the provided
+       * models, never the seat's) and the candidate's file must hold the same tensors as its
+       * `output`: names, types, shapes and data bytes. Metadata may differ. llama-quantize is
+       * deterministic (same file at any thread count), so a doctored source, another preset or a
+       * requantized intermediate shows in the data.
+       */
+      sameTensorsAs: z
+        .strictObject({
+          build: z.array(z.array(z.string().min(1)).min(1)).min(1),
+          output: AbsolutePath,
+        })
+        .optional(),
     })
     .prefault({}),
   timeoutMs: Timeout.default(120_000),

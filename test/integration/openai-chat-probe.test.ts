@@ -307,7 +307,6 @@ describe.skipIf(!hasEngine)('openai-chat probe on a real llama-server', () => {
     it.each([false, true])('a canned reply with side traffic fails on provenance alone (stream %s): the counter moved', async (stream) => {
       await useGateway(gateways.cannedWithSideTraffic);
       const o = await runProbe(openaiChatProbe, seat, checked(stream), Deadline.after(60_000));
-      console.log('DEBUG', JSON.stringify(provenanceRows(o)), JSON.stringify(assertions(o)));
       expect(o.status).toBe('fail');
       const v = verdicts(o);
       expect(v['serverCounter']).toBe(true);
@@ -334,7 +333,6 @@ describe.skipIf(!hasEngine)('openai-chat probe on a real llama-server', () => {
     it('the model’s real answer to another question fails, though the counter moves honestly', async () => {
       await useGateway(gateways.fixedQuestion);
       const o = await runProbe(openaiChatProbe, seat, checked(true), Deadline.after(60_000));
-      console.log('DEBUG', JSON.stringify(provenanceRows(o)), JSON.stringify(assertions(o)));
       expect(o.status).toBe('fail');
       const v = verdicts(o);
       expect(v['serverCounter']).toBe(true);
