@@ -11,6 +11,7 @@ import type { ReferenceService, ReferenceSpec } from '../../graders/load-referen
 import type { TrustedRun } from '../../graders/probe.js';
 import { DeploylabError, isDeploylabError } from '../core/errors.js';
 import type { SandboxDriver, SeatRef, WriteFile } from '../sandbox/driver.js';
+import { CONTAINER_LOG_CONFIG } from '../sandbox/docker-driver.js';
 import { BRIDGE_PREFIX, closeHostToSeat, removeHostRules } from '../sandbox/host-firewall.js';
 import { LABEL } from '../sandbox/labels.js';
 import { buildTar, readTar } from '../sandbox/tar.js';
@@ -18,6 +19,7 @@ import { buildTar, readTar } from '../sandbox/tar.js';
 /** A file copied into the toolbox is held in memory on the way: models for CPU seats stay far below. */
 const TOOLBOX_COPY_MAX_BYTES = 1024 * 1024 * 1024;
 const TOOLBOX_OUTPUT_CAP = 256 * 1024;
+const logConfig = (): Docker.HostConfig['LogConfig'] => ({ Type: CONTAINER_LOG_CONFIG.Type, Config: { ...CONTAINER_LOG_CONFIG.Config } });
 
 /** Labels every toolbox container carries, so a sweep finds what a crash left behind. */
 export const TOOLBOX_COMPONENT = 'grading-toolbox';
@@ -87,7 +89,7 @@ export async function runInToolbox(
       Cmd: ['sleep', 'infinity'],
       Labels: labels,
       // No network: the toolbox judges copies, it never talks to the seat or anything else.
-      HostConfig: { NetworkMode: 'none', NanoCpus: 1e9, Memory: 2048 * 1024 * 1024, MemorySwap: 2048 * 1024 * 1024, PidsLimit: 256, Init: true },
+      HostConfig: { NetworkMode: 'none', NanoCpus: 1e9, Memory: 2048 * 1024 * 1024, MemorySwap: 2048 * 1024 * 1024, PidsLimit: 256, Init: true, LogConfig: logConfig() },
     });
     await container.putArchive(await buildTar(files), { path: '/' });
     await container.start();
@@ -195,6 +197,7 @@ export async function startReference(tb: Toolbox, labels: Record<string, string>
         MemorySwap: spec.memoryMiB * 1024 * 1024,
         PidsLimit: 256,
         Init: true,
+        LogConfig: logConfig(),
         // Enough for a server that drops to its own user (nginx); nothing to gain beyond that.
         CapDrop: ['ALL'],
         CapAdd: ['CHOWN', 'SETUID', 'SETGID', 'NET_BIND_SERVICE'],

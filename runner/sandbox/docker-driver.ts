@@ -48,6 +48,15 @@ export const SEAT_CAPABILITIES = [
  */
 export const DIND_CAPABILITIES = [...SEAT_CAPABILITIES, 'NET_RAW', 'MKNOD', 'SETFCAP', 'SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE'];
 
+/**
+ * Every container the harness creates keeps at most this much log on the host's disk (json-file
+ * rotation: max-file files of max-size each), so a seat printing without end cannot fill the disk
+ * the store and the evidence live on.
+ */
+export const CONTAINER_LOG_CONFIG = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } } as const;
+/** /dev/shm of every seat container (tmpfs, counted in the container's memory as well). */
+export const SEAT_SHM_BYTES = 64 * 1024 * 1024;
+
 const CANDIDATE_USER = '1000:1000';
 const DEFAULT_OUTPUT_CAP = 1 << 20;
 const DEFAULT_READ_CAP = 64 << 20;
@@ -279,6 +288,8 @@ export class DockerDriver implements SandboxDriver {
       Privileged: false,
       Init: true,
       RestartPolicy: { Name: 'no' },
+      LogConfig: { Type: CONTAINER_LOG_CONFIG.Type, Config: { ...CONTAINER_LOG_CONFIG.Config } },
+      ShmSize: SEAT_SHM_BYTES,
     };
   }
 

@@ -46,7 +46,15 @@ export const DIND_PORT = 2375;
  * vfs) where it does not. vfs copies the whole image for every build step and container: on the
  * container task that was about 6× the build time and 1.8 GB instead of 0.3 GB a seat.
  */
-export const DIND_COMMAND: readonly string[] = ['deploylab-dind', `--host=tcp://0.0.0.0:${DIND_PORT}`, '--tls=false'];
+export const DIND_COMMAND: readonly string[] = [
+  'deploylab-dind',
+  `--host=tcp://0.0.0.0:${DIND_PORT}`,
+  '--tls=false',
+  // Nested containers' logs bounded as the harness's own are (docker-driver CONTAINER_LOG_CONFIG).
+  '--log-driver=json-file',
+  '--log-opt=max-size=10m',
+  '--log-opt=max-file=3',
+];
 
 export const SeatPlanSchema = z
   .strictObject({

@@ -193,6 +193,22 @@ export function runDockerInSeatContract(opts: DockerInSeatContractOptions): void
       expect(alive.stdout.trim()).toBe('alive');
     }, 120_000);
 
+    it('nested containers live inside the seat daemon’s cgroup and count against its memory: seen from the host', async () => {
+      const dindId = (await driver.status(seat)).containers.find((c) => c.role === 'dind')!.id;
+      const run = await candidate(`docker run -d ${nested} sleep 300`);
+      const id = run.stdout.trim().split('\n').at(-1)!;
+      expect(id, run.stderr).toMatch(/^[0-9a-f]{64}$/);
+      const pids = hostPidsOf(id);
+      expect(pids.length).toBeGreaterThan(0);
+      // Every nested process's cgroup, as the host names it, is below the sidecar's own.
+      for (const pid of pids) expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toContain(dindId);
+      const limit = (await docker.getContainer(dindId).inspect()).HostConfig.Memory!;
+      // Writing 1.5× the sidecar's limit, with no limit of its own: the kernel stops it at the sidecar's.
+      const hog = await candidate(`docker run --rm ${nested} python3 -c 'b = b"x" * ${Math.round(limit * 1.5)}; print("allocated")'; echo "exit=$?"`, 120_000);
+      expect(hog.stdout).not.toContain('allocated');
+      expect(hog.stdout).toContain('exit=137');
+    }, 180_000);
+
     it('sees no host block devices and no host engine: the daemon it talks to is its own', async () => {
       const devs = 'echo blocks=$(find /dev -type b 2>/dev/null | wc -l)';
       expect((await inNested(devs)).stdout).toContain('blocks=0');

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
 import Docker from 'dockerode';
-import { describe } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { hasEngine } from '../helpers/docker-env.js';
-import { DockerDriver } from '../../runner/sandbox/docker-driver.js';
+import { CONTAINER_LOG_CONFIG, DockerDriver } from '../../runner/sandbox/docker-driver.js';
+import { parseSeatPlan } from '../../runner/sandbox/driver.js';
 import { LABEL } from '../../runner/sandbox/labels.js';
 import { requireImage } from '../helpers/images.js';
 import { runDockerInSeatContract } from './docker-in-seat-contract.js';
@@ -39,4 +42,49 @@ describe.skipIf(!hasEngine)('docker, docker-in-seat', () => {
     dindImage: () => requireImage('dind'),
     nestedImage: () => requireImage('app-base'),
   });
+});
+
+// Log files live on the host's disk beside the store: json-file rotation is a Docker matter.
+describe.skipIf(!hasEngine)('docker: the host disk is bounded against a seat that prints without end', () => {
+  const session = `ct-logs-${randomBytes(3).toString('hex')}`;
+  const driver = new DockerDriver();
+  afterAll(async () => {
+    await driver.sweep({ session });
+  });
+
+  it('a service printing 48 MiB keeps at most max-file × max-size on the host; /dev/shm is 64 MiB', async () => {
+    const image = await seatImage();
+    // 48 MiB of 1 KiB lines, then idle: more than the three 10 MiB files can hold.
+    const spew = ['sh', '-c', "head -c 50331648 /dev/zero | tr '\\0' x | fold -w 1023; echo done; exec sleep infinity"];
+    await driver.provision(
+      parseSeatPlan({
+        session,
+        seat: 'spew',
+        task: 'contract',
+        workspace: { image },
+        services: [{ name: 'spew', image, command: spew }],
+        resources: { cpus: 0.5, memoryMiB: 256, pids: 64 },
+      }),
+    );
+    const docker = new Docker();
+    const [c] = await docker.listContainers({ filters: { label: [`${LABEL.session}=${session}`, `${LABEL.role}=spew`] } });
+    const info = await docker.getContainer(c!.Id).inspect();
+    expect(info.HostConfig.LogConfig).toEqual(CONTAINER_LOG_CONFIG);
+    // Wait (bounded) for the writer to finish: "done" is the last line it prints.
+    const until = Date.now() + 120_000;
+    let tail = '';
+    while (Date.now() < until) {
+      tail = ((await docker.getContainer(c!.Id).logs({ stdout: true, tail: 1 })) as unknown as Buffer).toString();
+      if (tail.includes('done')) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(tail).toContain('done');
+    const max = 10 * 1024 * 1024;
+    const files = [info.LogPath, `${info.LogPath}.1`, `${info.LogPath}.2`, `${info.LogPath}.3`];
+    const sizes = files.filter((f) => existsSync(f)).map((f) => statSync(f).size);
+    expect(sizes.length, 'the log rotated, keeping three files').toBe(3);
+    for (const n of sizes) expect(n).toBeLessThanOrEqual(max + 64 * 1024);
+    const shm = await driver.exec({ session, seat: 'spew' }, { cmd: ['df', '-k', '--output=size', '/dev/shm'] });
+    expect(shm.stdout.trim().split('\n').at(-1)?.trim()).toBe(String(64 * 1024));
+  }, 180_000);
 });
