@@ -22,6 +22,7 @@ import { distinctCodes, hashCodeSync, newCodeKdf, parseCodeKdf, type CodeKdf } f
 import { acquireLock, nowIso, type DB } from '../store/db.js';
 import { loadExamPaper, planForSeatTask, sandboxesOf, type LoadedExamPaper, type SeatSandbox } from './paper.js';
 import type { RosterEntry } from './roster.js';
+import { WallClockWatch } from './wall-clock-watch.js';
 import { htmlToPdf, type PdfWarning } from './score-sheet-pdf.js';
 import { renderScoreSheetHtml, type ExaminerMarkLine, type ScoreSheetDoc } from './score-sheet.js';
 import {
@@ -31,6 +32,7 @@ import {
   remainingMs,
   seatStep,
   sessionStep,
+  shiftClock,
   startClock,
   stopClock,
   type SeatClock,
@@ -101,6 +103,8 @@ export interface SessionDeps {
   docker?: Docker;
   progress?: Progress;
   now?: () => number;
+  /** Monotonic milliseconds (performance.now by default): how wall-clock jumps are noticed. */
+  monotonic?: () => number;
   /**
    * How long an operation waits for a session that another process holds (the clock's tick, a
    * dashboard action in the web server) before it is refused with SESSION_LOCKED.
@@ -264,6 +268,7 @@ export class SessionService {
   private readonly docker: Docker | undefined;
   private readonly progress: Progress;
   private readonly now: () => number;
+  private readonly monotonic: () => number;
   private readonly lockWaitMs: number;
 
   constructor(deps: SessionDeps) {
@@ -273,6 +278,7 @@ export class SessionService {
     this.docker = deps.docker;
     this.progress = deps.progress ?? (() => undefined);
     this.now = deps.now ?? Date.now;
+    this.monotonic = deps.monotonic ?? (() => performance.now());
     this.lockWaitMs = deps.lockWaitMs ?? 10_000;
   }
 
@@ -684,15 +690,39 @@ ${cards}
     return room.state;
   }
 
-  /** One clock step: seats whose time is up are frozen; when no seat is left working the room is frozen. */
-  async tick(id: string): Promise<SessionState> {
+  /**
+   * One clock step: seats whose time is up are frozen; when no seat is left working the room is
+   * frozen. `wallJumpMs`, a jump of the host's wall clock seen since the last step, first moves
+   * every running clock with it (and is recorded), so no candidate loses or gains that time.
+   */
+  async tick(id: string, wallJumpMs = 0): Promise<SessionState> {
     return this.locked(id, async () => {
+      if (wallJumpMs !== 0) this.clockJumped(id, wallJumpMs);
       const now = this.now();
       for (const s of this.targetSeats(id, undefined, ['running'])) {
         if (remainingMs(clockOf(s), now) <= 0) await this.freezeSeat(id, s, 'time up');
       }
       return this.freezeRoomIfDone(id, 'all seats out of time');
     });
+  }
+
+  private clockJumped(id: string, jumpMs: number): void {
+    const running = this.targetSeats(id, undefined, ['running']);
+    log.warn({ session: id, jumpMs, seats: running.length }, 'the wall clock jumped; running seat clocks moved with it');
+    this.progress({
+      zh: `主机时钟跳变 ${(jumpMs / 1000).toFixed(1)} 秒：${running.length} 个计时中考位的剩余时间已保持不变`,
+      en: `the host's wall clock jumped by ${(jumpMs / 1000).toFixed(1)} s: the remaining time of ${running.length} running seat(s) was kept`,
+    });
+    if (this.session(id).state === 'running') this.moveSession(id, 'clock-jump', { jumpMs, seats: running.length });
+    for (const s of running) this.moveSeat(id, s.seat_id, 'clock-jump', { clock: shiftClock(clockOf(s), jumpMs) }, { jumpMs });
+  }
+
+  /** Wall-clock jumps this session's clock was corrected for, oldest first. */
+  clockJumps(id: string): { at: string; jumpMs: number }[] {
+    const rows = this.db
+      .prepare("SELECT at, data FROM transitions WHERE session_id = ? AND seat_id IS NULL AND event = 'clock-jump' ORDER BY seq")
+      .all(id) as { at: string; data: string | null }[];
+    return rows.map((r) => ({ at: r.at, jumpMs: z.object({ jumpMs: z.number() }).parse(JSON.parse(r.data ?? '{}')).jumpMs }));
   }
 
   /**
@@ -704,10 +734,15 @@ ${cards}
     await this.reconcile(id);
     let waiting = false;
     let announced = false;
+    const watch = new WallClockWatch({ wall: this.now, monotonic: this.monotonic });
+    let jump = 0;
     for (;;) {
       let state: SessionState;
+      // A jump seen while another process held the room is kept for the next step.
+      jump += watch.check();
       try {
-        state = await this.tick(id);
+        state = await this.tick(id, jump);
+        jump = 0;
         waiting = false;
       } catch (e) {
         // Another process holds the room for longer than a tick waits (grading, a long action):

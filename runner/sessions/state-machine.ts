@@ -9,7 +9,7 @@ import { DeploylabError } from '../core/errors.js';
 export const SESSION_STATES = ['planned', 'provisioning', 'ready', 'running', 'paused', 'frozen', 'grading', 'graded', 'archived', 'reset'] as const;
 export type SessionState = (typeof SESSION_STATES)[number];
 
-export const SESSION_EVENTS = ['provision', 'provisioned', 'start', 'pause', 'resume', 'extend', 'freeze', 'grade', 'graded', 'archive', 'reset', 'force-reset'] as const;
+export const SESSION_EVENTS = ['provision', 'provisioned', 'start', 'pause', 'resume', 'extend', 'freeze', 'grade', 'graded', 'archive', 'reset', 'force-reset', 'clock-jump'] as const;
 export type SessionEvent = (typeof SESSION_EVENTS)[number];
 
 /** Legal moves. A state repeated as its own target means "resume after a restart" or "no change". */
@@ -17,7 +17,7 @@ const SESSION_TABLE: Record<SessionState, Partial<Record<SessionEvent, SessionSt
   planned: { provision: 'provisioning', 'force-reset': 'reset' },
   provisioning: { provision: 'provisioning', provisioned: 'ready', 'force-reset': 'reset' },
   ready: { start: 'running', extend: 'ready', freeze: 'frozen', 'force-reset': 'reset' },
-  running: { pause: 'paused', extend: 'running', start: 'running', freeze: 'frozen', 'force-reset': 'reset' },
+  running: { pause: 'paused', extend: 'running', start: 'running', freeze: 'frozen', 'force-reset': 'reset', 'clock-jump': 'running' },
   paused: { resume: 'running', extend: 'paused', freeze: 'frozen', 'force-reset': 'reset' },
   frozen: { grade: 'grading', 'force-reset': 'reset' },
   grading: { grade: 'grading', graded: 'graded', 'force-reset': 'reset' },
@@ -31,14 +31,15 @@ const SESSION_TABLE: Record<SessionState, Partial<Record<SessionEvent, SessionSt
 export const SEAT_STATES = ['pending', 'provisioning', 'ready', 'running', 'paused', 'frozen', 'grading', 'graded', 'failed', 'removed'] as const;
 export type SeatStateName = (typeof SEAT_STATES)[number];
 
-export const SEAT_EVENTS = ['provision', 'provisioned', 'fail', 'start', 'pause', 'resume', 'extend', 'freeze', 'grade', 'graded', 'remove'] as const;
+export const SEAT_EVENTS = ['provision', 'provisioned', 'fail', 'start', 'pause', 'resume', 'extend', 'freeze', 'grade', 'graded', 'remove', 'clock-jump'] as const;
 export type SeatEvent = (typeof SEAT_EVENTS)[number];
 
 const SEAT_TABLE: Record<SeatStateName, Partial<Record<SeatEvent, SeatStateName>>> = {
   pending: { provision: 'provisioning', fail: 'failed', remove: 'removed' },
   provisioning: { provision: 'provisioning', provisioned: 'ready', fail: 'failed', remove: 'removed' },
   ready: { start: 'running', extend: 'ready', freeze: 'frozen', fail: 'failed', remove: 'removed' },
-  running: { pause: 'paused', extend: 'running', freeze: 'frozen', remove: 'removed' },
+  // The host's wall clock jumped: the running clock is shifted by the jump, the state stays.
+  running: { pause: 'paused', extend: 'running', freeze: 'frozen', remove: 'removed', 'clock-jump': 'running' },
   paused: { resume: 'running', extend: 'paused', freeze: 'frozen', remove: 'removed' },
   // A frozen seat may be given time back (examiner's decision, e.g. after an outage).
   frozen: { extend: 'frozen', resume: 'running', grade: 'grading', remove: 'removed' },
@@ -107,6 +108,14 @@ export function stopClock(c: SeatClock, now: number): SeatClock {
 
 export function extendClock(c: SeatClock, ms: number): SeatClock {
   return { ...c, allowedMs: c.allowedMs + ms };
+}
+
+/**
+ * The wall clock moved by `jumpMs` that did not pass: a running clock's start moves with it, so
+ * the time used (wall now − start) stays what really passed. A stopped clock has nothing to move.
+ */
+export function shiftClock(c: SeatClock, jumpMs: number): SeatClock {
+  return c.runningSince === null ? c : { ...c, runningSince: c.runningSince + jumpMs };
 }
 
 /** When a running clock reaches zero (epoch ms); null while stopped. */

@@ -47,6 +47,8 @@ export interface RoomSnapshot {
   engine: { at: string | null; error: string | null };
   /** The server's clock when the snapshot was made (epoch ms); pages count down from it. */
   serverNow: number;
+  /** Jumps of the host's wall clock the room's clock was corrected for (the supervisor notices them). */
+  clockJumps: { at: string; jumpMs: number }[];
 }
 
 /** Keystrokes only: the page's resize frames are not the candidate working. */
@@ -240,6 +242,7 @@ export class RoomReader {
       seats,
       engine: { at: engine.at ? new Date(engine.at).toISOString() : null, error: engine.error },
       serverNow: now,
+      clockJumps: this.svc.clockJumps(id),
     };
   }
 }

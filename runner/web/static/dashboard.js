@@ -193,6 +193,14 @@
     counts.textContent = '';
     bi(counts, '考位 ' + s.seats.length + ' · 终端在线 ' + connected, s.seats.length + ' seats · ' + connected + ' connected');
     if (s.engine.error) counts.appendChild(el('span', 'err', ' ' + s.engine.error));
+    if (s.clockJumps && s.clockJumps.length > 0) {
+      var last = s.clockJumps[s.clockJumps.length - 1];
+      var secs = (last.jumpMs / 1000).toFixed(1);
+      var warn = el('span', 'err', ' ');
+      bi(warn, '主机时钟跳变 ' + s.clockJumps.length + ' 次（最近 ' + secs + ' 秒），考生剩余时间已校正',
+        'host clock jumped ' + s.clockJumps.length + ' time(s) (last ' + secs + ' s); candidates\' remaining time was kept');
+      counts.appendChild(warn);
+    }
     var rows = document.createDocumentFragment();
     rowsBySeat = {};
     s.seats.forEach(function (seat) { rows.appendChild(rowsBySeat[seat.seat] = row(seat, s.session.state)); });
