@@ -26,6 +26,7 @@ export async function sessionServiceFor(config: Config, lang: Lang, opts: { quie
     dataDir: config.dataDir,
     docker,
     progress,
+    disk: config.disk,
   });
 }
 
@@ -201,6 +202,34 @@ export function registerSessionCommands(program: Command): void {
     });
 
   session
+    .command('disk <id>')
+    .description('考位磁盘用量：立即取样；--release 让被磁盘看管暂停的考位继续运行 (seat disk usage: sample now; --release lets a seat the disk watch stopped run again)')
+    .option('--release <seat>', '恢复该考位的进程（考生权限不变，用 resume 恢复）(run that seat\'s processes again; access stays as it is, resume gives it back)')
+    .action(async (id: string, o: { release?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const svc = await sessionServiceFor(ctx.config, ctx.lang);
+      if (o.release) {
+        const row = await svc.releaseDisk(id, o.release);
+        if (!row) printText(say(ctx.lang, `考位 ${o.release} 未被磁盘看管暂停`, `seat ${o.release} was not stopped by the disk watch`));
+        else printText(say(ctx.lang, `考位 ${o.release} 的进程已恢复，${svc.disk.graceSeconds} 秒内不会再次暂停`, `seat ${o.release} runs again; it is not stopped again for ${svc.disk.graceSeconds} s`));
+      }
+      const step = await svc.diskCheck(id);
+      const rows = [...svc.diskReadings(id).values()];
+      if (ctx.json) {
+        printJson({ ok: true, hostFreeBytes: step.hostFreeBytes, halted: step.halted, seats: rows });
+        return;
+      }
+      const mib = (b: number): string => (b / 1024 / 1024).toFixed(1);
+      printText(
+        table(
+          ['seat', 'MiB', 'quota MiB', 'level', 'halted'],
+          rows.map((r) => [r.seat_id, mib(r.bytes), mib(r.quota_bytes), r.level, r.halted ? (r.halted_reason ?? 'yes') : '']),
+        ),
+      );
+      if (step.hostFreeBytes !== null) printText(say(ctx.lang, `主机可用 ${(step.hostFreeBytes / 1024 ** 3).toFixed(1)} GiB（保留 ${svc.disk.reserveGiB} GiB）`, `host free ${(step.hostFreeBytes / 1024 ** 3).toFixed(1)} GiB (reserve ${svc.disk.reserveGiB} GiB)`));
+    });
+
+  session
     .command('supervise <id>')
     .description('看管计时：到时自动冻结，然后评分（可在中断后重跑）(keep the clock, freeze at the end, then grade; resumable)')
     .option('--no-grade', '冻结后不评分 (do not grade after the freeze)')
@@ -232,7 +261,7 @@ export function registerSessionCommands(program: Command): void {
     .option('--seat <seat>', '只对一个考位 (one seat only)')
     .action(async (id: string, o: { reissue?: boolean; seat?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir });
+      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir, disk: ctx.config.disk });
       if (!o.reissue) {
         const seats = svc.seats(id).filter((x) => !o.seat || x.seat_id === o.seat);
         if (o.seat && seats.length === 0) svc.seat(id, o.seat);
@@ -250,7 +279,7 @@ export function registerSessionCommands(program: Command): void {
     .description('成绩单（按标准权重）：写出 CSV、JSON 与可打印的 HTML/PDF 成绩单 (score sheet under the standard\'s weights: CSV, JSON and a printable HTML/PDF sheet)')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir });
+      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir, disk: ctx.config.disk });
       const r = await svc.writePrintableReport(id);
       printPdfWarnings(ctx, r.warnings);
       if (ctx.json) printJson({ ok: true, ...r });
@@ -273,7 +302,7 @@ export function registerSessionCommands(program: Command): void {
     .requiredOption('--reason <text>', '理由 (reason)')
     .action(async (id: string, o: { seat: string; task: string; check: string; earned: string; examiner: string; reason: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir });
+      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir, disk: ctx.config.disk });
       svc.mark(id, o.seat, o.task, o.check, o.examiner, Number(o.earned), o.reason);
       if (ctx.json) printJson({ ok: true });
       else printScores(ctx, svc.report(id));
@@ -318,7 +347,7 @@ export function registerSessionCommands(program: Command): void {
     .description('列出场次 (list sessions)')
     .action(async (_o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir });
+      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir, disk: ctx.config.disk });
       const rows = svc.list();
       if (ctx.json) printJson({ ok: true, sessions: rows.map((r) => ({ ...r, spec: JSON.parse(r.spec) as unknown })) });
       else printText(table(['id', 'paper', 'room', 'state', 'created'], rows.map((r) => [r.id, r.paper_id, r.room, ctx.lang === 'zh' ? zhState(r.state) : r.state, r.created_at])));
@@ -329,7 +358,7 @@ export function registerSessionCommands(program: Command): void {
     .description('场次与考位状态 (session and seat states)')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir });
+      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir, disk: ctx.config.disk });
       const s = svc.session(id);
       const seats = svc.seats(id);
       const now = Date.now();

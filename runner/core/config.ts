@@ -42,6 +42,21 @@ export const ConfigSchema = z.strictObject({
       examinerToken: z.string().default(''),
     })
     .prefault({}),
+  /** The runner's watch over the seats' disk (runner/sessions/disk-watch.ts). */
+  disk: z
+    .strictObject({
+      /** Per exam seat, across all its sandboxes (writable layers, volumes, the nested daemon's data). */
+      seatQuotaMiB: z.number().int().min(16).default(4096),
+      /** Warn the candidate and the examiner from this share of the quota on. */
+      warnPercent: z.number().min(1).max(100).default(90),
+      /** How often the supervisor samples. */
+      sampleSeconds: z.number().min(1).default(15),
+      /** Free space the host keeps for the store, evidence and archives: no seat is opened into it. */
+      reserveGiB: z.number().min(0).default(10),
+      /** After an examiner's release a seat is warned but not stopped again for this long (time to delete files). */
+      graceSeconds: z.number().min(0).default(120),
+    })
+    .prefault({}),
   host: z
     .strictObject({
       minFreeDiskGiB: z.number().positive().default(20),
@@ -66,6 +81,8 @@ const ENV_KEYS: Record<string, { path: string[]; kind: 'string' | 'number' | 'bo
   DEPLOYLAB_IMAGES_OFFLINE: { path: ['images', 'offline'], kind: 'boolean' },
   DEPLOYLAB_IMAGES_DEBIAN_MIRROR: { path: ['images', 'debianMirror'], kind: 'string' },
   DEPLOYLAB_HOST_MIN_FREE_DISK_GIB: { path: ['host', 'minFreeDiskGiB'], kind: 'number' },
+  DEPLOYLAB_DISK_SEAT_QUOTA_MIB: { path: ['disk', 'seatQuotaMiB'], kind: 'number' },
+  DEPLOYLAB_DISK_RESERVE_GIB: { path: ['disk', 'reserveGiB'], kind: 'number' },
   DEPLOYLAB_SERVER_EXAMINER_TOKEN: { path: ['server', 'examinerToken'], kind: 'string' },
 };
 /** DEPLOYLAB_* variables that are not config values. */

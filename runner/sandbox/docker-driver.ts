@@ -18,6 +18,7 @@ import type {
   SandboxDriver,
   SeatPlan,
   SeatProcess,
+  SeatDiskUsage,
   SeatRef,
   SeatStatus,
   SweepFilter,
@@ -839,6 +840,60 @@ export class DockerDriver implements SandboxDriver {
         await this.docker.getVolume(seatObjectName(ref, 'frozen')).remove();
       } catch (e) {
         if (statusCodeOf(e) !== 404) throw e;
+      }
+    }, ref);
+  }
+
+  /**
+   * From the engine's own accounting (`/system/df`: each container's writable layer, each volume's
+   * size, the nested daemon's images and containers included in its data volume), one call for every
+   * seat; the seat cannot shape what is counted.
+   */
+  async diskUsage(filter: { session?: string } = {}): Promise<SeatDiskUsage[]> {
+    return this.op('diskUsage', async () => {
+      const df = (await this.docker.df()) as {
+        Containers?: { Labels?: Record<string, string>; SizeRw?: number }[];
+        Volumes?: { Labels?: Record<string, string> | null; UsageData?: { Size?: number } | null }[];
+      };
+      const seats = new Map<string, SeatDiskUsage>();
+      const add = (labels: Record<string, string> | null | undefined, kind: 'container' | 'volume', bytes: number): void => {
+        if (!labels || labels[LABEL.component] !== 'seat') return;
+        const session = labels[LABEL.session];
+        const seat = labels[LABEL.seat];
+        if (!session || !seat || (filter.session && session !== filter.session)) return;
+        const key = `${session}/${seat}`;
+        let u = seats.get(key);
+        if (!u) seats.set(key, (u = { ref: { session, seat }, bytes: 0, parts: [] }));
+        const b = Math.max(0, bytes);
+        u.bytes += b;
+        u.parts.push({ kind, role: labels[LABEL.role] ?? '?', bytes: b });
+      };
+      for (const c of df.Containers ?? []) add(c.Labels, 'container', c.SizeRw ?? 0);
+      for (const v of df.Volumes ?? []) add(v.Labels, 'volume', v.UsageData?.Size ?? 0);
+      return [...seats.values()];
+    });
+  }
+
+  /** Halt = the engine's freezer on every container of the seat (docker pause). */
+  async halt(ref: SeatRef): Promise<void> {
+    const status = await this.status(ref);
+    await this.op('halt', async () => {
+      for (const c of status.containers) {
+        const info = await this.docker.getContainer(c.id).inspect();
+        if (info.State.Running && !info.State.Paused) await this.docker.getContainer(c.id).pause();
+      }
+    }, ref);
+    const key = `${ref.session}/${ref.seat}`;
+    for (const t of this.terminals.get(key) ?? []) t.close();
+    this.terminals.delete(key);
+  }
+
+  async release(ref: SeatRef): Promise<void> {
+    const status = await this.status(ref);
+    await this.op('release', async () => {
+      for (const c of status.containers) {
+        const info = await this.docker.getContainer(c.id).inspect();
+        if (info.State.Paused) await this.docker.getContainer(c.id).unpause();
       }
     }, ref);
   }

@@ -76,6 +76,12 @@ export const SeatPlanSchema = z
         /** Hard limit; swap is disabled (memory+swap = memory). */
         memoryMiB: z.number().int().min(64).default(2048),
         pids: z.number().int().min(16).default(1024),
+        /**
+         * Disk per pod on Kubernetes (ephemeral-storage limit and workspace sizeLimit: the kubelet
+         * evicts a pod past it). The Docker engine has no such limit here: the runner's disk watch
+         * bounds each exam seat instead (config `disk`, runner/sessions/disk-watch.ts).
+         */
+        diskMiB: z.number().int().min(64).default(4096),
       })
       .prefault({}),
     network: z
@@ -252,6 +258,14 @@ export interface SweptItem {
   seat: string;
 }
 
+/** What one seat holds on the host's disk, as the engine counts it (never the seat's own `du`). */
+export interface SeatDiskUsage {
+  ref: SeatRef;
+  bytes: number;
+  /** Writable layers by container role, volumes by role (the nested daemon's data is `dind-data`). */
+  parts: { kind: 'container' | 'volume'; role: string; bytes: number }[];
+}
+
 export interface SandboxDriver {
   readonly name: 'docker' | 'k8s';
   provision(plan: SeatPlan): Promise<SeatStatus>;
@@ -274,6 +288,14 @@ export interface SandboxDriver {
   /** Candidate access closed (new candidate execs refused, open terminals detached); services run on. */
   freeze(ref: SeatRef): Promise<void>;
   thaw(ref: SeatRef): Promise<void>;
+  /** Every seat of the filter with its bytes on the host's disk; seats holding nothing may be left out. */
+  diskUsage(filter?: { session?: string }): Promise<SeatDiskUsage[]>;
+  /**
+   * Every process of the seat stopped where it stands (nothing killed, nothing lost): what the disk
+   * watch does to a seat at its quota. Execs and terminals fail while halted. `release` lets them go on.
+   */
+  halt(ref: SeatRef): Promise<void>;
+  release(ref: SeatRef): Promise<void>;
   captureEvidence(ref: SeatRef, destFile: string, opts?: { path?: string }): Promise<EvidenceArchive>;
   destroy(ref: SeatRef): Promise<void>;
   /** Seats that exist, found by labels. */

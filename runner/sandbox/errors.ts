@@ -20,6 +20,8 @@ export function engineError(driver: string, operation: string, cause: unknown, r
   metrics.engineErrors.inc({ operation: `${driver}.${operation}` });
   const detail = cause instanceof Error ? cause.message : String(cause);
   const statusCode = (cause as { statusCode?: unknown } | null)?.statusCode;
+  // The disk watch halted the seat (engine freezer): a state of the seat, not an engine fault.
+  if (statusCode === 409 && /is paused/i.test(detail)) return seatHalted(ref, cause);
   return new DeploylabError({
     code: 'SANDBOX_ENGINE_ERROR',
     fault: 'infrastructure',
@@ -43,6 +45,21 @@ export function seatNotFound(ref: SeatRef): DeploylabError {
     },
     hint: { zh: '考位可能已被删除或清理，需重新分配', en: 'the seat may have been destroyed or swept; provision it again' },
     details: { ...ref },
+  });
+}
+
+export function seatHalted(ref: SeatRef | undefined, cause?: unknown): DeploylabError {
+  const id = ref ? `${ref.session}/${ref.seat}` : '';
+  return new DeploylabError({
+    code: 'SANDBOX_SEAT_HALTED',
+    fault: 'infrastructure',
+    message: {
+      zh: `考位的进程已被磁盘看管暂停：${id}`,
+      en: `every process of the seat is stopped by the disk watch: ${id}`,
+    },
+    hint: { zh: '考官用 deploylab session disk <场次> --release <考位> 或 resume 恢复', en: 'an examiner releases it: deploylab session disk <session> --release <seat>, or resume' },
+    details: { ...(ref ?? {}) },
+    cause,
   });
 }
 

@@ -16,6 +16,7 @@ import type {
   SandboxDriver,
   SeatPlan,
   SeatProcess,
+  SeatDiskUsage,
   SeatRef,
   SeatStatus,
   SweepFilter,
@@ -382,6 +383,22 @@ export class K8sDriver implements SandboxDriver {
 
   async thaw(ref: SeatRef): Promise<void> {
     await this.op('thaw', () => this.setFrozen(ref, false), ref);
+  }
+
+  /**
+   * Not here: a pod's disk is bounded by its ephemeral-storage limit, which the kubelet enforces
+   * (evicting the pod); the runner's disk watch is for engines without a real quota.
+   */
+  async diskUsage(): Promise<SeatDiskUsage[]> {
+    throw unsupported('k8s', 'disk usage sampling (use ephemeral-storage limits)');
+  }
+
+  async halt(): Promise<void> {
+    throw unsupported('k8s', 'halting a pod in place');
+  }
+
+  async release(): Promise<void> {
+    throw unsupported('k8s', 'releasing a halted pod');
   }
 
   async captureEvidence(ref: SeatRef, destFile: string, opts: { path?: string } = {}): Promise<EvidenceArchive> {

@@ -38,13 +38,14 @@ function resources(plan: SeatPlan): IContainer['resources'] {
   const limits: Record<string, string> = {
     cpu: `${Math.round(plan.resources.cpus * 1000)}m`,
     memory: `${plan.resources.memoryMiB}Mi`,
+    'ephemeral-storage': `${plan.resources.diskMiB}Mi`,
   };
   return { limits, requests: { cpu: `${Math.max(10, Math.round(plan.resources.cpus * 250))}m`, memory: `${Math.ceil(plan.resources.memoryMiB / 4)}Mi` } };
 }
 
 const proto = (p: 'tcp' | 'udp'): 'TCP' | 'UDP' => (p === 'udp' ? 'UDP' : 'TCP');
 
-const sidecarResources = { limits: { cpu: '200m', memory: '128Mi' }, requests: { cpu: '10m', memory: '16Mi' } };
+const sidecarResources = { limits: { cpu: '200m', memory: '128Mi', 'ephemeral-storage': '1Gi' }, requests: { cpu: '10m', memory: '16Mi' } };
 
 export function renderSeat(plan: SeatPlan, opts: K8sRenderOptions): SeatManifest[] {
   const ref = { session: plan.session, seat: plan.seat };
@@ -65,6 +66,7 @@ export function renderSeat(plan: SeatPlan, opts: K8sRenderOptions): SeatManifest
     'limits.memory': `${memMi}Mi`,
     'requests.cpu': `${cpuMilli}m`,
     'requests.memory': `${memMi}Mi`,
+    'limits.ephemeral-storage': `${plan.resources.diskMiB * podCount + 1024}Mi`,
     services: String(podCount),
     'services.nodeports': '0',
     'services.loadbalancers': '0',
@@ -156,7 +158,7 @@ export function renderSeat(plan: SeatPlan, opts: K8sRenderOptions): SeatManifest
         },
       ],
       securityContext: { fsGroup: 1000 },
-      volumes: [{ name: WORKSPACE_VOLUME, emptyDir: {} }],
+      volumes: [{ name: WORKSPACE_VOLUME, emptyDir: { sizeLimit: `${plan.resources.diskMiB}Mi` } }],
     },
   });
   if (ws.ports.length > 0) {
@@ -223,7 +225,7 @@ export function renderSeat(plan: SeatPlan, opts: K8sRenderOptions): SeatManifest
             volumeMounts: [{ name: 'docker-data', mountPath: '/var/lib/docker' }],
           },
         ],
-        volumes: [{ name: 'docker-data', emptyDir: {} }],
+        volumes: [{ name: 'docker-data', emptyDir: { sizeLimit: `${plan.resources.diskMiB}Mi` } }],
       },
     });
     out.push({

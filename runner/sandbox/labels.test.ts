@@ -30,7 +30,7 @@ describe('labels and plans', () => {
 
   it('plans: defaults filled once, every problem reported with its path', () => {
     const plan = parseSeatPlan({ session: 's1', seat: 'a', task: 't', workspace: { image: 'x' } });
-    expect(plan.resources).toEqual({ cpus: 1, memoryMiB: 2048, pids: 1024 });
+    expect(plan.resources).toEqual({ cpus: 1, memoryMiB: 2048, pids: 1024, diskMiB: 4096 });
     expect(plan.network.egress).toBe('none');
     expect(plan.workspace.workdir).toBe('/workspace');
     let err: unknown;

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { SeatRef } from '../sandbox/driver.js';
 import { CODE_SHAPE, digestsEqual, hashCode, normaliseCode, parseCodeKdf } from '../store/access-code.js';
 import { nowIso, type DB } from '../store/db.js';
+import { readDiskRows, type DiskLevel } from './disk-watch.js';
 import { endsAt, type SeatStateName } from './state-machine.js';
 import { sandboxesOf, type SeatSandbox } from './paper.js';
 import { clockOf, storeNewCodes, type SeatRow, type SessionRow } from './session-service.js';
@@ -36,6 +37,8 @@ export interface SeatInfo {
   frozen: boolean;
   /** When the seat's clock runs out (ISO 8601), or null while it is not running. */
   endsAt: string | null;
+  /** The disk watch's latest reading of the seat; null before its first sample. */
+  disk: { bytes: number; quotaBytes: number; level: DiskLevel; halted: boolean } | null;
 }
 
 const OPEN_STATES: ReadonlySet<SeatStateName> = new Set(['ready', 'running']);
@@ -55,6 +58,7 @@ export class SeatDirectory {
     const spec = JSON.parse(s.spec) as { tasks?: string[] };
     const end = endsAt(clockOf(seat));
     const boxes = sandboxesOf(seat.session_id, seat.seat_id, spec.tasks ?? []);
+    const disk = readDiskRows(this.db, seat.session_id).get(seat.seat_id);
     return {
       sessionId: seat.session_id,
       seatId: seat.seat_id,
@@ -67,6 +71,7 @@ export class SeatDirectory {
       state: seat.state,
       frozen: !OPEN_STATES.has(seat.state),
       endsAt: end === null ? null : new Date(end).toISOString(),
+      disk: disk ? { bytes: disk.bytes, quotaBytes: disk.quota_bytes, level: disk.level, halted: disk.halted === 1 } : null,
     };
   }
 

@@ -23,6 +23,7 @@ import { acquireLock, nowIso, type DB } from '../store/db.js';
 import { loadExamPaper, planForSeatTask, sandboxesOf, type LoadedExamPaper, type SeatSandbox } from './paper.js';
 import type { RosterEntry } from './roster.js';
 import { WallClockWatch } from './wall-clock-watch.js';
+import { defaultDiskPolicy, diskStep, hostFreeBytes, readDiskRows, reserveCheck, writeDiskRow, type DiskPolicy, type DiskStepResult, type SeatDiskRow } from './disk-watch.js';
 import { htmlToPdf, type PdfWarning } from './score-sheet-pdf.js';
 import { renderScoreSheetHtml, type ExaminerMarkLine, type ScoreSheetDoc } from './score-sheet.js';
 import {
@@ -110,6 +111,10 @@ export interface SessionDeps {
    * dashboard action in the web server) before it is refused with SESSION_LOCKED.
    */
   lockWaitMs?: number;
+  /** The disk watch's quota, reserve and cadence (config `disk`). */
+  disk?: DiskPolicy;
+  /** Free bytes on the host where seats and the store live; null where it cannot be measured. */
+  hostFree?: () => Promise<number | null>;
 }
 
 export { newAccessCode } from '../store/access-code.js';
@@ -270,6 +275,8 @@ export class SessionService {
   private readonly now: () => number;
   private readonly monotonic: () => number;
   private readonly lockWaitMs: number;
+  readonly disk: DiskPolicy;
+  private readonly hostFree: () => Promise<number | null>;
 
   constructor(deps: SessionDeps) {
     this.db = deps.db;
@@ -280,6 +287,14 @@ export class SessionService {
     this.now = deps.now ?? Date.now;
     this.monotonic = deps.monotonic ?? (() => performance.now());
     this.lockWaitMs = deps.lockWaitMs ?? 10_000;
+    this.disk = deps.disk ?? defaultDiskPolicy();
+    const docker = deps.docker;
+    this.hostFree =
+      deps.hostFree ??
+      (async () => {
+        const root = docker ? await docker.info().then((i: { DockerRootDir?: string }) => i.DockerRootDir ?? null, () => null) : null;
+        return hostFreeBytes([this.dataDir, ...(root ? [root] : [])]);
+      });
   }
 
   // ---- reading ----------------------------------------------------------------------------
@@ -538,10 +553,11 @@ ${cards}
    */
   async provision(id: string, opts: { concurrency?: number; retries?: number } = {}): Promise<{ ready: string[]; failed: { seat: string; error: string }[] }> {
     return this.locked(id, async () => {
+      const todo = this.seats(id).filter((s) => ['pending', 'provisioning', 'failed'].includes(s.state));
+      await this.checkDiskReserve(todo.length);
       this.moveSession(id, 'provision');
       const spec = this.spec(id);
       const paper = this.paper(id);
-      const todo = this.seats(id).filter((s) => ['pending', 'provisioning', 'failed'].includes(s.state));
       const total = this.seats(id).length;
       let done = total - todo.length;
       const retries = opts.retries ?? 2;
@@ -655,7 +671,74 @@ ${cards}
   }
 
   private async thawBoxes(id: string, seatId: string): Promise<void> {
+    // A seat the disk watch stopped gets its processes back with its access.
+    if (readDiskRows(this.db, id).get(seatId)?.halted === 1) await this.releaseHalted(id, seatId);
     for (const b of this.sandboxes(id, seatId)) await this.driver.thaw(b.ref);
+  }
+
+  // ---- disk --------------------------------------------------------------------------------
+
+  /** Seats are opened only while the host keeps its reserve after each filled its quota. */
+  private async checkDiskReserve(seats: number): Promise<void> {
+    if (seats === 0) return;
+    const free = await this.hostFree();
+    if (free === null) return;
+    const c = reserveCheck(free, seats, this.disk);
+    if (c.ok) return;
+    const gib = (b: number): string => (b / 1024 ** 3).toFixed(1);
+    throw new DeploylabError({
+      code: 'HOST_DISK_RESERVE',
+      fault: 'infrastructure',
+      message: {
+        zh: `主机可用磁盘 ${gib(c.freeBytes)} GiB，不足以开设 ${seats} 个考位（每个配额 ${this.disk.seatQuotaMiB} MiB）并保留 ${this.disk.reserveGiB} GiB：需要 ${gib(c.requiredBytes)} GiB`,
+        en: `the host has ${gib(c.freeBytes)} GiB free, not enough for ${seats} seat(s) at ${this.disk.seatQuotaMiB} MiB each plus the ${this.disk.reserveGiB} GiB reserve: ${gib(c.requiredBytes)} GiB needed`,
+      },
+      hint: { zh: '清理磁盘，或调低配置 disk.seatQuotaMiB / disk.reserveGiB，或分批开设考位', en: 'free disk space, or lower config disk.seatQuotaMiB / disk.reserveGiB, or open fewer seats at a time' },
+      details: { freeBytes: c.freeBytes, requiredBytes: c.requiredBytes, seats },
+    });
+  }
+
+  /** One sample of the disk watch over the room: see disk-watch.ts. */
+  async diskCheck(id: string): Promise<DiskStepResult> {
+    const free = await this.hostFree();
+    return this.locked(id, () =>
+      diskStep(this.db, this.driver, id, this.disk, {
+        seats: () => this.seats(id).map((s) => ({ seat: s.seat_id, state: s.state, refs: this.sandboxes(id, s.seat_id).map((b) => b.ref) })),
+        pauseRunning: async (seat, reason) => {
+          this.moveSeat(id, seat, 'pause', { clock: stopClock(clockOf(this.seat(id, seat)), this.now()) }, { reason });
+          await Promise.all(this.sandboxes(id, seat).map((b) => this.driver.freeze(b.ref)));
+        },
+        record: (seat, event, data) => this.moveSeat(id, seat, event, {}, data),
+        say: this.progress,
+      }, free, this.now()),
+    );
+  }
+
+  /** The disk watch's latest reading per seat. */
+  diskReadings(id: string): Map<string, SeatDiskRow> {
+    return readDiskRows(this.db, id);
+  }
+
+  /**
+   * An examiner lets a seat the disk watch stopped go on (to delete what filled it): its processes
+   * run again, its state and access stay as they are (resume gives access back), and it is not
+   * stopped again for the grace period.
+   */
+  async releaseDisk(id: string, seatId: string): Promise<SeatDiskRow | null> {
+    return this.locked(id, async () => {
+      this.seat(id, seatId);
+      if (readDiskRows(this.db, id).get(seatId)?.halted !== 1) return null;
+      return this.releaseHalted(id, seatId);
+    });
+  }
+
+  private async releaseHalted(id: string, seatId: string): Promise<SeatDiskRow> {
+    for (const b of this.sandboxes(id, seatId)) await this.driver.release(b.ref);
+    const row = { ...readDiskRows(this.db, id).get(seatId)!, halted: 0, halted_reason: null, released_at: this.now() };
+    writeDiskRow(this.db, row);
+    this.moveSeat(id, seatId, 'disk-release', {}, { bytes: row.bytes, quotaBytes: row.quota_bytes });
+    this.progress({ zh: `考位 ${seatId} 的进程已恢复运行`, en: `seat ${seatId}: its processes run again` });
+    return row;
   }
 
   private async freezeSeat(id: string, s: SeatRow, reason: string): Promise<void> {
@@ -736,6 +819,8 @@ ${cards}
     let announced = false;
     const watch = new WallClockWatch({ wall: this.now, monotonic: this.monotonic });
     let jump = 0;
+    let diskDue = 0;
+    let diskWatched = true;
     for (;;) {
       let state: SessionState;
       // A jump seen while another process held the room is kept for the next step.
@@ -754,6 +839,19 @@ ${cards}
         continue;
       }
       if (!['ready', 'running', 'paused'].includes(state)) break;
+      if (diskWatched && this.monotonic() >= diskDue) {
+        diskDue = this.monotonic() + this.disk.sampleSeconds * 1000;
+        diskWatched = await this.diskCheck(id).then(
+          () => true,
+          (e: unknown) => {
+            const err = asDeploylabError(e);
+            // An engine with its own quotas (Kubernetes' ephemeral-storage) is not sampled; a failed
+            // sample is tried again next time, the clock does not wait for it.
+            slog.warn({ session: id, code: err.code, err: err.message }, 'disk watch sample failed');
+            return err.code !== 'SANDBOX_UNSUPPORTED';
+          },
+        );
+      }
       const next = Math.min(
         ...this.seats(id)
           .map((s) => endsAt(clockOf(s)))

@@ -31,20 +31,24 @@ const SESSION_TABLE: Record<SessionState, Partial<Record<SessionEvent, SessionSt
 export const SEAT_STATES = ['pending', 'provisioning', 'ready', 'running', 'paused', 'frozen', 'grading', 'graded', 'failed', 'removed'] as const;
 export type SeatStateName = (typeof SEAT_STATES)[number];
 
-export const SEAT_EVENTS = ['provision', 'provisioned', 'fail', 'start', 'pause', 'resume', 'extend', 'freeze', 'grade', 'graded', 'remove', 'clock-jump'] as const;
+export const SEAT_EVENTS = ['provision', 'provisioned', 'fail', 'start', 'pause', 'resume', 'extend', 'freeze', 'grade', 'graded', 'remove', 'clock-jump', 'disk-halt', 'disk-release'] as const;
 export type SeatEvent = (typeof SEAT_EVENTS)[number];
+
+// The disk watch stopping a seat's processes (and an examiner releasing them) is recorded on the
+// seat without changing its state; a running seat is paused first, so its clock stops.
+const disk = (s: SeatStateName): Partial<Record<SeatEvent, SeatStateName>> => ({ 'disk-halt': s, 'disk-release': s });
 
 const SEAT_TABLE: Record<SeatStateName, Partial<Record<SeatEvent, SeatStateName>>> = {
   pending: { provision: 'provisioning', fail: 'failed', remove: 'removed' },
   provisioning: { provision: 'provisioning', provisioned: 'ready', fail: 'failed', remove: 'removed' },
-  ready: { start: 'running', extend: 'ready', freeze: 'frozen', fail: 'failed', remove: 'removed' },
+  ready: { start: 'running', extend: 'ready', freeze: 'frozen', fail: 'failed', remove: 'removed', ...disk('ready') },
   // The host's wall clock jumped: the running clock is shifted by the jump, the state stays.
   running: { pause: 'paused', extend: 'running', freeze: 'frozen', remove: 'removed', 'clock-jump': 'running' },
-  paused: { resume: 'running', extend: 'paused', freeze: 'frozen', remove: 'removed' },
+  paused: { resume: 'running', extend: 'paused', freeze: 'frozen', remove: 'removed', ...disk('paused') },
   // A frozen seat may be given time back (examiner's decision, e.g. after an outage).
-  frozen: { extend: 'frozen', resume: 'running', grade: 'grading', remove: 'removed' },
-  grading: { grade: 'grading', graded: 'graded', remove: 'removed' },
-  graded: { grade: 'grading', remove: 'removed' },
+  frozen: { extend: 'frozen', resume: 'running', grade: 'grading', remove: 'removed', ...disk('frozen') },
+  grading: { grade: 'grading', graded: 'graded', remove: 'removed', ...disk('grading') },
+  graded: { grade: 'grading', remove: 'removed', ...disk('graded') },
   failed: { provision: 'provisioning', remove: 'removed' },
   removed: { remove: 'removed' },
 };

@@ -12,7 +12,8 @@ import { hashCodeSync, newCodeKdf } from './access-code.js';
  *
  * Two kinds of tables:
  * - state (sessions, seats, locks): the current state, updated in place, always through a
- *   transition that is appended to `transitions` in the same SQLite transaction;
+ *   transition that is appended to `transitions` in the same SQLite transaction (seat_disk, the
+ *   latest disk reading, is updated by each sample; what the watch does is a transition);
  * - ledger (transitions, grading_runs, grading_run_ends, check_results, examiner_marks, archives):
  *   append-only. Triggers reject UPDATE and DELETE, so a final score can only be derived from what
  *   was recorded, never edited in place.
@@ -195,6 +196,20 @@ ${LEDGER_TABLES.map(appendOnly).join('\n')}
   created_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX examiner_logins_created ON examiner_logins(created_at);`,
+  // 4: the runner's disk watch, its latest reading per seat (runner/sessions/disk-watch.ts); what it
+  // did (stops, releases) goes to the transitions ledger.
+  `CREATE TABLE seat_disk (
+  session_id TEXT NOT NULL REFERENCES sessions(id),
+  seat_id TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  quota_bytes INTEGER NOT NULL,
+  level TEXT NOT NULL CHECK (level IN ('ok', 'warn', 'over')),
+  halted INTEGER NOT NULL DEFAULT 0,
+  halted_reason TEXT,
+  released_at INTEGER,
+  sampled_at INTEGER NOT NULL,
+  PRIMARY KEY (session_id, seat_id)
+) STRICT;`,
 ];
 
 export function migrate(db: DB): number {

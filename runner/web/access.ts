@@ -20,6 +20,8 @@ export interface SeatBinding {
   closed?: 'paused' | 'frozen' | null;
   /** One sandbox per task, in paper order: each task's tab has its own terminal into its sandbox. */
   sandboxes: { taskId: string; ref: SeatRef }[];
+  /** The runner's disk watch over the seat (absent where the store has no reading). */
+  disk?: { bytes: number; quotaBytes: number; level: 'ok' | 'warn' | 'over'; halted: boolean } | null;
 }
 
 export interface TaskSheet {

@@ -170,7 +170,7 @@ export function createWebApp(opts: WebAppOptions): WebApp {
         return;
       }
       const closed = await closedReason(b.binding);
-      sendJson(res, 200, { seat: b.binding.seat, endsAt: b.binding.endsAt, now: now().toISOString(), frozen: closed !== null, closed });
+      sendJson(res, 200, { seat: b.binding.seat, endsAt: b.binding.endsAt, now: now().toISOString(), frozen: closed !== null, closed, disk: b.binding.disk ?? null });
       return;
     }
     sendJson(res, 404, { error: { code: 'NOT_FOUND', message: { zh: '未找到', en: 'not found' } } });

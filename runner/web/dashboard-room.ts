@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.js';
 import { asDeploylabError } from '../core/errors.js';
 import type { SandboxDriver, SeatState } from '../sandbox/driver.js';
 import { loadExamPaper, sandboxesOf } from '../sessions/paper.js';
+import type { DiskLevel, SeatDiskRow } from '../sessions/disk-watch.js';
 import { clockOf, type SessionService } from '../sessions/session-service.js';
 import { remainingMs, zhState, type SeatStateName, type SessionState } from '../sessions/state-machine.js';
 
@@ -37,6 +38,8 @@ export interface SeatView {
   codeRedeemedAt: string | null;
   grading: { runId: number; status: 'running' | 'complete' | 'incomplete' | 'error'; done: number; total: number | null } | null;
   score: { total: number; passMark: number; passed: boolean | null; complete: boolean } | null;
+  /** The disk watch's latest reading; null before its first sample. */
+  disk: { bytes: number; quotaBytes: number; level: DiskLevel; halted: boolean; reason: string | null; sampledAt: number } | null;
 }
 
 export interface RoomSnapshot {
@@ -209,6 +212,7 @@ export class RoomReader {
     const runs = this.runs(id);
     const scores = this.scoreViews(id);
     const total = this.checkTotal(id);
+    const disk = this.svc.diskReadings(id);
     const seats = this.svc.seats(id).map((row): SeatView => {
       const clock = clockOf(row);
       const p = this.presence.of(id, row.seat_id);
@@ -231,6 +235,7 @@ export class RoomReader {
         codeRedeemedAt: row.code_redeemed_at,
         grading: run ? { runId: run.id, status: (run.status ?? 'running') as NonNullable<SeatView['grading']>['status'], done: run.done, total } : null,
         score: scores.get(row.seat_id) ?? null,
+        disk: diskView(disk.get(row.seat_id)),
       };
     });
     return {
@@ -247,9 +252,14 @@ export class RoomReader {
   }
 }
 
+function diskView(r: SeatDiskRow | undefined): SeatView['disk'] {
+  if (!r) return null;
+  return { bytes: r.bytes, quotaBytes: r.quota_bytes, level: r.level, halted: r.halted === 1, reason: r.halted_reason, sampledAt: r.sampled_at };
+}
+
 /** Everything in a snapshot that changes only when something happens (not the passing of time). */
 function changeKey(s: RoomSnapshot): string {
-  return JSON.stringify({ ...s, serverNow: 0, engine: { ...s.engine, at: null }, seats: s.seats.map((x) => ({ ...x, clock: { ...x.clock, remainingMs: 0 } })) });
+  return JSON.stringify({ ...s, serverNow: 0, engine: { ...s.engine, at: null }, seats: s.seats.map((x) => ({ ...x, clock: { ...x.clock, remainingMs: 0 }, disk: x.disk && { ...x.disk, sampledAt: 0 } })) });
 }
 
 export interface FeedLimits {

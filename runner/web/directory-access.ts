@@ -11,6 +11,7 @@ function toBinding(s: SeatInfo): SeatBinding {
     endsAt: s.endsAt,
     closed: !s.frozen ? null : s.state === 'paused' ? 'paused' : 'frozen',
     sandboxes: s.sandboxes,
+    disk: s.disk,
   };
 }
 

@@ -22,7 +22,7 @@ export function webAppFromConfig(config: Config, log: Logger, opts: { tasksRoot?
     driver,
     log,
     examinerToken,
-    dashboard: createDashboard({ sessions: new SessionService({ db, driver, dataDir: config.dataDir }), driver, log, examinerToken }),
+    dashboard: createDashboard({ sessions: new SessionService({ db, driver, dataDir: config.dataDir, disk: config.disk }), driver, log, examinerToken }),
   });
   return {
     web,

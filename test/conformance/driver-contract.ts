@@ -21,6 +21,11 @@ export interface ContractOptions {
   leftovers: (session: string) => Promise<number>;
   /** Whether the test process can reach seat endpoints (same host / same cluster network). */
   endpointsReachable?: boolean;
+  /**
+   * Whether the driver samples seats' disk and halts them (the runner's disk watch). false: the
+   * engine bounds disk itself (Kubernetes' ephemeral-storage) and the calls say SANDBOX_UNSUPPORTED.
+   */
+  diskWatch?: boolean;
 }
 
 async function expectCode(p: Promise<unknown>, code: string, fault?: string): Promise<DeploylabError> {
@@ -229,6 +234,35 @@ export function runDriverContract(opts: ContractOptions): void {
       await driver.thaw(a);
       expect((await driver.status(a)).state).toBe('running');
       expect((await driver.exec(a, { cmd: ['echo', 'back'] })).stdout).toBe('back\n');
+    });
+
+    it('disk: the engine counts what a seat writes, to that seat only; halt stops every process of it, release lets them go on', async () => {
+      if (opts.diskWatch === false) {
+        await expectCode(driver.diskUsage({ session }), 'SANDBOX_UNSUPPORTED');
+        await expectCode(driver.halt(a), 'SANDBOX_UNSUPPORTED');
+        return;
+      }
+      const bytesOf = async (ref: SeatRef): Promise<number> => (await driver.diskUsage({ session })).find((u) => u.ref.seat === ref.seat)?.bytes ?? 0;
+      const [a0, b0] = [await bytesOf(a), await bytesOf(b)];
+      expect((await driver.exec(a, { cmd: ['sh', '-c', 'head -c 20971520 /dev/zero > /workspace/blob && sync'] })).exitCode).toBe(0);
+      const [a1, b1] = [await bytesOf(a), await bytesOf(b)];
+      expect(a1 - a0).toBeGreaterThanOrEqual(20 << 20);
+      expect(Math.abs(b1 - b0)).toBeLessThan(1 << 20);
+      // A counter the seat runs; only the engine's archive API reads it back.
+      await driver.exec(a, { cmd: ['sh', '-c', 'nohup sh -c \'i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done\' >/dev/null 2>&1 &'] });
+      const count = async (): Promise<number> => Number((await driver.readFile(a, '/tmp/count')).toString().trim() || '0');
+      await new Promise((r) => setTimeout(r, 500));
+      await driver.halt(a);
+      const h1 = await count();
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await count()).toBe(h1);
+      await expectCode(driver.exec(a, { cmd: ['true'], user: 'root' }), 'SANDBOX_SEAT_HALTED');
+      expect((await driver.exec(b, { cmd: ['echo', 'alive'], deadlineMs: 5000 })).stdout).toBe('alive\n');
+      await driver.release(a);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await count()).toBeGreaterThan(h1);
+      // The counter ends by itself within a minute; the blob goes now.
+      await driver.exec(a, { cmd: ['rm', '-f', '/workspace/blob'], user: 'root' });
     });
 
     it('captures the workspace as a gzipped tar with its sha256', async () => {

@@ -18,6 +18,7 @@ if (!kubeconfig) {
 describe.skipIf(!kubeconfig)('k8s', () => {
   runDriverContract({
     name: 'k8s',
+    diskWatch: false,
     makeDriver: async () => new K8sDriver({ toolboxImage: await requireImage('toolbox') }),
     makeUnreachableDriver: () => {
       const kc = new KubeConfig();

@@ -65,6 +65,8 @@ const SEAT_LEGAL = new Set([
   'graded grade grading',
   'failed provision provisioning',
   ...SEAT_STATES.map((s) => `${s} remove removed`),
+  // The disk watch records its stops and releases without moving the seat (a running seat is paused first).
+  ...['ready', 'paused', 'frozen', 'grading', 'graded'].flatMap((s) => [`${s} disk-halt ${s}`, `${s} disk-release ${s}`]),
 ]);
 
 describe('session state machine', () => {

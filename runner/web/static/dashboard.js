@@ -109,6 +109,16 @@
     tr.appendChild(el('td', 'cand-name', seat.name));
     var st = bi(el('td', 'state st-' + seat.state), seat.stateZh, seat.state);
     if (seat.lastError) st.appendChild(el('div', 'err', seat.lastError));
+    if (seat.disk && (seat.disk.level !== 'ok' || seat.disk.halted)) {
+      // The disk watch's reading: near the quota, at it, or stopped (released with Resume).
+      var mib = function (b) { return (b / 1048576).toFixed(0); };
+      var d = el('div', 'disk disk-' + (seat.disk.halted ? 'halted' : seat.disk.level));
+      d.setAttribute('data-disk-level', seat.disk.level);
+      var use = mib(seat.disk.bytes) + '/' + mib(seat.disk.quotaBytes) + ' MiB';
+      if (seat.disk.halted) bi(d, '磁盘 ' + use + '：进程已暂停', 'disk ' + use + ': processes stopped');
+      else bi(d, '磁盘 ' + use + '：接近配额', 'disk ' + use + ': near its quota');
+      st.appendChild(d);
+    }
     tr.appendChild(st);
 
     var boxes = el('td', 'boxes');

@@ -59,8 +59,35 @@
       endsAt = s.endsAt ? Date.parse(s.endsAt) : null;
       offset = Date.parse(s.now) - Date.now();
       if (s.closed) showClosed(s.closed);
+      showDisk(s.disk);
     }).catch(function () { /* the next poll tries again */ });
-  }, 30000);
+  }, 15000);
+
+  // The runner's disk watch: near the quota, or the seat's processes stopped at it. Said above the
+  // terminals and, once per change, in every open terminal.
+  var diskLevel = 'ok';
+  function showDisk(d) {
+    var level = !d ? 'ok' : d.halted ? 'halted' : d.level;
+    var notice = document.getElementById('disk-notice');
+    if (level === 'ok') { if (notice) notice.hidden = true; diskLevel = level; return; }
+    if (!notice) {
+      notice = document.createElement('div');
+      notice.id = 'disk-notice';
+      notice.className = 'disk-notice';
+      banner.parentNode.insertBefore(notice, banner.nextSibling);
+    }
+    notice.hidden = false;
+    var use = (d.bytes / 1048576).toFixed(0) + ' / ' + (d.quotaBytes / 1048576).toFixed(0) + ' MiB';
+    var zh = level === 'halted' ? '磁盘已达配额（' + use + '），考位的所有进程已暂停，请举手联系考官。'
+      : '磁盘用量 ' + use + '，接近配额：请删除不需要的文件，达到配额时考位的所有进程将被暂停。';
+    var en = level === 'halted' ? 'The disk quota is reached (' + use + '): every process of your seat is stopped; ask the examiner.'
+      : 'Disk use ' + use + ' is near the quota: delete files you do not need; at the quota every process of your seat is stopped.';
+    say(notice, zh, en, true);
+    if (level !== diskLevel && terminals) {
+      Object.keys(terminals).forEach(function (k) { terminals[k].term.write('\r\n\x1b[1;33m[deploylab] ' + zh + '\r\n' + en + '\x1b[0m\r\n'); });
+    }
+    diskLevel = level;
+  }
 
   // Access closed by a freeze or a pause: say which, in both languages.
   function showClosed(reason) {
