@@ -2,7 +2,7 @@ import { statfs } from 'node:fs/promises';
 import { ConfigSchema, type Config } from '../core/config.js';
 import type { Bilingual } from '../core/errors.js';
 import { log } from '../core/logger.js';
-import type { SandboxDriver, SeatRef } from '../sandbox/driver.js';
+import type { SandboxDriver, SeatDiskUsage, SeatRef } from '../sandbox/driver.js';
 import type { DB } from '../store/db.js';
 import type { SeatStateName } from './state-machine.js';
 
@@ -153,17 +153,21 @@ export interface DiskStepResult {
   hostFreeBytes: number | null;
 }
 
-/** One step of the watch over a session: sample, judge, store, and halt what must stop. */
+/**
+ * One step of the watch over a session: judge the engine's reading (`sampled`, taken before the
+ * room's lock: on a big room it takes a while), store it, and halt what must stop.
+ */
 export async function diskStep(
   db: DB,
   driver: SandboxDriver,
   session: string,
+  sampled: readonly SeatDiskUsage[],
   policy: DiskPolicy,
   host: DiskWatchHost,
   free: number | null,
   now: number,
 ): Promise<DiskStepResult> {
-  const usage = new Map((await driver.diskUsage({ session })).map((u) => [u.ref.seat, u.bytes]));
+  const usage = new Map(sampled.map((u) => [u.ref.seat, u.bytes]));
   const seats = host.seats().filter((s) => !['pending', 'removed', 'failed'].includes(s.state));
   const samples = seats.map((s) => ({ seat: s.seat, bytes: s.refs.reduce((n, r) => n + (usage.get(r.seat) ?? 0), 0) }));
   const previous = readDiskRows(db, session);

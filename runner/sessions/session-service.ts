@@ -700,9 +700,9 @@ ${cards}
 
   /** One sample of the disk watch over the room: see disk-watch.ts. */
   async diskCheck(id: string): Promise<DiskStepResult> {
-    const free = await this.hostFree();
+    const [free, sampled] = await Promise.all([this.hostFree(), this.driver.diskUsage({ session: id })]);
     return this.locked(id, () =>
-      diskStep(this.db, this.driver, id, this.disk, {
+      diskStep(this.db, this.driver, id, sampled, this.disk, {
         seats: () => this.seats(id).map((s) => ({ seat: s.seat_id, state: s.state, refs: this.sandboxes(id, s.seat_id).map((b) => b.ref) })),
         pauseRunning: async (seat, reason) => {
           this.moveSeat(id, seat, 'pause', { clock: stopClock(clockOf(this.seat(id, seat)), this.now()) }, { reason });

@@ -35,7 +35,8 @@ export const SEAT_EVENTS = ['provision', 'provisioned', 'fail', 'start', 'pause'
 export type SeatEvent = (typeof SEAT_EVENTS)[number];
 
 // The disk watch stopping a seat's processes (and an examiner releasing them) is recorded on the
-// seat without changing its state; a running seat is paused first, so its clock stops.
+// seat without changing its state; a running seat is paused first, so its clock stops, and is
+// released as it resumes.
 const disk = (s: SeatStateName): Partial<Record<SeatEvent, SeatStateName>> => ({ 'disk-halt': s, 'disk-release': s });
 
 const SEAT_TABLE: Record<SeatStateName, Partial<Record<SeatEvent, SeatStateName>>> = {
@@ -43,7 +44,7 @@ const SEAT_TABLE: Record<SeatStateName, Partial<Record<SeatEvent, SeatStateName>
   provisioning: { provision: 'provisioning', provisioned: 'ready', fail: 'failed', remove: 'removed' },
   ready: { start: 'running', extend: 'ready', freeze: 'frozen', fail: 'failed', remove: 'removed', ...disk('ready') },
   // The host's wall clock jumped: the running clock is shifted by the jump, the state stays.
-  running: { pause: 'paused', extend: 'running', freeze: 'frozen', remove: 'removed', 'clock-jump': 'running' },
+  running: { pause: 'paused', extend: 'running', freeze: 'frozen', remove: 'removed', 'clock-jump': 'running', 'disk-release': 'running' },
   paused: { resume: 'running', extend: 'paused', freeze: 'frozen', remove: 'removed', ...disk('paused') },
   // A frozen seat may be given time back (examiner's decision, e.g. after an outage).
   frozen: { extend: 'frozen', resume: 'running', grade: 'grading', remove: 'removed', ...disk('frozen') },

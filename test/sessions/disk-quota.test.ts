@@ -81,7 +81,7 @@ describe.skipIf(!hasEngine)('seat disk quota', () => {
     expect(svc.seat(id, 's01').state).toBe('running');
     expect((await containersOf('s01')).every((c) => !c.State.Paused)).toBe(true);
     expect(svc.diskReadings(id).get('s01')).toMatchObject({ halted: 0 });
-    const clean = await svc.driver.exec(ref('s01'), { cmd: ['sh', '-c', 'pkill -f "lt 400"; rm -f /workspace/fill; echo cleaned'], user: 'root' });
+    const clean = await svc.driver.exec(ref('s01'), { cmd: ['sh', '-c', 'pkill -f "[l]t 400"; rm -f /workspace/fill; echo cleaned'], user: 'root' });
     expect(clean.stdout).toContain('cleaned');
     await until('a reading under the quota', () => svc.diskReadings(id).get('s01')?.level === 'ok', 30_000, 200);
     expect(svc.diskReadings(id).get('s01')!.halted).toBe(0);

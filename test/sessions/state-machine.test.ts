@@ -54,6 +54,7 @@ const SEAT_LEGAL = new Set([
   'running extend running',
   'running freeze frozen',
   'running clock-jump running',
+  'running disk-release running',
   'paused resume running',
   'paused extend paused',
   'paused freeze frozen',

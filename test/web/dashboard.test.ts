@@ -203,6 +203,25 @@ describe.skipIf(!hasEngine || !hasChromium)('examiner room dashboard', () => {
     expect(await page.locator('tr[data-seat=s02] td.clock .time').innerText()).toBe(paused);
   }, 90_000);
 
+  it('a seat the disk watch stops is shown to the examiner and to the candidate; resume lets it go on', async () => {
+    // The same store under a 64 MiB quota: s01 writes 70 MiB, one sample stops it.
+    const watch = new SessionService({ db, driver, dataDir, docker: driver.docker, disk: { ...svc.disk, seatQuotaMiB: 64, reserveGiB: 0 } });
+    const box = svc.sandboxes(id, 's01')[0]!.ref;
+    expect((await driver.exec(box, { cmd: ['sh', '-c', 'head -c 73400320 /dev/zero > /workspace/fill && sync'] })).exitCode).toBe(0);
+    expect((await watch.diskCheck(id)).halted.map((h) => [h.seat, h.reason])).toEqual([['s01', 'quota']]);
+    await expect.poll(() => page.locator('tr[data-seat=s01] td.state .disk-halted').count(), { timeout: 10_000 }).toBe(1);
+    expect(await page.locator('tr[data-seat=s01] td.state').innerText()).toMatch(/已暂停[\s\S]*磁盘 \d+\/64 MiB：进程已暂停/);
+    expect(await page.locator('tr[data-seat=s02] td.state .disk').count()).toBe(0);
+    const state = (await (await fetch(`${url}/api/candidate/state`, { headers: { cookie: candidateCookie } })).json()) as { closed: string; disk: { halted: boolean; level: string; quotaBytes: number } };
+    expect(state).toMatchObject({ closed: 'paused', disk: { halted: true, level: 'over', quotaBytes: 64 << 20 } });
+    await page.screenshot({ path: join(shots, '1b-disk-halted.png') });
+    await svc.resume(id, 's01');
+    expect((await driver.exec(box, { cmd: ['rm', '-f', '/workspace/fill'] })).exitCode).toBe(0);
+    await watch.diskCheck(id);
+    await expect.poll(() => page.locator('tr[data-seat=s01] td.state .disk').count(), { timeout: 10_000 }).toBe(0);
+    expect(await page.locator('tr[data-seat=s01] td.state').innerText()).toContain('考试中');
+  }, 90_000);
+
   it('the buttons act through the dashboard: resume, extend and end a seat; End needs a second click', async () => {
     await page.locator('tr[data-seat=s02] button[data-action=resume]').click();
     await expect.poll(() => page.locator('tr[data-seat=s02] td.state').innerText(), { timeout: 10_000 }).toContain('考试中');
