@@ -116,6 +116,19 @@ export function runDockerInSeatContract(opts: DockerInSeatContractOptions): void
       expect(r.stdout + r.stderr).toContain('nested-ok');
     }, 120_000);
 
+    it('what the nested daemon holds counts toward the seat\'s disk: its images, and a nested container\'s writes', async () => {
+      const dataOf = async (): Promise<number> =>
+        (await driver.diskUsage({ session })).find((u) => u.ref.seat === seat.seat)?.parts.find((p) => p.kind === 'volume' && p.role === 'dind-data')?.bytes ?? 0;
+      const loaded = await dataOf();
+      // The preloaded image alone is tens of MiB.
+      expect(loaded).toBeGreaterThan(20 << 20);
+      const r = await candidate(`docker run --name filler ${nested} sh -c 'head -c 31457280 /dev/zero > /big && sync && echo filled'`);
+      expect(r.stdout).toContain('filled');
+      expect((await dataOf()) - loaded).toBeGreaterThanOrEqual(30 << 20);
+      expect((await driver.diskUsage({ session })).find((u) => u.ref.seat === neighbour.seat)?.parts.some((p) => p.role === 'dind-data') ?? false).toBe(false);
+      await candidate('docker rm -f filler');
+    }, 120_000);
+
     it('refuses privileged containers, host mounts, added capabilities, host namespaces, devices, unconfined profiles, bind volumes and plugins', async () => {
       const attempts = [
         `docker run --rm --privileged ${nested} true`,
