@@ -46,7 +46,7 @@ export const ConfigSchema = z.strictObject({
   disk: z
     .strictObject({
       /** Per exam seat, across all its sandboxes (writable layers, volumes, the nested daemon's data). */
-      seatQuotaMiB: z.number().int().min(16).default(4096),
+      seatQuotaMiB: z.number().int().min(16).default(2048),
       /** Warn the candidate and the examiner from this share of the quota on. */
       warnPercent: z.number().min(1).max(100).default(90),
       /** How often the supervisor samples. */

@@ -8,7 +8,7 @@ import Docker from 'dockerode';
 import type { Config } from '../core/config.js';
 import { mapLimit } from '../core/concurrency.js';
 import { DeploylabError } from '../core/errors.js';
-import { DIND_COMMAND, DIND_PORT } from './driver.js';
+import { DIND_CAPABILITIES, DIND_COMMAND, DIND_PORT, SEAT_CAPABILITIES } from './driver.js';
 import type {
   Endpoint,
   EvidenceArchive,
@@ -33,21 +33,7 @@ import { LABEL, labelFilters, seatLabels, seatObjectName, sessionLabels, session
 import { TarTooLarge, buildTar, firstTarHeader, readTar } from './tar.js';
 import { pickFreeSubnet } from './subnet-pool.js';
 
-/**
- * Capabilities a seat container keeps. Docker's default set minus NET_RAW (no raw sockets/spoofing),
- * MKNOD and SETFCAP; enough for apt, nginx (bind <1024, drop to its user), chown'ing one's files.
- */
-export const SEAT_CAPABILITIES = [
-  'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
-  'NET_BIND_SERVICE', 'SYS_CHROOT', 'AUDIT_WRITE',
-];
-
-/**
- * The seat daemon's sidecar: the default set, NET_RAW and MKNOD for nested containers, the two
- * dockerd needs, and SYS_PTRACE, without which runc cannot join a container whose process runs as
- * another user (`docker exec` and every healthcheck of a non-root service fail).
- */
-export const DIND_CAPABILITIES = [...SEAT_CAPABILITIES, 'NET_RAW', 'MKNOD', 'SETFCAP', 'SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE'];
+export { SEAT_CAPABILITIES, DIND_CAPABILITIES } from './driver.js';
 
 /**
  * Every container the harness creates keeps at most this much log on the host's disk (json-file

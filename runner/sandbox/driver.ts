@@ -36,6 +36,22 @@ export const ServiceSpecSchema = ContainerSpecSchema.extend({
   name: Name,
 });
 
+/**
+ * Capabilities a seat container keeps. Docker's default set minus NET_RAW (no raw sockets/spoofing),
+ * MKNOD and SETFCAP; enough for apt, nginx (bind <1024, drop to its user), chown'ing one's files.
+ */
+export const SEAT_CAPABILITIES = [
+  'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
+  'NET_BIND_SERVICE', 'SYS_CHROOT', 'AUDIT_WRITE',
+];
+
+/**
+ * The seat daemon's sidecar: the default set, NET_RAW and MKNOD for nested containers, the two
+ * dockerd needs, and SYS_PTRACE, without which runc cannot join a container whose process runs as
+ * another user (`docker exec` and every healthcheck of a non-root service fail).
+ */
+export const DIND_CAPABILITIES = [...SEAT_CAPABILITIES, 'NET_RAW', 'MKNOD', 'SETFCAP', 'SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE'];
+
 /** The docker-in-seat daemon's port, on the seat's own network namespace only. */
 export const DIND_PORT = 2375;
 

@@ -84,6 +84,19 @@ describe('Kubernetes manifests of a seat', () => {
     expect(pod.spec!.shareProcessNamespace).toBe(true);
     expect(pod.spec!.automountServiceAccountToken).toBe(false);
     const dind = objs.find((o) => o.kind === 'Pod' && o.metadata!.name === 'dind') as IPod;
-    expect(dind.spec!.containers[0]!.securityContext!.privileged).toBe(false);
+    const dsc = dind.spec!.containers[0]!.securityContext!;
+    expect(dsc.privileged).toBe(false);
+    // The Docker sidecar's set: nothing that reaches the host clock, modules, raw I/O or boot.
+    expect(dsc.capabilities!.drop).toEqual(['ALL']);
+    for (const cap of ['SYS_TIME', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_BOOT', 'SYSLOG', 'MAC_ADMIN', 'MAC_OVERRIDE', 'ALL']) expect(dsc.capabilities!.add).not.toContain(cap);
+    expect(dsc.capabilities!.add).toEqual(expect.arrayContaining(['SYS_ADMIN', 'NET_ADMIN']));
+    expect(dsc.appArmorProfile).toEqual({ type: 'Unconfined' });
+    expect(dind.metadata!.annotations!['container.apparmor.security.beta.kubernetes.io/dind']).toBe('unconfined');
+    // Disk bounded by the kubelet: every container's ephemeral-storage, every emptyDir's size.
+    expect(ws!.resources!.limits!['ephemeral-storage']).toBe('4096Mi');
+    expect(dind.spec!.containers[0]!.resources!.limits!['ephemeral-storage']).toBe('4096Mi');
+    for (const p of objs.filter((o): o is IPod => o.kind === 'Pod')) {
+      for (const v of p.spec!.volumes ?? []) if (v.emptyDir) expect(v.emptyDir.sizeLimit, `${p.metadata!.name}/${v.name}`).toBe('4096Mi');
+    }
   });
 });

@@ -1,7 +1,7 @@
 import type { IObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
 import type { ILimitRange, INamespace, IPod, IResourceQuota, IService, IContainer } from 'kubernetes-models/v1';
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import { DIND_COMMAND, DIND_PORT, type SeatPlan, type SeatRef } from './driver.js';
+import { DIND_CAPABILITIES, DIND_COMMAND, DIND_PORT, SEAT_CAPABILITIES, type SeatPlan, type SeatRef } from './driver.js';
 import { LABEL, seatLabels } from './labels.js';
 
 /**
@@ -32,7 +32,6 @@ export function namespaceOf(ref: SeatRef): string {
   return `dl-${ref.session}-${ref.seat}`.slice(0, 63).replace(/-+$/, '');
 }
 
-const CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'NET_BIND_SERVICE', 'SYS_CHROOT', 'AUDIT_WRITE'];
 
 function resources(plan: SeatPlan): IContainer['resources'] {
   const limits: Record<string, string> = {
@@ -144,7 +143,7 @@ export function renderSeat(plan: SeatPlan, opts: K8sRenderOptions): SeatManifest
           workingDir: ws.workdir,
           ports: ws.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: proto(p.protocol) })),
           resources: wsResources,
-          securityContext: { privileged: false, capabilities: { drop: ['ALL'], add: CAPS }, seccompProfile: { type: 'RuntimeDefault' } },
+          securityContext: { privileged: false, capabilities: { drop: ['ALL'], add: [...SEAT_CAPABILITIES] }, seccompProfile: { type: 'RuntimeDefault' } },
           volumeMounts: [{ name: WORKSPACE_VOLUME, mountPath: ws.workdir }],
         },
         {
@@ -188,7 +187,7 @@ export function renderSeat(plan: SeatPlan, opts: K8sRenderOptions): SeatManifest
             env: Object.entries(svc.env).map(([name, value]) => ({ name, value })),
             ports: svc.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: proto(p.protocol) })),
             resources: resources(plan),
-            securityContext: { privileged: false, capabilities: { drop: ['ALL'], add: CAPS }, seccompProfile: { type: 'RuntimeDefault' } },
+            securityContext: { privileged: false, capabilities: { drop: ['ALL'], add: [...SEAT_CAPABILITIES] }, seccompProfile: { type: 'RuntimeDefault' } },
           },
         ],
       },
@@ -207,7 +206,8 @@ export function renderSeat(plan: SeatPlan, opts: K8sRenderOptions): SeatManifest
     out.push({
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: meta('dind', 'dind'),
+      // The field needs 1.30; older clusters (Debian's 1.20) read the beta annotation and drop the field.
+      metadata: { ...meta('dind', 'dind'), annotations: { 'container.apparmor.security.beta.kubernetes.io/dind': 'unconfined' } },
       spec: {
         hostname: 'dind',
         automountServiceAccountToken: false,
@@ -219,9 +219,19 @@ export function renderSeat(plan: SeatPlan, opts: K8sRenderOptions): SeatManifest
             image: plan.dockerInSeat.image ?? ws.image,
             command: [...DIND_COMMAND],
             ports: [{ name: 'docker', containerPort: DIND_PORT }],
-            resources: { limits: { cpu: `${Math.round(plan.resources.cpus * 1000)}m`, memory: `${plan.resources.memoryMiB * 2}Mi` } },
-            // Same profile as the Docker driver's sidecar: all capabilities but SYS_RESOURCE, no seccomp.
-            securityContext: { privileged: false, capabilities: { add: ['ALL'], drop: ['SYS_RESOURCE'] }, seccompProfile: { type: 'Unconfined' } },
+            resources: {
+              limits: { cpu: `${Math.round(plan.resources.cpus * 1000)}m`, memory: `${plan.resources.memoryMiB * 2}Mi`, 'ephemeral-storage': `${plan.resources.diskMiB}Mi` },
+            },
+            // The Docker driver's sidecar profile: only what a nested dockerd needs (no SYS_TIME,
+            // SYS_MODULE, SYS_RAWIO, SYS_BOOT, SYSLOG, MAC_*), no seccomp filter (runc needs keyctl),
+            // AppArmor unconfined (docker-default forbids mount); the pod's cgroup namespace is its
+            // own under cgroup v2. Not exercised here: no cluster.
+            securityContext: {
+              privileged: false,
+              capabilities: { drop: ['ALL'], add: [...DIND_CAPABILITIES] },
+              seccompProfile: { type: 'Unconfined' },
+              appArmorProfile: { type: 'Unconfined' },
+            },
             volumeMounts: [{ name: 'docker-data', mountPath: '/var/lib/docker' }],
           },
         ],

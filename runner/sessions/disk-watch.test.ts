@@ -14,7 +14,7 @@ const row = (seat: string, bytes: number, extra: Partial<SeatDiskRow> = {}): Sea
 
 describe('disk watch policy', () => {
   it('defaults come from the config schema', () => {
-    expect(defaultDiskPolicy()).toEqual({ seatQuotaMiB: 4096, warnPercent: 90, sampleSeconds: 15, reserveGiB: 10, graceSeconds: 120 });
+    expect(defaultDiskPolicy()).toEqual({ seatQuotaMiB: 2048, warnPercent: 90, sampleSeconds: 15, reserveGiB: 10, graceSeconds: 120 });
   });
 
   it('levels: under the warn share ok, from it warn, at the quota over', () => {
