@@ -77,6 +77,18 @@ describe('layered config', () => {
     expect(e.message).toContain('docker.seatSubnetPool');
   });
 
+  it('refuses a guessable examiner token: short, or with spaces; empty keeps the examiner side off', () => {
+    expect(loadConfig({ env: {} }).server.examinerToken).toBe('');
+    const good = 'f3'.repeat(24);
+    expect(loadConfig({ env: { DEPLOYLAB_SERVER_EXAMINER_TOKEN: good } }).server.examinerToken).toBe(good);
+    for (const bad of ['1', 'x'.repeat(23), `${'a'.repeat(20)} ${'b'.repeat(20)}`]) {
+      const e = thrown(() => loadConfig({ env: { DEPLOYLAB_SERVER_EXAMINER_TOKEN: bad } }));
+      expect(e.code).toBe('CONFIG_INVALID');
+      expect(e.message).toContain('server.examinerToken');
+      expect(e.message).toContain('openssl rand');
+    }
+  });
+
   it('reports YAML syntax errors as config faults', () => {
     const file = tempFile('syntax.yaml', 'images: [unclosed\n');
     const e = thrown(() => loadConfig({ file, env: {} }));

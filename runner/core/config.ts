@@ -39,7 +39,12 @@ export const ConfigSchema = z.strictObject({
   server: z
     .strictObject({
       /** Bearer token of the examiner API (/api/examiner/*); empty turns that API off. Set it via DEPLOYLAB_SERVER_EXAMINER_TOKEN rather than a file. */
-      examinerToken: z.string().default(''),
+      examinerToken: z
+        .string()
+        .default('')
+        .refine((t) => t === '' || /^[\x21-\x7e]{24,512}$/.test(t), {
+          message: 'the examiner token must be empty (examiner API and dashboard off) or 24 to 512 printable characters without spaces, e.g. `openssl rand -hex 24` (监考令牌须为空或 24 位以上无空格字符)',
+        }),
     })
     .prefault({}),
   /** The runner's watch over the seats' disk (runner/sessions/disk-watch.ts). */

@@ -11,6 +11,7 @@ import type { CandidateAccess, SeatBinding } from './access.js';
 import { parseCookies } from './cookies.js';
 import type { Dashboard } from './dashboard.js';
 import { handleExaminer } from './examiner-api.js';
+import { ExaminerGate } from './examiner-auth.js';
 import { examPage, loginPage, messagePage, TEXT } from './pages.js';
 import { AttemptLimiter } from './rate-limit.js';
 import { readBodyText, sameOrigin } from './request.js';
@@ -25,6 +26,8 @@ export interface WebAppOptions {
   log: Logger;
   /** Bearer token of /api/examiner/*; empty or unset turns that API off. */
   examinerToken?: string;
+  /** Counts wrong bearer tokens; pass the dashboard's so both share one count. Default: its own. */
+  examinerGate?: ExaminerGate;
   /** Login attempts per client address. */
   loginLimit?: { max: number; windowMs: number; maxKeys: number };
   freezeCheckMs?: number;
@@ -75,6 +78,7 @@ export function createWebApp(opts: WebAppOptions): WebApp {
   const files = staticFiles();
   const cache = new Map<string, Buffer>();
   const limiter = new AttemptLimiter(opts.loginLimit ?? { max: 10, windowMs: 60_000, maxKeys: 10_000 });
+  const examinerGate = opts.examinerGate ?? new ExaminerGate(opts.examinerToken);
   const wss = new WebSocketServer({ noServer: true, maxPayload: 128 * 1024 });
   const cookieAttrs = `Path=/; HttpOnly; SameSite=Strict${opts.secureCookie ? '; Secure' : ''}`;
 
@@ -97,7 +101,7 @@ export function createWebApp(opts: WebAppOptions): WebApp {
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const method = req.method ?? 'GET';
     if (path.startsWith('/api/examiner/') || path === '/api/examiner') {
-      await handleExaminer(req, res, path, { driver, examinerToken: opts.examinerToken });
+      await handleExaminer(req, res, path, { driver, gate: examinerGate });
       return;
     }
     if (opts.dashboard && (path === '/examiner' || path.startsWith('/examiner/'))) {

@@ -8,7 +8,8 @@ import type { SeatRow, SessionService } from '../sessions/session-service.js';
 import { parseCookies } from './cookies.js';
 import { dashboardPage, DASH_TEXT, examinerLoginPage, examinerMessagePage, sessionListPage } from './dashboard-page.js';
 import { RoomFeeds, RoomReader, TerminalPresence, type FeedLimits } from './dashboard-room.js';
-import { tokenMatches } from './examiner-api.js';
+import { EXAMINER_THROTTLED } from './examiner-api.js';
+import { ExaminerGate, tokenMatches } from './examiner-auth.js';
 import { ExaminerLogins } from './examiner-logins.js';
 import { readBodyText, sameOrigin } from './request.js';
 import { AttemptLimiter } from './rate-limit.js';
@@ -36,6 +37,8 @@ export interface DashboardOptions {
   /** How long an examiner login lasts. */
   loginTtlMs?: number;
   loginLimit?: { max: number; windowMs: number; maxKeys: number };
+  /** Counts wrong bearer tokens (shared with the examiner API when both are given the same). */
+  gate?: ExaminerGate;
   feed?: Partial<FeedLimits> & { engineEveryMs?: number };
   now?: () => number;
 }
@@ -103,10 +106,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
   const cache = new Map<string, Buffer>();
   const cookieAttrs = `Path=/examiner; HttpOnly; SameSite=Strict${opts.secureCookie ? '; Secure' : ''}`;
 
-  function bearer(req: IncomingMessage): boolean {
-    const m = /^Bearer ([\x21-\x7e]+)$/.exec(req.headers.authorization ?? '');
-    return Boolean(m && opts.examinerToken && tokenMatches(m[1]!, opts.examinerToken));
-  }
+  const gate = opts.gate ?? new ExaminerGate(opts.examinerToken);
 
   function cookieLogin(req: IncomingMessage): string | null {
     return logins.check(parseCookies(req.headers.cookie).get(EXAMINER_COOKIE));
@@ -200,7 +200,15 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     }
 
     const viaCookie = cookieLogin(req) !== null;
-    const authorised = viaCookie || bearer(req);
+    const verdict = gate.bearer(req);
+    const viaBearer = verdict.kind === 'ok';
+    if (verdict.kind === 'throttled' && !viaCookie) {
+      res.setHeader('retry-after', String(Math.ceil(verdict.waitMs / 1000)));
+      if (isApi || !room) sendJson(res, 429, { error: EXAMINER_THROTTLED });
+      else sendHtml(res, 429, examinerLoginPage(DASH_TEXT.tooMany));
+      return;
+    }
+    const authorised = viaCookie || viaBearer;
     if (method === 'GET' && (path === '/examiner' || path === '/examiner/')) {
       if (!authorised) sendHtml(res, 200, examinerLoginPage());
       else sendHtml(res, 200, sessionListPage(sessions.list()));
@@ -253,7 +261,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     }
     if (method === 'POST' && kind === '/actions') {
       // The cookie rides along on any request the browser makes: only this origin may use it to act.
-      if (viaCookie && !bearer(req) && !sameOrigin(req)) {
+      if (viaCookie && !viaBearer && !sameOrigin(req)) {
         sendJson(res, 403, { error: { code: 'WEB_CROSS_ORIGIN', message: { zh: '拒绝跨站请求', en: 'cross-origin request refused' } } });
         return;
       }

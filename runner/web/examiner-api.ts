@@ -1,14 +1,12 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SandboxDriver } from '../sandbox/driver.js';
+import type { ExaminerGate } from './examiner-auth.js';
 import { sendJson } from './respond.js';
 
-/** Compare digests so neither the length nor the content of the token leaks through timing. */
-export function tokenMatches(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
+export const EXAMINER_THROTTLED = {
+  code: 'EXAMINER_THROTTLED',
+  message: { zh: '错误令牌过多，请稍后再试', en: 'too many wrong examiner tokens from this address; wait and try again' },
+};
 
 /**
  * /api/examiner/*: for examiners' tools, authorised only by `Authorization: Bearer <server.examinerToken>`.
@@ -18,14 +16,19 @@ export async function handleExaminer(
   req: IncomingMessage,
   res: ServerResponse,
   path: string,
-  opts: { driver: SandboxDriver; examinerToken: string | undefined },
+  opts: { driver: SandboxDriver; gate: ExaminerGate },
 ): Promise<void> {
-  if (!opts.examinerToken) {
+  if (!opts.gate.token) {
     sendJson(res, 503, { error: { code: 'EXAMINER_API_DISABLED', message: { zh: '未配置监考接口令牌', en: 'examiner API is off (no server.examinerToken)' } } });
     return;
   }
-  const m = /^Bearer ([\x21-\x7e]+)$/.exec(req.headers.authorization ?? '');
-  if (!m || !tokenMatches(m[1]!, opts.examinerToken)) {
+  const verdict = opts.gate.bearer(req);
+  if (verdict.kind === 'throttled') {
+    res.setHeader('retry-after', String(Math.ceil(verdict.waitMs / 1000)));
+    sendJson(res, 429, { error: EXAMINER_THROTTLED });
+    return;
+  }
+  if (verdict.kind !== 'ok') {
     res.setHeader('www-authenticate', 'Bearer realm="deploylab-examiner"');
     sendJson(res, 401, { error: { code: 'EXAMINER_UNAUTHORIZED', message: { zh: '需要监考令牌', en: 'examiner token required' } } });
     return;

@@ -8,6 +8,7 @@ import { DEFAULT_TASKS_ROOT } from '../tasks/loader.js';
 import { createWebApp, type WebApp } from './app.js';
 import { createDashboard } from './dashboard.js';
 import { DirectoryAccess } from './directory-access.js';
+import { ExaminerGate } from './examiner-auth.js';
 
 /**
  * The candidate pages and examiner API as `deploylab serve` runs them: the session store under
@@ -17,12 +18,14 @@ export function webAppFromConfig(config: Config, log: Logger, opts: { tasksRoot?
   const db = openStore(config.dataDir);
   const driver = dockerDriverFor(config);
   const examinerToken = config.server.examinerToken || undefined;
+  const gate = new ExaminerGate(examinerToken);
   const web = createWebApp({
     access: new DirectoryAccess(new SeatDirectory(db), opts.tasksRoot ?? DEFAULT_TASKS_ROOT),
     driver,
     log,
     examinerToken,
-    dashboard: createDashboard({ sessions: new SessionService({ db, driver, dataDir: config.dataDir, disk: config.disk }), driver, log, examinerToken }),
+    examinerGate: gate,
+    dashboard: createDashboard({ sessions: new SessionService({ db, driver, dataDir: config.dataDir, disk: config.disk }), driver, log, examinerToken, gate }),
   });
   return {
     web,

@@ -13,6 +13,19 @@ describe('AttemptLimiter', () => {
     expect(l.hit('a')).toBe(0);
   });
 
+  it('pending says whether the window is used up without counting', () => {
+    let t = 0;
+    const l = new AttemptLimiter({ max: 2, windowMs: 1000, maxKeys: 10, now: () => t });
+    expect(l.pending('a')).toBe(0);
+    l.hit('a');
+    expect(l.pending('a')).toBe(0);
+    l.hit('a');
+    t = 300;
+    expect([l.pending('a'), l.pending('a')]).toEqual([700, 700]);
+    t = 1000;
+    expect(l.pending('a')).toBe(0);
+  });
+
   it('stays bounded under many keys', () => {
     const l = new AttemptLimiter({ max: 1, windowMs: 60_000, maxKeys: 100 });
     for (let i = 0; i < 10_000; i++) l.hit(`10.0.${i >> 8}.${i & 255}`);

@@ -31,6 +31,14 @@ export class AttemptLimiter {
     return w.count > this.opts.max ? w.start + this.opts.windowMs - now : 0;
   }
 
+  /** The milliseconds to wait when the key has used up its window, else 0; counts nothing. */
+  pending(key: string): number {
+    const now = this.now();
+    const w = this.windows.get(key);
+    if (!w || now - w.start >= this.opts.windowMs || w.count < this.opts.max) return 0;
+    return w.start + this.opts.windowMs - now;
+  }
+
   get size(): number {
     return this.windows.size;
   }

@@ -347,13 +347,35 @@ describe('the dashboard as `deploylab serve` mounts it', () => {
   }
 
   it('asks for the examiner token from the config, and lists the (empty) store once given it', async () => {
-    await served('tok-dash-0123456789', async (url) => {
+    await served('tok-dash-0123456789abcdefgh', async (url) => {
       expect(await (await fetch(`${url}/examiner`)).text()).toContain('监考登录');
-      const login = await fetch(`${url}/examiner/login`, { method: 'POST', body: new URLSearchParams({ token: 'tok-dash-0123456789' }), redirect: 'manual' });
+      const login = await fetch(`${url}/examiner/login`, { method: 'POST', body: new URLSearchParams({ token: 'tok-dash-0123456789abcdefgh' }), redirect: 'manual' });
       expect(login.status).toBe(303);
       const list = await fetch(`${url}/examiner`, { headers: { cookie: login.headers.get('set-cookie')!.split(';')[0]! } });
       expect(await list.text()).toContain('还没有场次');
-      expect((await fetch(`${url}/examiner/sessions/none-such/state`, { headers: { authorization: 'Bearer tok-dash-0123456789' } })).status).toBe(404);
+      expect((await fetch(`${url}/examiner/sessions/none-such/state`, { headers: { authorization: 'Bearer tok-dash-0123456789abcdefgh' } })).status).toBe(404);
+    });
+  });
+
+  it('wrong bearer tokens are counted per address across the examiner API and the dashboard: past 10, even the right one waits', async () => {
+    const token = randomBytes(24).toString('hex');
+    await served(token, async (url) => {
+      const seats = (t: string) => fetch(`${url}/api/examiner/seats`, { headers: { authorization: `Bearer ${t}` } });
+      const state = (t: string) => fetch(`${url}/examiner/sessions/none-such/state`, { headers: { authorization: `Bearer ${t}` } });
+      expect((await state(token)).status).toBe(404); // the right token gets through and uses up nothing
+      const wrong: number[] = [];
+      for (let i = 0; i < 6; i++) wrong.push((await seats(`${token.slice(0, -2)}z${i}`)).status);
+      for (let i = 0; i < 4; i++) wrong.push((await state(`guess-${i}-${token}`)).status);
+      expect(wrong).toEqual(Array(10).fill(401));
+      const late = await seats(`guess-10-${token}`);
+      expect(late.status).toBe(429);
+      const right = await state(token);
+      expect(right.status).toBe(429);
+      expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(((await right.json()) as { error: { code: string } }).error.code).toBe('EXAMINER_THROTTLED');
+      expect((await seats(token)).status).toBe(429);
+      // The login form keeps its own count, and the candidate side is not touched.
+      expect((await fetch(`${url}/login`)).status).toBe(200);
     });
   });
 
