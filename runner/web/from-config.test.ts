@@ -15,7 +15,7 @@ describe('webAppFromConfig (what `deploylab serve` mounts)', () => {
   let close: () => void;
 
   beforeAll(async () => {
-    const config = loadConfig({ env: { DEPLOYLAB_DATA_DIR: dataDir, DEPLOYLAB_SERVER_EXAMINER_TOKEN: 'tok-0123456789abcdef' }, file: undefined });
+    const config = loadConfig({ env: { DEPLOYLAB_DATA_DIR: dataDir, DEPLOYLAB_SERVER_EXAMINER_TOKEN: 'tok-0123456789abcdef-0123456789' }, file: undefined });
     const app = webAppFromConfig(config, createLogger('silent'));
     close = app.close;
     ({ server, url } = await startServer({ host: '127.0.0.1', port: 0, log: createLogger('silent'), web: app.web }));
@@ -35,6 +35,6 @@ describe('webAppFromConfig (what `deploylab serve` mounts)', () => {
 
   it('takes the examiner token from the config (DEPLOYLAB_SERVER_EXAMINER_TOKEN)', async () => {
     expect((await fetch(`${url}/api/examiner/seats`)).status).toBe(401);
-    expect((await fetch(`${url}/api/examiner/seats`, { headers: { authorization: 'Bearer tok-0123456789abcdef' } })).status).not.toBe(401);
+    expect((await fetch(`${url}/api/examiner/seats`, { headers: { authorization: 'Bearer tok-0123456789abcdef-0123456789' } })).status).not.toBe(401);
   });
 });
