@@ -8,8 +8,7 @@ import type { SeatRow, SessionService } from '../sessions/session-service.js';
 import { parseCookies } from './cookies.js';
 import { dashboardPage, DASH_TEXT, examinerLoginPage, examinerMessagePage, sessionListPage } from './dashboard-page.js';
 import { RoomFeeds, RoomReader, TerminalPresence, type FeedLimits } from './dashboard-room.js';
-import { EXAMINER_THROTTLED } from './examiner-api.js';
-import { ExaminerGate, tokenMatches } from './examiner-auth.js';
+import { ExaminerGate, sendThrottled, tokenMatches } from './examiner-auth.js';
 import { ExaminerLogins } from './examiner-logins.js';
 import { readBodyText, sameOrigin } from './request.js';
 import { AttemptLimiter } from './rate-limit.js';
@@ -203,9 +202,8 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     const verdict = gate.bearer(req);
     const viaBearer = verdict.kind === 'ok';
     if (verdict.kind === 'throttled' && !viaCookie) {
-      res.setHeader('retry-after', String(Math.ceil(verdict.waitMs / 1000)));
-      if (isApi || !room) sendJson(res, 429, { error: EXAMINER_THROTTLED });
-      else sendHtml(res, 429, examinerLoginPage(DASH_TEXT.tooMany));
+      if (isApi || !room) sendThrottled(res, verdict.waitMs);
+      else sendHtml(res, 429, examinerLoginPage(DASH_TEXT.tooMany), { 'retry-after': String(Math.ceil(verdict.waitMs / 1000)) });
       return;
     }
     const authorised = viaCookie || viaBearer;

@@ -1,12 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SandboxDriver } from '../sandbox/driver.js';
-import type { ExaminerGate } from './examiner-auth.js';
+import { sendThrottled, type ExaminerGate } from './examiner-auth.js';
 import { sendJson } from './respond.js';
-
-export const EXAMINER_THROTTLED = {
-  code: 'EXAMINER_THROTTLED',
-  message: { zh: '错误令牌过多，请稍后再试', en: 'too many wrong examiner tokens from this address; wait and try again' },
-};
 
 /**
  * /api/examiner/*: for examiners' tools, authorised only by `Authorization: Bearer <server.examinerToken>`.
@@ -24,8 +19,7 @@ export async function handleExaminer(
   }
   const verdict = opts.gate.bearer(req);
   if (verdict.kind === 'throttled') {
-    res.setHeader('retry-after', String(Math.ceil(verdict.waitMs / 1000)));
-    sendJson(res, 429, { error: EXAMINER_THROTTLED });
+    sendThrottled(res, verdict.waitMs);
     return;
   }
   if (verdict.kind !== 'ok') {

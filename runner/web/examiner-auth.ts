@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AttemptLimiter } from './rate-limit.js';
+import { sendJson } from './respond.js';
 
 /** Compare digests so neither the length nor the content of the token leaks through timing. */
 export function tokenMatches(given: string, expected: string): boolean {
@@ -45,4 +46,12 @@ export class ExaminerGate {
     this.failures.hit(ip);
     return { kind: 'bad' };
   }
+}
+
+/** The 429 of a throttled bearer request, with the seconds to wait. */
+export function sendThrottled(res: ServerResponse, waitMs: number): void {
+  res.setHeader('retry-after', String(Math.ceil(waitMs / 1000)));
+  sendJson(res, 429, {
+    error: { code: 'EXAMINER_THROTTLED', message: { zh: '错误令牌过多，请稍后再试', en: 'too many wrong examiner tokens from this address; wait and try again' } },
+  });
 }
