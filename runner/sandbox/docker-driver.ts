@@ -3,12 +3,13 @@ import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { PassThrough, Transform, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createGzip } from 'node:zlib';
 import Docker from 'dockerode';
 import type { Config } from '../core/config.js';
 import { mapLimit } from '../core/concurrency.js';
 import { DeploylabError } from '../core/errors.js';
-import { DIND_CAPABILITIES, DIND_COMMAND, DIND_PORT, SEAT_CAPABILITIES } from './driver.js';
+import { DIND_CAPABILITIES, DIND_COMMAND, DIND_PORT, SEAT_CAPABILITIES, TERMINAL_HANGUP_GRACE_MS } from './driver.js';
 import type {
   Endpoint,
   EvidenceArchive,
@@ -675,6 +676,10 @@ export class DockerDriver implements SandboxDriver {
         },
         done,
         close: () => stream.destroy(),
+        hangUp: async () => {
+          await this.hangUpExec(exec, container.id);
+          stream.destroy();
+        },
       };
       if (!this.terminals.has(key)) this.terminals.set(key, new Set());
       this.terminals.get(key)!.add(session);
@@ -731,6 +736,42 @@ export class DockerDriver implements SandboxDriver {
   }
 
   // ---- processes, endpoints -------------------------------------------------------------
+
+  /**
+   * Docker leaves an exec running when its stream closes, so a closed browser terminal would
+   * leave its shell behind (one per page reload, until the seat's pids limit). Signal the shell
+   * from the host like a terminal hang-up, with the same PID check as `killExec`.
+   */
+  private async hangUpExec(exec: Docker.Exec, containerId: string): Promise<void> {
+    const ours = async (): Promise<number | undefined> => {
+      const info = await exec.inspect().catch(() => undefined);
+      const pid = info?.Pid;
+      // Not running, or not ours on this host (gone, or the engine is not local): nothing to signal.
+      return info?.Running && pid && inContainer(pid, containerId) ? pid : undefined;
+    };
+    const signal = (pid: number, sig: NodeJS.Signals): void => {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // already gone
+      }
+    };
+    const pid = await ours();
+    if (pid === undefined) return;
+    signal(pid, 'SIGHUP');
+    const until = Date.now() + TERMINAL_HANGUP_GRACE_MS;
+    while (Date.now() < until) {
+      await sleep(100);
+      if ((await ours()) === undefined) return;
+    }
+    // A shell that ignores SIGHUP (`trap '' HUP`, which its jobs inherit): kill it and the job in
+    // the terminal's foreground, which a real terminal's hang-up would have ended.
+    if ((await ours()) !== pid) return;
+    const foreground = foregroundGroup(pid);
+    if (foreground !== undefined && foreground !== pid && inContainer(foreground, containerId)) signal(-foreground, 'SIGKILL');
+    signal(-pid, 'SIGKILL');
+    signal(pid, 'SIGKILL');
+  }
 
   async processes(ref: SeatRef): Promise<SeatProcess[]> {
     return this.op('processes', async () => {
@@ -1031,4 +1072,24 @@ function networkStuck(id: string, cause: unknown): DeploylabError {
 
 function ignore404(e: unknown): void {
   if (statusCodeOf(e) !== 404) throw e;
+}
+
+/** The foreground process group of the terminal `pid` controls (`tpgid` in /proc/PID/stat), if any. */
+function foregroundGroup(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After "pid (comm) ": state ppid pgrp session tty_nr tpgid …; comm may hold spaces, so cut at the last ')'.
+    const tpgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[5]);
+    return Number.isInteger(tpgid) && tpgid > 0 ? tpgid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function inContainer(pid: number, containerId: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(containerId);
+  } catch {
+    return false;
+  }
 }

@@ -205,9 +205,18 @@ export interface TerminalSession {
   resize(cols: number, rows: number): Promise<void>;
   /** Resolves with the shell's exit code once it ends (or null when it was cut off). */
   done: Promise<number | null>;
-  /** Detach; the shell's processes are left alone. */
+  /** Detach; the shell's processes are left alone (a freeze or pause: services started there run on). */
   close(): void;
+  /**
+   * End the shell as closing a real terminal would: SIGHUP to the shell, which passes it to its
+   * jobs (`nohup` ones live on), then SIGKILL after `TERMINAL_HANGUP_GRACE_MS` for a shell that
+   * ignores it. Resolves once the shell is gone or could not be reached.
+   */
+  hangUp(): Promise<void>;
 }
+
+/** How long a hung-up shell may take to exit before it is killed. */
+export const TERMINAL_HANGUP_GRACE_MS = 3000;
 
 export interface FileEntry {
   /** Path relative to the root asked for. */

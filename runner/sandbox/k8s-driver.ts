@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
@@ -25,6 +25,7 @@ import type {
   TerminalSession,
   WriteFile,
 } from './driver.js';
+import { TERMINAL_HANGUP_GRACE_MS } from './driver.js';
 import { driverOp, fileNotFound, seatFrozen, seatNotFound, tooLarge, unsupported } from './errors.js';
 import { FILES_CONTAINER, FROZEN_LABEL, namespaceOf, renderSeat, type K8sRenderOptions } from './k8s-manifests.js';
 import { COMPONENT_SEAT, LABEL } from './labels.js';
@@ -50,6 +51,24 @@ function codeOf(e: unknown): number | undefined {
   const c = (e as { code?: unknown } | null)?.code;
   return typeof c === 'number' ? c : undefined;
 }
+
+const TERMINAL_MARKER = 'DEPLOYLAB_TERMINAL';
+
+/**
+ * Inside the seat, as the shell's own user: the terminal's shell is the process started by the
+ * exec (parent 0 in the pod's PID namespace) whose environment holds the marker. SIGHUP, then
+ * SIGKILL to its group after the grace, as `DockerDriver.hangUpExec` does from the host.
+ */
+const HANGUP_SCRIPT = `
+leader() { for d in /proc/[0-9]*; do
+  tr '\\0' '\\n' < "$d/environ" 2>/dev/null | grep -qx "${TERMINAL_MARKER}=$1" || continue
+  [ "$(sed 's/^.*) //' "$d/stat" 2>/dev/null | cut -d' ' -f2)" = 0 ] && echo "\${d#/proc/}" && return
+done; }
+pid=$(leader "$1"); [ -n "$pid" ] || exit 0
+kill -HUP "$pid" 2>/dev/null
+i=0; while [ $i -lt $(($2 * 10)) ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" "$pid" 2>/dev/null; exit 0
+`;
 
 export class K8sDriver implements SandboxDriver {
   readonly name = 'k8s' as const;
@@ -270,7 +289,10 @@ export class K8sDriver implements SandboxDriver {
       const toShell = new PassThrough();
       const fromShell = new PassThrough();
       let status: V1Status | undefined;
-      const ws = await this.execApi.exec(namespaceOf(ref), 'workspace', 'workspace', root ? (opts.cmd ?? ['/bin/bash', '-l']) : this.asCandidate(opts.cmd ?? ['/bin/bash', '-l']), fromShell, fromShell, toShell, true, (s) => {
+      // The marker lets hangUp find this shell among the seat's processes (the API has no exec PID).
+      const marker = randomUUID();
+      const shell = ['env', `${TERMINAL_MARKER}=${marker}`, ...(opts.cmd ?? ['/bin/bash', '-l'])];
+      const ws = await this.execApi.exec(namespaceOf(ref), 'workspace', 'workspace', root ? shell : this.asCandidate(shell), fromShell, fromShell, toShell, true, (s) => {
         status = s;
       });
       const { Duplex } = await import('node:stream');
@@ -290,6 +312,11 @@ export class K8sDriver implements SandboxDriver {
           });
         }),
         close: () => ws.close(),
+        hangUp: async () => {
+          const grace = String(Math.ceil(TERMINAL_HANGUP_GRACE_MS / 1000));
+          await this.exec(ref, { cmd: ['sh', '-c', HANGUP_SCRIPT, 'hangup', marker, grace], user: root ? 'root' : 'candidate', deadlineMs: TERMINAL_HANGUP_GRACE_MS + 10_000 }).catch(() => undefined);
+          ws.close();
+        },
       };
       if (opts.cols && opts.rows) await session.resize(opts.cols, opts.rows);
       if (!this.terminals.has(key)) this.terminals.set(key, new Set());

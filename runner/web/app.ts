@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import type { Logger } from '../core/logger.js';
 import { metrics } from '../core/metrics.js';
@@ -16,7 +16,7 @@ import { examPage, loginPage, messagePage, TEXT } from './pages.js';
 import { AttemptLimiter } from './rate-limit.js';
 import { readBodyText, sameOrigin } from './request.js';
 import { redirect, sendHtml, sendJson } from './respond.js';
-import { bridgeTerminal } from './terminal-bridge.js';
+import { bridgeTerminal, CLOSE, TERMINALS_PER_SEAT, tooManyTerminals } from './terminal-bridge.js';
 
 export const SESSION_COOKIE = 'dl_session';
 
@@ -31,6 +31,10 @@ export interface WebAppOptions {
   /** Login attempts per client address. */
   loginLimit?: { max: number; windowMs: number; maxKeys: number };
   freezeCheckMs?: number;
+  /** Browser terminals open at once per seat sandbox; one more is refused (each holds a shell). */
+  terminalsPerSeat?: number;
+  /** Pings an open terminal's browser this often; one that missed the last ping is cut off (its shell ends). */
+  heartbeatMs?: number;
   /** Mark the cookie Secure (when the server sits behind TLS). */
   secureCookie?: boolean;
   now?: () => Date;
@@ -180,6 +184,23 @@ export function createWebApp(opts: WebAppOptions): WebApp {
     sendJson(res, 404, { error: { code: 'NOT_FOUND', message: { zh: '未找到', en: 'not found' } } });
   }
 
+  const terminalsPerSeat = opts.terminalsPerSeat ?? TERMINALS_PER_SEAT;
+  const terminalsOpen = new Map<string, number>();
+  // A browser that vanished without closing (laptop lid, network cut) never sends a close: the
+  // missed pong ends its terminal, so its shell does not stay behind holding a slot.
+  const alive = new WeakMap<WebSocket, boolean>();
+  const heartbeat = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, opts.heartbeatMs ?? 30_000);
+  heartbeat.unref();
+
   return {
     handle(req, res) {
       const path = (req.url ?? '/').split('?')[0]!;
@@ -216,6 +237,21 @@ export function createWebApp(opts: WebAppOptions): WebApp {
           const rows = Number(u.searchParams.get('rows')) || 24;
           wss.handleUpgrade(req, socket, head, (ws) => {
             opts.dashboard?.presence.attach(b.binding.session, b.binding.seat, ws);
+            const key = `${sandbox.ref.session}/${sandbox.ref.seat}`;
+            const open = terminalsOpen.get(key) ?? 0;
+            if (open >= terminalsPerSeat) {
+              ws.send(JSON.stringify({ t: 'closed', reason: 'tooMany', message: tooManyTerminals(terminalsPerSeat) }));
+              ws.close(CLOSE.tooMany, 'tooMany');
+              return;
+            }
+            terminalsOpen.set(key, open + 1);
+            alive.set(ws, true);
+            ws.on('pong', () => alive.set(ws, true));
+            ws.once('close', () => {
+              const left = (terminalsOpen.get(key) ?? 1) - 1;
+              if (left > 0) terminalsOpen.set(key, left);
+              else terminalsOpen.delete(key);
+            });
             void bridgeTerminal(ws, {
               driver,
               ref: sandbox.ref,
@@ -240,6 +276,7 @@ export function createWebApp(opts: WebAppOptions): WebApp {
     },
 
     close() {
+      clearInterval(heartbeat);
       opts.dashboard?.close();
       for (const c of wss.clients) c.terminate();
       wss.close();

@@ -17,6 +17,10 @@ export const TEXT = {
   tasks: { zh: '试题', en: 'Tasks' },
   terminal: { zh: '终端', en: 'Terminal' },
   connecting: { zh: '正在连接终端…', en: 'Connecting the terminal…' },
+  terminalHint: {
+    zh: '关闭或刷新页面会结束该终端及其前台进程；需要一直运行的服务请用 nohup 或 setsid 在后台启动。',
+    en: 'Closing or reloading the page ends this terminal and what runs in its foreground; start services that must keep running with nohup or setsid.',
+  },
   frozen: {
     zh: '考位已冻结（考试时间到或监考老师已收卷），终端已关闭。你启动的服务仍在运行，等待评分。',
     en: 'The seat is frozen (time is up or the examiner closed it): the terminal is closed. Your services keep running for grading.',
@@ -95,7 +99,7 @@ export function examPage(opts: { binding: SeatBinding; sheets: TaskSheet[]; clos
   const terms = sheets
     .filter((s) => withBox.has(s.id))
     .map(
-      (s, i) => `<div class="term${i === 0 ? ' active' : ''}" data-task="${e(s.id)}"><div class="term-screen"></div><p class="term-status" role="status">${frozen ? bi(notice) : bi(TEXT.connecting)}</p></div>`,
+      (s, i) => `<div class="term${i === 0 ? ' active' : ''}" data-task="${e(s.id)}"><div class="term-screen"></div><p class="term-status" role="status">${frozen ? bi(notice) : bi(TEXT.connecting)}</p><p class="term-hint">${bi(TEXT.terminalHint)}</p></div>`,
     )
     .join('\n');
   const attrs = ` data-seat="${e(binding.seat)}" data-ends-at="${e(binding.endsAt ?? '')}" data-now="${e(opts.now.toISOString())}" data-frozen="${frozen ? '1' : ''}" class="exam${frozen ? ' frozen' : ''}"`;

@@ -17,8 +17,18 @@ const ClientMessage = z.discriminatedUnion('t', [
 ]);
 
 /** WebSocket close codes the page understands. */
-export const CLOSE = { frozen: 4001, exited: 4002, error: 4003, paused: 4004, loggedOut: 4005 } as const;
+export const CLOSE = { frozen: 4001, exited: 4002, error: 4003, paused: 4004, loggedOut: 4005, tooMany: 4006 } as const;
 export type CloseReason = keyof typeof CLOSE;
+
+/** Browser terminals open at once per seat sandbox, by default (several tabs, a few reloads in flight). */
+export const TERMINALS_PER_SEAT = 8;
+
+export function tooManyTerminals(max: number): Bilingual {
+  return {
+    zh: `本考位已打开 ${max} 个终端，请先关闭其他标签页中的终端再刷新。`,
+    en: `This seat already has ${max} terminals open; close the terminal in another tab, then reload.`,
+  };
+}
 
 const EXITED: Bilingual = { zh: '终端会话已结束，刷新页面可重新打开。', en: 'The terminal session ended; reload the page to open a new one.' };
 
@@ -90,7 +100,7 @@ export async function bridgeTerminal(ws: WebSocket, opts: BridgeOptions): Promis
     return;
   }
   if (ws.readyState !== ws.OPEN) {
-    term.close();
+    await term.hangUp().catch(() => undefined);
     return;
   }
   metrics.webTerminalsOpen.inc();
@@ -113,17 +123,23 @@ export async function bridgeTerminal(ws: WebSocket, opts: BridgeOptions): Promis
   };
   for (const m of early.splice(0)) deliver(m);
 
+  // A freeze or pause only detaches (what the candidate started runs on for the graders); a closed
+  // page or a revoked login hangs the shell up, as closing a real terminal does, so reloads do
+  // not pile up shells until the seat's pids limit.
+  let ended = false;
+  const end = (reason: ClosedReason | null): void => {
+    if (ended) return;
+    if (reason === 'frozen' || reason === 'paused') term.close();
+    else void term.hangUp().catch((err: unknown) => log.warn({ err, ...ref }, 'terminal hang-up failed'));
+  };
   const check = setInterval(() => {
     void reasonOf(opts).then((reason) => {
-      if (reason) term.close();
+      if (reason) end(reason);
     });
   }, opts.freezeCheckMs);
   check.unref();
 
-  let ended = false;
-  ws.on('close', () => {
-    if (!ended) term.close();
-  });
+  ws.on('close', () => end(null));
 
   await term.done.then(
     () => undefined,

@@ -106,7 +106,7 @@ describe.skipIf(!hasEngine)('candidate web access (real seats, HTTP + websocket)
     await driver.writeFiles(b, [{ path: '/workspace/seat.txt', content: 'i-am-seat-b\n' }]);
     access.addSeat('AAAA-1111', { session, seat: 'a', sandboxes: [{ taskId: 'serve', ref: a }], candidate: '考生 A-01', endsAt: new Date(Date.now() + 90 * 60_000).toISOString() });
     access.addSeat('BBBB-2222', { session, seat: 'b', sandboxes: [{ taskId: 'serve', ref: b }], candidate: '考生 B-02', endsAt: null });
-    web = createWebApp({ access, driver, log: createLogger('silent'), examinerToken: EXAMINER_TOKEN, loginLimit: { max: 8, windowMs: 60_000, maxKeys: 100 }, freezeCheckMs: 1000 });
+    web = createWebApp({ access, driver, log: createLogger('silent'), examinerToken: EXAMINER_TOKEN, loginLimit: { max: 14, windowMs: 60_000, maxKeys: 100 }, freezeCheckMs: 1000, terminalsPerSeat: 3 });
     ({ server, url } = await startServer({ host: '127.0.0.1', port: 0, log: createLogger('silent'), web }));
     origin = url;
   }, 120_000);
@@ -208,6 +208,86 @@ describe.skipIf(!hasEngine)('candidate web access (real seats, HTTP + websocket)
     t.ws.close();
     await t.closed;
   });
+
+  /** The seat's processes as the host sees them, their command lines only. */
+  const commands = async (ref: SeatRef): Promise<string[]> => (await driver.processes(ref)).map((p) => p.command);
+  const until = async (what: string, ok: () => Promise<boolean>, ms = 15_000): Promise<void> => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      if (await ok()) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`never: ${what}`);
+  };
+
+  it('closing a page’s terminal ends its shell and jobs (a nohup one lives on), and reloads leave no shells behind: seen from the host', async () => {
+    const cookie = cookieOf(await login(url, 'AAAA-1111'));
+    const t = openTerminal(url, 'a', { cookie, origin });
+    await t.opened;
+    t.type('sleep 4101 & nohup sleep 4102 >/dev/null 2>&1 & echo started-$((2*3)); sleep 4103\r');
+    await t.waitFor(/started-6/);
+    await until('the three sleeps run', async () => (await commands(a)).filter((c) => /^sleep 410[123]$/.test(c)).length === 3);
+    const shellsBefore = (await commands(a)).filter((c) => c === '/bin/bash -l').length;
+    expect(shellsBefore).toBeGreaterThanOrEqual(1);
+    t.ws.close();
+    await t.closed;
+    await until('the shell and its jobs are gone', async () => {
+      const now = await commands(a);
+      return !now.includes('sleep 4101') && !now.includes('sleep 4103') && now.filter((c) => c === '/bin/bash -l').length === shellsBefore - 1;
+    });
+    expect(await commands(a)).toContain('sleep 4102');
+
+    // Twenty reloads, each closing before or after its shell came up.
+    for (let i = 0; i < 20; i++) {
+      const r = openTerminal(url, 'a', { cookie, origin });
+      await r.opened;
+      if (i % 2) await r.waitFor(/\$ $/).catch(() => undefined);
+      r.ws.close();
+      await r.closed;
+    }
+    await until('no shell is left', async () => !(await commands(a)).includes('/bin/bash -l'));
+  }, 90_000);
+
+  it('a shell that ignores the hang-up is killed after the grace, with its foreground job', async () => {
+    const cookie = cookieOf(await login(url, 'AAAA-1111'));
+    const t = openTerminal(url, 'a', { cookie, origin });
+    await t.opened;
+    t.type("trap '' HUP; echo trapped-$((3*3)); sleep 4201\r");
+    await t.waitFor(/trapped-9/);
+    await until('the sleep runs', async () => (await commands(a)).includes('sleep 4201'));
+    t.ws.close();
+    await t.closed;
+    await until('shell and job are gone', async () => {
+      const now = await commands(a);
+      return !now.includes('sleep 4201') && !now.includes('/bin/bash -l');
+    });
+  }, 60_000);
+
+  it('caps the terminals open at once on a seat: one more gets the bilingual notice, a closed one frees its place', async () => {
+    const cookie = cookieOf(await login(url, 'AAAA-1111'));
+    const open = [openTerminal(url, 'a', { cookie, origin }), openTerminal(url, 'a', { cookie, origin }), openTerminal(url, 'a', { cookie, origin })];
+    await Promise.all(open.map((t) => t.opened));
+    await Promise.all(open.map((t) => t.waitFor(/\$ $/)));
+    const extra = openTerminal(url, 'a', { cookie, origin });
+    await extra.opened;
+    expect(await extra.closed).toBe(CLOSE.tooMany);
+    expect(extra.statuses.at(-1)?.message?.zh).toContain('已打开 3 个终端');
+    // Another seat is not counted against this one.
+    const cookieB = cookieOf(await login(url, 'BBBB-2222'));
+    const other = openTerminal(url, 'b', { cookie: cookieB, origin });
+    await other.opened;
+    await other.waitFor(/\$ $/);
+    other.ws.close();
+    open[0]!.ws.close();
+    await open[0]!.closed;
+    const after = openTerminal(url, 'a', { cookie, origin });
+    await after.opened;
+    after.type('echo back-$((4*4))\r');
+    await after.waitFor(/back-16/);
+    for (const t of [after, open[1]!, open[2]!]) t.ws.close();
+    await Promise.all([after, open[1]!, open[2]!, other].map((t) => t.closed));
+    await until('no shell is left', async () => !(await commands(a)).includes('/bin/bash -l') && !(await commands(b)).includes('/bin/bash -l'));
+  }, 90_000);
 
   it('`deploylab seat shell SESSION SEAT` attaches to that seat and passes the exit code through', async () => {
     const r = await seatShell([session, 'a'], 'echo shell-$((2+3)); cat /workspace/seat.txt; exit 7\n');
