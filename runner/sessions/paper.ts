@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { DeploylabError } from '../core/errors.js';
 import { planForTask, type PlanImages } from '../grading/task-runner.js';
 import type { SeatPlan, SeatRef } from '../sandbox/driver.js';
@@ -29,9 +30,11 @@ export function loadExamPaper(paperId: string, root: string = DEFAULT_TASKS_ROOT
   const tree = loadTaskTree(root);
   const byId = new Map(tree.tasks.map((t) => [t.task.id, t]));
   const r = loadPaperFile(file, byId);
-  const paperTasks = r.paper ? r.paper.paper.tasks : [];
-  const mine = tree.problems.filter((p) => paperTasks.some((id) => resolve(p.file).includes(`/${id}/`)));
-  const problems = [...r.problems, ...mine];
+  // The task ids the paper names, read leniently: a paper whose task failed to load is itself
+  // invalid, and that task's own problems are the ones the examiner needs to see.
+  const paperTasks = new Set(r.paper ? r.paper.paper.tasks : namedTasks(file));
+  const mine = tree.problems.filter((p) => p.file !== file && paperTasks.has(taskIdOf(p.file)));
+  const problems = [...mine, ...r.problems];
   if (!r.paper || problems.length > 0) {
     const lines = problems.map((p) => formatProblem(p)).join('\n  ');
     throw new DeploylabError({
@@ -42,6 +45,28 @@ export function loadExamPaper(paperId: string, root: string = DEFAULT_TASKS_ROOT
     });
   }
   return { paper: r.paper.paper, tasks: r.paper.paper.tasks.map((id) => byId.get(id)!) };
+}
+
+/** The `tasks:` list of a paper file, as written; empty when it cannot be read. */
+function namedTasks(file: string): string[] {
+  try {
+    const doc = parseYaml(readFileSync(file, 'utf8')) as { tasks?: unknown } | null;
+    return Array.isArray(doc?.tasks) ? doc.tasks.filter((t): t is string => typeof t === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The id a problem's task.yaml declares, read leniently; its folder's name when it declares none. */
+function taskIdOf(file: string): string {
+  const abs = resolve(file);
+  try {
+    const doc = parseYaml(readFileSync(abs, 'utf8')) as { id?: unknown } | null;
+    if (typeof doc?.id === 'string') return doc.id;
+  } catch {
+    // unreadable or not YAML: fall back to the folder
+  }
+  return basename(basename(abs) === 'task.yaml' ? dirname(abs) : abs);
 }
 
 /**
