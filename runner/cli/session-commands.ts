@@ -127,7 +127,7 @@ export function registerSessionCommands(program: Command): void {
         toolbox: await currentImageRef(ctx.config, 'toolbox'),
         dockerInSeat: await dockerInSeatImages(ctx.config),
       };
-      const { session: s, codes, cards } = svc.open({
+      const { session: s, codes, cards, warnings } = svc.open({
         paperId: o.paper,
         room: o.room,
         roster,
@@ -136,6 +136,7 @@ export function registerSessionCommands(program: Command): void {
         ...(o.id ? { id: o.id } : {}),
         ...(o.duration ? { durationMinutes: minutes(o.duration) / 60_000 } : {}),
       });
+      for (const w of warnings) process.stderr.write(say(ctx.lang, `注意：${w.zh}\n`, `warning: ${w.en}\n`));
       process.stderr.write(say(ctx.lang, `场次 ${s.id} 已开设，${roster.length} 个考位\n`, `session ${s.id} opened with ${roster.length} seat(s)\n`));
       const prov = o.provision ? await svc.provision(s.id, { concurrency: Number(o.concurrency) }) : { ready: [], failed: [] };
       if (ctx.json) printJson({ ok: prov.failed.length === 0, session: svc.session(s.id), seats: svc.seats(s.id).map((x) => ({ ...seatView(x), accessCode: codes[x.seat_id] })), cards, failed: prov.failed });

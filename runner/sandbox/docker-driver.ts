@@ -123,6 +123,9 @@ interface SeatContainer {
   labels: Record<string, string>;
 }
 
+/** Addresses of a session network kept for in-room services joined to it. */
+const IN_ROOM_SERVICE_ADDRESSES = 8;
+
 export class DockerDriver implements SandboxDriver {
   readonly name = 'docker' as const;
   readonly docker: Docker;
@@ -136,10 +139,14 @@ export class DockerDriver implements SandboxDriver {
     this.hostFirewall = opts.hostFirewall ?? (!opts.host || opts.host.startsWith('unix:'));
     this.subnetPool = opts.subnetPool ?? DEFAULT_SUBNET_POOL;
     this.subnetPrefix = opts.subnetPrefix ?? 22;
+    // Every sandbox takes one address (sidecars share it); the network's own address, broadcast and
+    // gateway are not usable, and in-room services joined to the network (a model mirror) keep a few.
+    this.sandboxesPerSession = 2 ** (32 - this.subnetPrefix) - 3 - IN_ROOM_SERVICE_ADDRESSES;
   }
 
   private readonly subnetPool: string;
   private readonly subnetPrefix: number;
+  readonly sandboxesPerSession: number;
   /** Serialises pick-and-create of session networks within this process. */
   private networkQueue: Promise<unknown> = Promise.resolve();
   /** Per image and workdir: whether the image already has the workdir owned by the candidate. */

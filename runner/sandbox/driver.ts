@@ -293,6 +293,11 @@ export interface SeatDiskUsage {
 
 export interface SandboxDriver {
   readonly name: 'docker' | 'k8s';
+  /**
+   * How many seat sandboxes one session can hold at most (its network's addresses), or null when
+   * the backend sets no such bound. Checked when a session opens, before any work starts.
+   */
+  readonly sandboxesPerSession: number | null;
   provision(plan: SeatPlan): Promise<SeatStatus>;
   status(ref: SeatRef): Promise<SeatStatus>;
   exec(ref: SeatRef, opts: ExecOptions): Promise<ExecResult>;

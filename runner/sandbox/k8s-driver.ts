@@ -71,6 +71,8 @@ kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" "$pid" 2>/dev/null; exit 0
 `;
 
 export class K8sDriver implements SandboxDriver {
+  /** Pod addresses come from the cluster's pod network, not from a per-session range. */
+  readonly sandboxesPerSession = null;
   readonly name = 'k8s' as const;
   private readonly kc: KubeConfig;
   private readonly core: CoreV1Api;

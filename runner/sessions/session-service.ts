@@ -21,6 +21,7 @@ import { DEFAULT_TASKS_ROOT } from '../tasks/loader.js';
 import { distinctCodes, hashCodeSync, newCodeKdf, parseCodeKdf, type CodeKdf } from '../store/access-code.js';
 import { acquireLock, nowIso, type DB } from '../store/db.js';
 import { loadExamPaper, planForSeatTask, sandboxesOf, type LoadedExamPaper, type SeatSandbox } from './paper.js';
+import { checkCapacity, roomDemand } from './capacity.js';
 import type { RosterEntry } from './roster.js';
 import { WallClockWatch } from './wall-clock-watch.js';
 import { defaultDiskPolicy, diskStep, hostFreeBytes, readDiskRows, reserveCheck, writeDiskRow, type DiskPolicy, type DiskStepResult, type SeatDiskRow } from './disk-watch.js';
@@ -438,7 +439,7 @@ export class SessionService {
     id?: string;
     durationMinutes?: number;
     tasksRoot?: string;
-  }): { session: SessionRow; seats: SeatRow[]; codes: SeatCodes; cards: { html: string; csv: string } } {
+  }): { session: SessionRow; seats: SeatRow[]; codes: SeatCodes; cards: { html: string; csv: string }; warnings: Bilingual[] } {
     const tasksRoot = opts.tasksRoot ?? DEFAULT_TASKS_ROOT;
     const p = loadExamPaper(opts.paperId, tasksRoot);
     const id = opts.id ?? sessionIdFor(opts.room);
@@ -455,6 +456,8 @@ export class SessionService {
       baseUrl: opts.baseUrl,
       gpuBaselineMiB: gpuMemoryUsedMiB(),
     };
+    // Before the codes are hashed (about 50 ms each) and before any seat is made.
+    const warnings = checkCapacity(roomDemand(opts.roster.length, p.tasks), { sandboxesPerSession: this.driver.sandboxesPerSession });
     const durationMs = (opts.durationMinutes ?? p.paper.durationMinutes) * 60_000;
     const width = String(opts.roster.length).length < 2 ? 2 : String(opts.roster.length).length;
     const seatIds = opts.roster.map((_, i) => `s${String(i + 1).padStart(width, '0')}`);
@@ -483,7 +486,7 @@ export class SessionService {
       .immediate();
     const codes: SeatCodes = Object.fromEntries(seatIds.map((seat, i) => [seat, plain[i]!]));
     const cards = this.writeCards(id, codes);
-    return { session: this.session(id), seats: this.seats(id), codes, cards };
+    return { session: this.session(id), seats: this.seats(id), codes, cards, warnings };
   }
 
   /**

@@ -213,4 +213,15 @@ describe('store migration 2: plaintext codes to hashes', () => {
     expect(again.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     again.close();
   });
+
+  it('a roster the session network cannot hold is refused before any code is hashed or any row written', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'dl-capacity-'));
+    dirs.push(dataDir);
+    // A /27 holds 32 − 3 − 8 = 21 sandboxes: 30 candidates of any paper do not fit.
+    const svc = new SessionService({ db: openStore(dataDir), driver: new DockerDriver({ subnetPrefix: 27 }), dataDir });
+    const roster = Array.from({ length: 30 }, (_, i) => ({ ...ROSTER[i % 2]!, line: i + 1, candidateNo: `T${String(i + 1).padStart(4, '0')}` }));
+    expect(() => open(svc, 'too-big', roster)).toThrow(expect.objectContaining({ code: 'SESSION_CAPACITY' }));
+    expect(() => svc.session('too-big')).toThrow(expect.objectContaining({ code: 'SESSION_NOT_FOUND' }));
+    expect(open(svc, 'fits', roster.slice(0, 2)).seats).toHaveLength(2);
+  });
 });
