@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -21,33 +22,63 @@ function ruleArgs(bridge: string): string[] {
   return ['INPUT', '-i', bridge, '-m', 'conntrack', '!', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'DROP'];
 }
 
-async function iptables(args: string[]): Promise<string> {
-  const { stdout } = await run('iptables', ['-w', '5', ...args], { timeout: 15_000 });
+/**
+ * Seats have no IPv6 (the engine turns it off inside them), but the host side of a bridge keeps a
+ * link-local address, and icc and the INPUT rule above are IPv4 only: a seat process that turned
+ * IPv6 back on would reach the host and the other seats past them. So the bridge's IPv6 is off
+ * and, in case something turns it on again, IPv6 mirrors the IPv4 rules: nothing a seat starts
+ * reaches the host, and nothing crosses from one seat to another.
+ */
+function rules6(bridge: string): string[][] {
+  return [ruleArgs(bridge), ['FORWARD', '-i', bridge, '-o', bridge, '-j', 'DROP']];
+}
+
+async function iptables(args: string[], cmd: 'iptables' | 'ip6tables' = 'iptables'): Promise<string> {
+  const { stdout } = await run(cmd, ['-w', '5', ...args], { timeout: 15_000 });
   return stdout;
 }
 
-export async function closeHostToSeat(bridge: string): Promise<void> {
-  const args = ruleArgs(bridge);
+async function ensureRule(args: string[], cmd: 'iptables' | 'ip6tables' = 'iptables'): Promise<void> {
   try {
-    await iptables(['-C', ...args]);
+    await iptables(['-C', ...args], cmd);
   } catch {
-    await iptables(['-I', ...args]);
+    await iptables(['-I', ...args], cmd);
   }
 }
 
-/** Remove the rule of one bridge, or of every seat bridge whose interface is gone when none is named. */
+export async function closeHostToSeat(bridge: string): Promise<void> {
+  await ensureRule(ruleArgs(bridge));
+  // Gone with the bridge; a bridge that is not there yet has nothing to turn off.
+  await writeFile(`/proc/sys/net/ipv6/conf/${bridge}/disable_ipv6`, '1').catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
+  for (const r of rules6(bridge)) await ensureRule(r, 'ip6tables');
+}
+
+/** Remove the rules of one bridge, or of every seat bridge whose interface is gone when none is named. */
 export async function removeHostRules(bridge?: string): Promise<string[]> {
-  const listed = await iptables(['-S', 'INPUT']);
-  const removed: string[] = [];
-  for (const line of listed.split('\n')) {
-    const m = new RegExp(`-i (${BRIDGE_PREFIX}[0-9a-f]{9}) `).exec(line);
-    if (!m) continue;
-    const name = m[1]!;
-    if (bridge ? name !== bridge : await interfaceExists(name)) continue;
+  const removed = new Set<string>();
+  const named = async (cmd: 'iptables' | 'ip6tables', chain: string): Promise<string[]> => {
+    const listed = await iptables(['-S', chain], cmd);
+    const out: string[] = [];
+    for (const line of listed.split('\n')) {
+      const name = new RegExp(`-i (${BRIDGE_PREFIX}[0-9a-f]{9}) `).exec(line)?.[1];
+      if (!name || (bridge ? name !== bridge : await interfaceExists(name))) continue;
+      out.push(name);
+    }
+    return out;
+  };
+  for (const name of await named('iptables', 'INPUT')) {
     await iptables(['-D', ...ruleArgs(name)]).catch(() => undefined);
-    removed.push(name);
+    removed.add(name);
   }
-  return removed;
+  for (const chain of ['INPUT', 'FORWARD']) {
+    for (const name of await named('ip6tables', chain)) {
+      for (const r of rules6(name).filter((x) => x[0] === chain)) await iptables(['-D', ...r], 'ip6tables').catch(() => undefined);
+      removed.add(name);
+    }
+  }
+  return [...removed];
 }
 
 async function interfaceExists(name: string): Promise<boolean> {
