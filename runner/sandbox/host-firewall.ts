@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { access, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -52,7 +52,12 @@ export async function closeHostToSeat(bridge: string): Promise<void> {
   await writeFile(`/proc/sys/net/ipv6/conf/${bridge}/disable_ipv6`, '1').catch((e: NodeJS.ErrnoException) => {
     if (e.code !== 'ENOENT') throw e;
   });
-  for (const r of rules6(bridge)) await ensureRule(r, 'ip6tables');
+  if (await ipv6Present()) for (const r of rules6(bridge)) await ensureRule(r, 'ip6tables');
+}
+
+/** A kernel without IPv6 has nothing to mirror (and no ip6tables tables to write to). */
+async function ipv6Present(): Promise<boolean> {
+  return access('/proc/sys/net/ipv6').then(() => true, () => false);
 }
 
 /** Remove the rules of one bridge, or of every seat bridge whose interface is gone when none is named. */
@@ -72,7 +77,7 @@ export async function removeHostRules(bridge?: string): Promise<string[]> {
     await iptables(['-D', ...ruleArgs(name)]).catch(() => undefined);
     removed.add(name);
   }
-  for (const chain of ['INPUT', 'FORWARD']) {
+  for (const chain of (await ipv6Present()) ? ['INPUT', 'FORWARD'] : []) {
     for (const name of await named('ip6tables', chain)) {
       for (const r of rules6(name).filter((x) => x[0] === chain)) await iptables(['-D', ...r], 'ip6tables').catch(() => undefined);
       removed.add(name);
@@ -83,7 +88,6 @@ export async function removeHostRules(bridge?: string): Promise<string[]> {
 
 async function interfaceExists(name: string): Promise<boolean> {
   try {
-    const { access } = await import('node:fs/promises');
     await access(`/sys/class/net/${name}`);
     return true;
   } catch {
