@@ -3,7 +3,7 @@ import { ConfigSchema } from '../core/config.js';
 import { DeploylabError } from '../core/errors.js';
 import type { ImageState } from '../images/types.js';
 import { engineTarget } from './engine.js';
-import { effectiveConfig, missingTestPackages, planPrepare, type PrepareFacts } from './prepare.js';
+import { effectiveConfig, missingTestPackages, planPrepare, readKernelLimits, SEAT_KERNEL_LIMITS, type PrepareFacts } from './prepare.js';
 import type { EngineTarget, HostFacts } from './types.js';
 
 const SOCKET: EngineTarget = { url: 'unix:///var/run/docker.sock', source: 'default', kind: 'unix', socketPath: '/var/run/docker.sock', tls: false, local: true };
@@ -184,5 +184,27 @@ describe('prepare --test-tools', () => {
   it('detects missing packages by their files', () => {
     expect(missingTestPackages(() => true)).toEqual([]);
     expect(missingTestPackages((p) => p !== '/usr/bin/chromium')).toEqual(['chromium']);
+  });
+});
+
+describe('prepare: per-uid kernel limits every seat shares', () => {
+  const inotify = 'fs/inotify/max_user_instances';
+  it('raises the limits below what a room needs, as root, and never lowers one', () => {
+    const f = { ...facts(), kernelLimits: { [inotify]: 128, 'fs/inotify/max_user_watches': 10_000_000 } };
+    expect(planPrepare(f, OFFLINE)).toEqual([{ kind: 'raise-kernel-limits', set: { [inotify]: SEAT_KERNEL_LIMITS[inotify] } }]);
+    const enough = Object.fromEntries(Object.entries(SEAT_KERNEL_LIMITS).map(([k, v]) => [k, v]));
+    expect(planPrepare({ ...facts(), kernelLimits: enough }, OFFLINE)).toEqual([]);
+  });
+
+  it('without root or without a reading, leaves them as they are', () => {
+    expect(planPrepare({ ...facts({ host: { isRoot: false } }), kernelLimits: { [inotify]: 128 } }, OFFLINE)).toEqual([]);
+    expect(planPrepare({ ...facts(), kernelLimits: { [inotify]: null } }, OFFLINE)).toEqual([]);
+  });
+
+  it('reads them from /proc/sys, null where a file cannot be read', () => {
+    expect(readKernelLimits((p) => (p.endsWith('max_user_instances') ? '128\n' : (() => { throw new Error('ENOENT'); })()))).toEqual({
+      [inotify]: 128,
+      'fs/inotify/max_user_watches': null,
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../core/config.js';
 import { DeploylabError, type Bilingual } from '../core/errors.js';
@@ -45,13 +45,39 @@ export interface PrepareFacts {
   images: ImageState[] | null;
   /** Test-tool packages not installed (only looked at with --test-tools). */
   testToolsMissing?: string[];
+  /** The per-uid kernel limits of SEAT_KERNEL_LIMITS as this host has them; absent: not read. */
+  kernelLimits?: Record<string, number | null>;
+}
+
+/**
+ * Every seat runs its candidate as uid 1000, and inotify's limits are per uid across the whole
+ * host: at the kernel's default of 128 instances, one seat's file watchers (an editor, a dev
+ * server) use up every other seat's. Raised to room size; each seat's pids limit still bounds
+ * what one seat can hold, and a seat set on exhausting them is not stopped by this.
+ */
+export const SEAT_KERNEL_LIMITS: Readonly<Record<string, number>> = {
+  'fs/inotify/max_user_instances': 8192,
+  'fs/inotify/max_user_watches': 524288,
+};
+
+export function readKernelLimits(read: (path: string) => string = (p) => readFileSync(p, 'utf8')): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const key of Object.keys(SEAT_KERNEL_LIMITS)) {
+    try {
+      out[key] = Number(read(`/proc/sys/${key}`).trim());
+    } catch {
+      out[key] = null;
+    }
+  }
+  return out;
 }
 
 export type PrepareStep =
   | { kind: 'install-packages'; packages: string[] }
   | { kind: 'start-engine'; via: 'systemd' | 'dockerd'; socketPath: string }
   | { kind: 'wait-engine'; pid: number }
-  | { kind: 'build-images'; names: ImageName[]; offline: boolean };
+  | { kind: 'build-images'; names: ImageName[]; offline: boolean }
+  | { kind: 'raise-kernel-limits'; set: Record<string, number> };
 
 const isDebian = (h: HostFacts): boolean => h.os.id === 'debian' || h.os.idLike.includes('debian');
 
@@ -143,6 +169,12 @@ export function planPrepare(f: PrepareFacts, opts: PrepareOptions): PrepareStep[
     steps.unshift({ kind: 'install-packages', packages });
   }
   if (build.length > 0) steps.push({ kind: 'build-images', names: build, offline: opts.offline });
+  // Only raised, never lowered; without root it stays as it is (the seats still run).
+  const low = Object.entries(SEAT_KERNEL_LIMITS).filter(([k, want]) => {
+    const have = f.kernelLimits?.[k];
+    return have !== undefined && have !== null && have < want;
+  });
+  if (low.length > 0 && h.isRoot) steps.push({ kind: 'raise-kernel-limits', set: Object.fromEntries(low) });
   return steps;
 }
 
@@ -280,6 +312,7 @@ export async function prepareHost(given: Config, opts: PrepareOptions, deps: Pre
     gpu,
     images: null,
     ...(opts.testTools ? { testToolsMissing: missingTestPackages() } : {}),
+    kernelLimits: readKernelLimits(),
   });
   let f = facts();
   f.images = opts.images ? await inspectOrNull(config, engine, deps.inspectImages) : [];
@@ -333,6 +366,16 @@ export async function prepareHost(given: Config, opts: PrepareOptions, deps: Pre
       say({ zh: `引擎就绪：Docker ${engine.reachable ? engine.version : '?'}`, en: `engine ready: Docker ${engine.reachable ? engine.version : '?'}` });
     } else if (step.kind === 'wait-engine') {
       await waitRunning(step.pid);
+    } else if (step.kind === 'raise-kernel-limits') {
+      for (const [key, value] of Object.entries(step.set)) {
+        say({ zh: `调高内核限制 ${key.replaceAll('/', '.')} = ${value}`, en: `raising the kernel limit ${key.replaceAll('/', '.')} to ${value}` });
+        // A read-only /proc/sys (prepare inside a container) leaves the limit as it is: say so, go on.
+        try {
+          writeFileSync(`/proc/sys/${key}`, `${value}\n`);
+        } catch (e) {
+          say({ zh: `  未能写入：${(e as Error).message}`, en: `  not written: ${(e as Error).message}` });
+        }
+      }
     } else {
       // The engine may have just come up: look again so only what is missing gets built.
       let names = step.names;
