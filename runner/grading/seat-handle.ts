@@ -146,6 +146,9 @@ export function seatHandleFor(opts: SeatHandleOptions): FullSeatHandle {
         });
       }
       await engine.getContainer(c.id).restart({ t: 5 });
+      // A restarted workspace has a new interface on the bridge: guard its address again.
+      const guard = (driver as SandboxDriver & { guardAddress?: (r: SeatRef) => Promise<void> }).guardAddress;
+      if (role === 'workspace' && guard) await guard.call(driver, ref);
     };
   }
   return handle;

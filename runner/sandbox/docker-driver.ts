@@ -28,7 +28,7 @@ import type {
   TerminalSession,
   WriteFile,
 } from './driver.js';
-import { allowSeatToService, bridgeName, closeHostToSeat, removeAllowRules, removeHostRules } from './host-firewall.js';
+import { allowSeatToService, bridgeName, closeHostToSeat, guardSeatAddress, hostVethOf, removeAddressGuards, removeAllowRules, removeHostRules } from './host-firewall.js';
 import { driverOp, engineError, fileNotFound, seatFrozen, seatNotFound, tooLarge } from './errors.js';
 import { LABEL, labelFilters, seatLabels, seatObjectName, sessionLabels, sessionNetworkName } from './labels.js';
 import { TarTooLarge, buildTar, firstTarHeader, readTar } from './tar.js';
@@ -396,15 +396,32 @@ export class DockerDriver implements SandboxDriver {
     }
     await Promise.all(sidecars.map((c) => c.start()));
 
-    if (allowed.length > 0) {
+    if (allowed.length > 0 || this.hostFirewall) {
       const info = await workspace.inspect();
-      const seatIp = info.NetworkSettings.Networks[net.name]?.IPAddress;
+      const seatNet = info.NetworkSettings.Networks[net.name];
+      const seatIp = seatNet?.IPAddress;
       if (!seatIp) throw new Error(`seat ${plan.session}/${plan.seat} has no address on ${net.name}`);
       for (const a of allowed) await allowSeatToService(net.bridge, seatIp, a.ip, seatObjectName(ref, 'workspace'));
+      if (this.hostFirewall) await this.guardAddress(ref, info);
     }
     if (dind && plan.dockerInSeat.preload.length > 0) await this.preloadImages(dind, plan.dockerInSeat.preload);
     const roles = ['workspace', ...sidecarNames];
     return [workspace, ...sidecars].map((c, i) => ({ id: c.id, role: roles[i]!, state: 'running', created: Date.now(), labels: seatLabels(plan, roles[i]!) }));
+  }
+
+  /**
+   * Bind the seat's port on the bridge to its own MAC and address (host-firewall.ts). Again after
+   * the workspace container restarts: its interface is new then, and the old guard is gone with it.
+   */
+  async guardAddress(ref: SeatRef, inspected?: Docker.ContainerInspectInfo): Promise<void> {
+    if (!this.hostFirewall) return;
+    const info = inspected ?? (await (await this.container(ref)).inspect());
+    const net = Object.entries(info.NetworkSettings.Networks).find(([name]) => name.startsWith(sessionNetworkName(ref.session)))?.[1];
+    const veth = info.State.Running ? await hostVethOf(info.State.Pid) : undefined;
+    if (!veth || !net?.IPAddress || !net.MacAddress) {
+      throw new Error(`seat ${ref.session}/${ref.seat}: its host-side interface or address was not found, so its address cannot be guarded`);
+    }
+    await guardSeatAddress(veth, net.IPAddress, net.MacAddress, seatObjectName(ref, 'workspace'));
   }
 
   /** Whether a created (not started) container's image has `workdir` as a directory owned by the candidate. */
@@ -976,6 +993,7 @@ export class DockerDriver implements SandboxDriver {
       if (this.hostFirewall) {
         await removeHostRules();
         await removeAllowRules();
+        await removeAddressGuards();
       }
       return removed;
     });
@@ -1002,8 +1020,11 @@ export class DockerDriver implements SandboxDriver {
       });
     }
     // A seat's allow rules go with it: a later seat given the same address must not inherit them.
-    const workspaces = containers.filter((c) => c.Labels[ALLOW_LABEL] === 'true').map((c) => c.Names[0]?.replace(/^\//, '') ?? '');
+    const nameOf = (c: Docker.ContainerInfo): string => c.Names[0]?.replace(/^\//, '') ?? '';
+    const workspaces = containers.filter((c) => c.Labels[ALLOW_LABEL] === 'true').map(nameOf);
     if (this.hostFirewall && workspaces.length > 0) await removeAllowRules(new Set(workspaces));
+    const guarded = containers.filter((c) => c.Labels[LABEL.role] === 'workspace').map(nameOf);
+    if (this.hostFirewall && guarded.length > 0) await removeAddressGuards(new Set(guarded));
     const vols = ((await this.docker.listVolumes({ filters: { label } })).Volumes ?? []).filter((v) =>
       old(Date.parse((v as { CreatedAt?: string }).CreatedAt ?? '') || 0),
     );

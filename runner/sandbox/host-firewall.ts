@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { access, writeFile } from 'node:fs/promises';
+import { access, readdir, readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -142,4 +142,92 @@ export async function removeAllowRules(tags?: ReadonlySet<string>): Promise<numb
 /** Split an `iptables -S` rule into arguments (quotes only appear around comments). */
 function splitRule(rule: string): string[] {
   return [...rule.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
+
+/**
+ * A seat answers only for its own address: frames entering the bridge from the seat's port (its
+ * veth) must carry the seat's MAC, and its ARP and IPv4 the seat's address, or they are dropped.
+ * Without it a seat process holding NET_ADMIN on its interface (the seat daemon has it) could
+ * claim another seat's address and answer the graders' probes meant for that seat. One ebtables
+ * chain per seat, jumped to from INPUT (towards the host) and FORWARD (towards other seats).
+ */
+export const GUARD_CHAIN_PREFIX = 'DLA-';
+
+export function guardChain(tag: string): string {
+  // ebtables chain names are at most 31 characters.
+  return GUARD_CHAIN_PREFIX + createHash('sha256').update(tag).digest('hex').slice(0, 16);
+}
+
+async function ebtables(args: string[]): Promise<string> {
+  const { stdout } = await run('ebtables', args, { timeout: 15_000 });
+  return stdout;
+}
+
+export async function guardSeatAddress(veth: string, ip: string, mac: string, tag: string): Promise<void> {
+  const chain = guardChain(tag);
+  await removeAddressGuards(new Set([tag]));
+  await ebtables(['-N', chain, '-P', 'RETURN']);
+  for (const rule of [
+    ['-s', '!', mac, '-j', 'DROP'],
+    ['-p', 'ARP', '--arp-mac-src', '!', mac, '-j', 'DROP'],
+    ['-p', 'ARP', '--arp-ip-src', '!', ip, '-j', 'DROP'],
+    ['-p', 'IPv4', '--ip-src', '!', ip, '-j', 'DROP'],
+  ]) {
+    await ebtables(['-A', chain, ...rule]);
+  }
+  for (const from of ['INPUT', 'FORWARD']) await ebtables(['-A', from, '-i', veth, '-j', chain]);
+}
+
+/** Remove the guards of the seats tagged, or of every seat whose veth is gone when none is named. */
+export async function removeAddressGuards(tags?: ReadonlySet<string>): Promise<number> {
+  let listed: string;
+  try {
+    listed = await ebtables(['-L', '--Lx']);
+  } catch {
+    return 0; // no ebtables here: nothing was added
+  }
+  const wanted = tags ? new Set([...tags].map(guardChain)) : undefined;
+  // `--Lx` prints each chain's rules under a "Bridge chain: NAME, …" header, without the chain name.
+  const jumps: { from: string; veth: string; chain: string }[] = [];
+  const chains = new Set<string>();
+  let current = '';
+  for (const line of listed.split('\n')) {
+    const head = /^Bridge chain: ([^,]+),/.exec(line);
+    if (head) {
+      current = head[1]!;
+      if (current.startsWith(GUARD_CHAIN_PREFIX)) chains.add(current);
+      continue;
+    }
+    const jump = new RegExp(`^-i (\\S+) -j (${GUARD_CHAIN_PREFIX}[0-9a-f]{16})\\s*$`).exec(line.trim());
+    if (jump) jumps.push({ from: current, veth: jump[1]!, chain: jump[2]! });
+  }
+  const doomed = new Set<string>();
+  for (const chain of chains) {
+    if (wanted) {
+      if (wanted.has(chain)) doomed.add(chain);
+      continue;
+    }
+    const from = jumps.filter((j) => j.chain === chain);
+    const live = await Promise.all(from.map((j) => interfaceExists(j.veth)));
+    if (!live.some(Boolean)) doomed.add(chain);
+  }
+  for (const j of jumps.filter((x) => doomed.has(x.chain))) await ebtables(['-D', j.from, '-i', j.veth, '-j', j.chain]).catch(() => undefined);
+  for (const chain of doomed) {
+    await ebtables(['-F', chain]).catch(() => undefined);
+    await ebtables(['-X', chain]).catch(() => undefined);
+  }
+  return doomed.size;
+}
+
+/** The host end of a container's eth0: the interface whose index is the container side's iflink. */
+export async function hostVethOf(containerPid: number): Promise<string | undefined> {
+  // The container's own sysfs, mounted in its network namespace, seen through its root.
+  const iflink = (await readFile(`/proc/${containerPid}/root/sys/class/net/eth0/iflink`, 'utf8').catch(() => '')).trim();
+  if (!iflink) return undefined;
+  for (const name of await readdir('/sys/class/net')) {
+    if (!name.startsWith('veth')) continue;
+    const index = (await readFile(`/sys/class/net/${name}/ifindex`, 'utf8').catch(() => '')).trim();
+    if (index === iflink) return name;
+  }
+  return undefined;
 }

@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import Docker from 'dockerode';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasEngine } from '../helpers/docker-env.js';
 import { DockerDriver } from '../../runner/sandbox/docker-driver.js';
 import { parseSeatPlan, type SeatRef } from '../../runner/sandbox/driver.js';
 import { bridgeName } from '../../runner/sandbox/host-firewall.js';
+import { LABEL } from '../../runner/sandbox/labels.js';
 import { seatImage } from './seat-image.js';
 
 const run = promisify(execFile);
@@ -28,18 +30,24 @@ function linkLocal(pid: number, ifname: string): string | undefined {
  * the bridge's host side has IPv6 off and ip6tables mirrors the IPv4 rules. The "turned on" step
  * is done from the host with nsenter, as the strongest candidate could.
  */
-describe.skipIf(!hasEngine)('docker: IPv6 on seat networks', () => {
+describe.skipIf(!hasEngine)('docker: seat networks (IPv6, one address per seat)', () => {
   const session = `ct-v6-${randomBytes(3).toString('hex')}`;
   const a: SeatRef = { session, seat: 'a' };
   const b: SeatRef = { session, seat: 'b' };
   const driver = new DockerDriver();
   const pids: Record<string, number> = {};
+  const addr: Record<string, { ip: string; mac: string }> = {};
 
   beforeAll(async () => {
     const image = await seatImage();
     const plan = (seat: string) => parseSeatPlan({ session, seat, task: 'contract', workspace: { image }, resources: { cpus: 0.5, memoryMiB: 256, pids: 64 } });
     await Promise.all([driver.provision(plan('a')), driver.provision(plan('b'))]);
-    for (const ref of [a, b]) pids[ref.seat] = (await driver.processes(ref))[0]!.hostPid;
+    for (const ref of [a, b]) {
+      pids[ref.seat] = (await driver.processes(ref))[0]!.hostPid;
+      const [c] = await new Docker().listContainers({ filters: { label: [`${LABEL.session}=${session}`, `${LABEL.seat}=${ref.seat}`, `${LABEL.role}=workspace`] } });
+      const net = Object.values(c!.NetworkSettings.Networks)[0]!;
+      addr[ref.seat] = { ip: net.IPAddress, mac: net.MacAddress };
+    }
   }, 120_000);
 
   afterAll(async () => {
@@ -72,5 +80,33 @@ describe.skipIf(!hasEngine)('docker: IPv6 on seat networks', () => {
     const ab = await driver.exec(a, { cmd: probe(`${addrB}%eth0`), deadlineMs: 20_000 });
     // Dropped, not refused or unroutable: the packets left a and went nowhere.
     expect(ab.stdout.trim()).toBe('blocked TimeoutError');
+  }, 60_000);
+
+  it('a seat that takes another seat’s address and announces it over ARP is not believed: the host’s probes still reach the real seat', async () => {
+    const { ip: ipB, mac: macB } = addr.b!;
+    const { mac: macA } = addr.a!;
+    await driver.exec(b, { cmd: ['sh', '-c', 'mkdir -p /tmp/b && cd /tmp/b && echo seat-b > index.html && nohup python3 -m http.server 8001 >/dev/null 2>&1 &'] });
+    // The strongest candidate, from the host: seat a's interface also takes b's address, serves on
+    // it, and tells the bridge over and over (gratuitous ARP replies) that b's address is at a's MAC.
+    await run('nsenter', ['-t', String(pids.a), '-n', 'ip', 'addr', 'add', `${ipB}/32`, 'dev', 'eth0']);
+    await driver.exec(a, { cmd: ['sh', '-c', `mkdir -p /tmp/a && cd /tmp/a && echo seat-a > index.html && nohup python3 -m http.server --bind ${ipB} 8001 >/dev/null 2>&1 &`] });
+    const garp = [
+      'import socket, time',
+      `mac = bytes.fromhex(${JSON.stringify(macA.replaceAll(':', ''))}); ip = socket.inet_aton(${JSON.stringify(ipB)})`,
+      "frame = b'\\xff' * 6 + mac + b'\\x08\\x06' + b'\\x00\\x01\\x08\\x00\\x06\\x04\\x00\\x02' + mac + ip + b'\\xff' * 6 + ip",
+      "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0))",
+      'for i in range(40):\n    s.send(frame); time.sleep(0.1)',
+    ].join('\n');
+    const announcing = run('nsenter', ['-t', String(pids.a), '-n', '-m', 'python3', '-c', garp]);
+    await run('ip', ['neigh', 'flush', 'to', ipB]).catch(() => undefined);
+    const answers: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      answers.push((await fetch(`http://${ipB}:8001/`, { signal: AbortSignal.timeout(3000) }).then((r) => r.text(), (e: unknown) => `error ${String(e)}`)).trim());
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await announcing;
+    expect(answers).toEqual(Array(5).fill('seat-b'));
+    const neigh = (await run('ip', ['neigh', 'show', 'to', ipB])).stdout;
+    expect(neigh.toLowerCase()).toContain(macB.toLowerCase());
   }, 60_000);
 });
