@@ -158,9 +158,27 @@ export function guardChain(tag: string): string {
   return GUARD_CHAIN_PREFIX + createHash('sha256').update(tag).digest('hex').slice(0, 16);
 }
 
+let ebtablesQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * ebtables has no wait-for-lock option like iptables' -w: calls from this process go one at a
+ * time, and one that lost a race with another process's change is tried again.
+ */
 async function ebtables(args: string[]): Promise<string> {
-  const { stdout } = await run('ebtables', args, { timeout: 15_000 });
-  return stdout;
+  const call = async (): Promise<string> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await run('ebtables', args, { timeout: 15_000 })).stdout;
+      } catch (e) {
+        const busy = /resource busy|try again|temporarily unavailable/i.test(String((e as { stderr?: string }).stderr ?? e));
+        if (!busy || attempt >= 5) throw e;
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+      }
+    }
+  };
+  const next = ebtablesQueue.then(call, call);
+  ebtablesQueue = next.catch(() => undefined);
+  return next;
 }
 
 export async function guardSeatAddress(veth: string, ip: string, mac: string, tag: string): Promise<void> {
