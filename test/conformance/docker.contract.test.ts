@@ -88,3 +88,34 @@ describe.skipIf(!hasEngine)('docker: the host disk is bounded against a seat tha
     expect(shm.stdout.trim().split('\n').at(-1)?.trim()).toBe(String(64 * 1024));
   }, 180_000);
 });
+
+// Every seat's candidate is uid 1000, and inotify's limits are per uid across the host.
+describe.skipIf(!hasEngine)('docker: per-uid kernel limits every seat shares (after host prepare)', () => {
+  const session = `ct-uid-${randomBytes(3).toString('hex')}`;
+  const driver = new DockerDriver();
+  afterAll(async () => {
+    await driver.sweep({ session });
+  });
+
+  it('a seat holding 300 inotify instances leaves the other seats theirs', async () => {
+    const image = await seatImage();
+    const plan = (seat: string) => parseSeatPlan({ session, seat, task: 'contract', workspace: { image }, resources: { cpus: 0.5, memoryMiB: 256, pids: 64 } });
+    await Promise.all([driver.provision(plan('hog')), driver.provision(plan('other'))]);
+    const hold = [
+      'import ctypes, time',
+      'libc = ctypes.CDLL(None)',
+      'fds = [libc.inotify_init1(0) for _ in range(300)]',
+      "open('/tmp/held', 'w').write(str(sum(f >= 0 for f in fds)))",
+      'time.sleep(60)',
+    ].join('\n');
+    await driver.exec({ session, seat: 'hog' }, { cmd: ['sh', '-c', `nohup python3 -c "${hold}" >/dev/null 2>&1 &`] });
+    let held = '';
+    for (let i = 0; i < 50 && !held; i++) {
+      held = (await driver.exec({ session, seat: 'hog' }, { cmd: ['cat', '/tmp/held'] })).stdout.trim();
+      if (!held) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(held).toBe('300');
+    const other = await driver.exec({ session, seat: 'other' }, { cmd: ['python3', '-c', 'import ctypes; print(ctypes.CDLL(None).inotify_init1(0))'] });
+    expect(Number(other.stdout.trim())).toBeGreaterThanOrEqual(0);
+  }, 120_000);
+});
