@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { PassThrough, Transform, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -655,8 +655,7 @@ export class DockerDriver implements SandboxDriver {
       const info = await exec.inspect();
       const pid = info.Pid;
       if (!info.Running || !pid) return;
-      const cgroupFile = `/proc/${pid}/cgroup`;
-      if (!existsSync(cgroupFile) || !readFileSync(cgroupFile, 'utf8').includes(containerId)) return;
+      if (!inContainer(pid, containerId)) return;
       // The whole process group the exec leads, then the leader itself.
       try {
         process.kill(-pid, 'SIGKILL');

@@ -126,9 +126,12 @@ export async function bridgeTerminal(ws: WebSocket, opts: BridgeOptions): Promis
   // A freeze or pause only detaches (what the candidate started runs on for the graders); a closed
   // page or a revoked login hangs the shell up, as closing a real terminal does, so reloads do
   // not pile up shells until the seat's pids limit.
+  // Decided once: a page closed after a freeze detached its terminal must not hang the shell up.
   let ended = false;
+  let decided = false;
   const end = (reason: ClosedReason | null): void => {
-    if (ended) return;
+    if (ended || decided) return;
+    decided = true;
     if (reason === 'frozen' || reason === 'paused') term.close();
     else void term.hangUp().catch((err: unknown) => log.warn({ err, ...ref }, 'terminal hang-up failed'));
   };
