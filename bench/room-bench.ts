@@ -29,7 +29,8 @@ import { DockerDriver, dockerDriverFor, SEAT_CAPABILITIES, DIND_CAPABILITIES } f
 import { DIND_COMMAND, DIND_PORT } from '../runner/sandbox/driver.js';
 import { loadExamPaper, planForSeatTask } from '../runner/sessions/paper.js';
 import { residentIdValid, type RosterEntry } from '../runner/sessions/roster.js';
-import { mapLimit, SessionService } from '../runner/sessions/session-service.js';
+import { mapLimit } from '../runner/core/concurrency.js';
+import { SessionService } from '../runner/sessions/session-service.js';
 import { startServer } from '../runner/server/http-server.js';
 import { openStore } from '../runner/store/db.js';
 import { DEFAULT_TASKS_ROOT, type LoadedTask } from '../runner/tasks/loader.js';

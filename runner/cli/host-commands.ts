@@ -1,12 +1,11 @@
 import type { Command } from 'commander';
 import { printJson, printText } from '../core/output.js';
-import { checkHost, renderReport } from '../host/check.js';
+import { checkHost, renderReport, type CheckedHost } from '../host/check.js';
 import { imageOps } from '../host/images.js';
 import { effectiveConfig, prepareHost } from '../host/prepare.js';
-import type { HostReport } from '../host/types.js';
 import { contextOf, type CliContext } from './context.js';
 
-function emit(ctx: CliContext, report: HostReport): void {
+function emit(ctx: CliContext, report: CheckedHost): void {
   if (ctx.json) printJson(report);
   else printText(renderReport(report, ctx.lang));
   process.exitCode = report.exitCode;
@@ -18,7 +17,7 @@ export function registerHostCommands(program: Command): void {
 
   host
     .command('check')
-    .description('检查主机是否可以开考：引擎、cgroup、磁盘、GPU、镜像 (is this host ready: engine, cgroups, disk, GPUs, images)')
+    .description('检查主机是否可以开考：沙箱后端、引擎、cgroup、磁盘、GPU、镜像 (is this host ready: sandbox backend, engine, cgroups, disk, GPUs, images)')
     .action(async (_opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
       emit(ctx, await checkHost(ctx.config));

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { DeploylabError } from '../core/errors.js';
 import { printJson, printText, say, table } from '../core/output.js';
-import { dockerDriverFor } from '../sandbox/docker-driver.js';
+import { sandboxDriverFor } from '../sandbox/backend.js';
 import type { SweepFilter } from '../sandbox/driver.js';
 import { parseDuration } from '../sandbox/labels.js';
 import { contextOf } from './context.js';
@@ -35,7 +35,7 @@ export function registerSandboxCommands(program: Command): void {
     .option('--older-than <duration>', '只看创建早于该时长的 (created longer ago than, e.g. 2h)')
     .action(async (o: { session?: string; olderThan?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const driver = dockerDriverFor(ctx.config);
+      const driver = sandboxDriverFor(ctx.config);
       const seats = await driver.list(filterFrom(o));
       if (ctx.json) {
         printJson({ ok: true, seats });
@@ -60,7 +60,7 @@ export function registerSandboxCommands(program: Command): void {
     .option('--older-than <duration>', '只清理创建早于该时长的 (created longer ago than, e.g. 2h)')
     .action(async (o: { session?: string; olderThan?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const driver = dockerDriverFor(ctx.config);
+      const driver = sandboxDriverFor(ctx.config);
       const removed = await driver.sweep(filterFrom(o));
       if (ctx.json) {
         printJson({ ok: true, removed });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { dockerDriverFor } from '../sandbox/docker-driver.js';
+import { sandboxDriverFor } from '../sandbox/backend.js';
 import { sandboxesOf } from '../sessions/paper.js';
 import { attachTerminal } from '../web/attach.js';
 import { contextOf } from './context.js';
@@ -16,7 +16,7 @@ export function registerSeatCommands(program: Command): void {
     .option('--root', '以 root 进入（考官检查用）(as root, for examiners)')
     .action(async (session: string, seatId: string, o: { task?: string; root?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const driver = dockerDriverFor(ctx.config);
+      const driver = sandboxDriverFor(ctx.config);
       const ref = o.task ? sandboxesOf(session, seatId, [o.task])[0]!.ref : { session, seat: seatId };
       const code = await attachTerminal(driver, ref, { stdin: process.stdin, stdout: process.stdout }, { user: o.root ? 'root' : 'candidate' });
       process.exitCode = code ?? 1;

@@ -3,31 +3,42 @@ import type { Config } from '../core/config.js';
 import { DeploylabError, type Bilingual, type Lang } from '../core/errors.js';
 import { EXIT, printJson, printText, say, table } from '../core/output.js';
 import { currentImageRef, dockerInSeatImages } from '../grading/task-runner.js';
-import { dockerFor, requireEngine } from '../images/image-build.js';
-import { dockerDriverFor } from '../sandbox/docker-driver.js';
+import { lazySandboxDriverFor, requireBackend, sandboxBackendFor } from '../sandbox/backend.js';
 import { parseDuration } from '../sandbox/labels.js';
 import { readRoster } from '../sessions/roster.js';
 import type { PdfWarning } from '../sessions/score-sheet-pdf.js';
-import { clockOf, seatView, SessionService, type ResetReport, type SeatCodes, type SeatReport } from '../sessions/session-service.js';
+import { clockOf, seatView } from '../sessions/ledger-store.js';
+import { SessionService, type ResetReport, type SeatCodes, type SeatReport } from '../sessions/session-service.js';
 import { remainingMs, zhState } from '../sessions/state-machine.js';
 import { openStore } from '../store/db.js';
 import { contextOf, type CliContext } from './context.js';
 
-/** The service over the configured store and the local engine. */
+/**
+ * The service over the configured store and the configured sandbox backend (`sandbox.driver`),
+ * once the backend answers: ENGINE_UNREACHABLE or CLUSTER_UNREACHABLE otherwise.
+ */
 export async function sessionServiceFor(config: Config, lang: Lang, opts: { quiet?: boolean } = {}): Promise<SessionService> {
-  const docker = dockerFor(config);
-  await requireEngine(docker);
+  const backend = sandboxBackendFor(config);
+  await requireBackend(config, backend);
   const progress = (l: Bilingual): void => {
     if (!opts.quiet) process.stderr.write(`${say(lang, l.zh, l.en)}\n`);
   };
   return new SessionService({
     db: openStore(config.dataDir),
-    driver: dockerDriverFor(config, docker),
+    driver: backend.driver,
     dataDir: config.dataDir,
-    docker,
+    ...(backend.docker ? { docker: backend.docker } : {}),
     progress,
     disk: config.disk,
   });
+}
+
+/**
+ * The service for commands that read or annotate the store (ls, show, codes, report, mark): its
+ * driver is built only if a seat is touched, so these work with the engine or the cluster down.
+ */
+export function storeSessionServiceFor(config: Config): SessionService {
+  return new SessionService({ db: openStore(config.dataDir), driver: lazySandboxDriverFor(config), dataDir: config.dataDir, disk: config.disk });
 }
 
 /**
@@ -262,7 +273,7 @@ export function registerSessionCommands(program: Command): void {
     .option('--seat <seat>', '只对一个考位 (one seat only)')
     .action(async (id: string, o: { reissue?: boolean; seat?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir, disk: ctx.config.disk });
+      const svc = storeSessionServiceFor(ctx.config);
       if (!o.reissue) {
         const seats = svc.seats(id).filter((x) => !o.seat || x.seat_id === o.seat);
         if (o.seat && seats.length === 0) svc.seat(id, o.seat);
@@ -280,7 +291,7 @@ export function registerSessionCommands(program: Command): void {
     .description('成绩单（按标准权重）：写出 CSV、JSON 与可打印的 HTML/PDF 成绩单 (score sheet under the standard\'s weights: CSV, JSON and a printable HTML/PDF sheet)')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir, disk: ctx.config.disk });
+      const svc = storeSessionServiceFor(ctx.config);
       const r = await svc.writePrintableReport(id);
       printPdfWarnings(ctx, r.warnings);
       if (ctx.json) printJson({ ok: true, ...r });
@@ -303,7 +314,7 @@ export function registerSessionCommands(program: Command): void {
     .requiredOption('--reason <text>', '理由 (reason)')
     .action(async (id: string, o: { seat: string; task: string; check: string; earned: string; examiner: string; reason: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir, disk: ctx.config.disk });
+      const svc = storeSessionServiceFor(ctx.config);
       svc.mark(id, o.seat, o.task, o.check, o.examiner, Number(o.earned), o.reason);
       if (ctx.json) printJson({ ok: true });
       else printScores(ctx, svc.report(id));
@@ -348,7 +359,7 @@ export function registerSessionCommands(program: Command): void {
     .description('列出场次 (list sessions)')
     .action(async (_o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir, disk: ctx.config.disk });
+      const svc = storeSessionServiceFor(ctx.config);
       const rows = svc.list();
       if (ctx.json) printJson({ ok: true, sessions: rows.map((r) => ({ ...r, spec: JSON.parse(r.spec) as unknown })) });
       else printText(table(['id', 'paper', 'room', 'state', 'created'], rows.map((r) => [r.id, r.paper_id, r.room, ctx.lang === 'zh' ? zhState(r.state) : r.state, r.created_at])));
@@ -359,7 +370,7 @@ export function registerSessionCommands(program: Command): void {
     .description('场次与考位状态 (session and seat states)')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const svc = new SessionService({ db: openStore(ctx.config.dataDir), driver: dockerDriverFor(ctx.config), dataDir: ctx.config.dataDir, disk: ctx.config.disk });
+      const svc = storeSessionServiceFor(ctx.config);
       const s = svc.session(id);
       const seats = svc.seats(id);
       const now = Date.now();

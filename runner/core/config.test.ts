@@ -89,6 +89,44 @@ describe('layered config', () => {
     }
   });
 
+  it('runs seats on Docker by default, with the Kubernetes settings filled in beside it', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.sandbox.driver).toBe('docker');
+    expect(c.sandbox.k8s).toEqual({ kubeconfig: '', context: '', toolboxImage: '', readyTimeoutSeconds: 180, graderNamespaceLabel: { key: 'deploylab.component', value: 'harness' } });
+    expect(c.docker).toEqual({ host: '', seatSubnetPool: '10.213.0.0/16' });
+  });
+
+  it('selects the Kubernetes backend with its settings from the file, the driver from the environment too', () => {
+    const file = tempFile(
+      'k8s.yaml',
+      'sandbox:\n  driver: k8s\n  k8s:\n    kubeconfig: /etc/deploylab/kubeconfig\n    context: exam-centre\n    toolboxImage: centre/toolbox:abc\n    readyTimeoutSeconds: 300\ndocker:\n  host: tcp://10.0.0.5:2375\n',
+    );
+    const c = loadConfig({ file, env: {} });
+    expect(c.sandbox).toEqual({
+      driver: 'k8s',
+      k8s: { kubeconfig: '/etc/deploylab/kubeconfig', context: 'exam-centre', toolboxImage: 'centre/toolbox:abc', readyTimeoutSeconds: 300, graderNamespaceLabel: { key: 'deploylab.component', value: 'harness' } },
+    });
+    expect(c.docker.host).toBe('tcp://10.0.0.5:2375');
+    const fromEnv = loadConfig({ env: { DEPLOYLAB_SANDBOX_DRIVER: 'k8s', DEPLOYLAB_SANDBOX_K8S_CONTEXT: 'lab' } });
+    expect(fromEnv.sandbox.driver).toBe('k8s');
+    expect(fromEnv.sandbox.k8s.context).toBe('lab');
+    expect(loadConfig({ file, env: { DEPLOYLAB_SANDBOX_DRIVER: 'docker' } }).sandbox.driver).toBe('docker');
+  });
+
+  it('refuses an unknown sandbox driver in both languages, naming the file and the field', () => {
+    const file = tempFile('driver.yaml', 'sandbox:\n  driver: kubernetes\n  k8s:\n    namespacePrefix: x\n');
+    const e = thrown(() => loadConfig({ file, env: {} }));
+    expect(e.code).toBe('CONFIG_INVALID');
+    expect(e.fault).toBe('config');
+    expect(e.message).toContain(`${file}: sandbox.driver: must be "docker" or "k8s", not "kubernetes"`);
+    expect(e.zh).toContain(`${file}: sandbox.driver:`);
+    expect(e.zh).toContain('沙箱后端只能是 docker 或 k8s');
+    expect(e.message).toContain('sandbox.k8s');
+    expect(e.message).toContain('namespacePrefix');
+    const env = thrown(() => loadConfig({ env: { DEPLOYLAB_SANDBOX_DRIVER: 'podman' } }));
+    expect(env.message).toContain('environment: sandbox.driver: must be "docker" or "k8s", not "podman"');
+  });
+
   it('reports YAML syntax errors as config faults', () => {
     const file = tempFile('syntax.yaml', 'images: [unclosed\n');
     const e = thrown(() => loadConfig({ file, env: {} }));

@@ -21,6 +21,37 @@ export const ConfigSchema = z.strictObject({
       seatSubnetPool: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/).default('10.213.0.0/16'),
     })
     .prefault({}),
+  /** Where exam seats run (runner/sandbox/backend.ts builds the driver from this). */
+  sandbox: z
+    .strictObject({
+      /** `docker`: the engine of the `docker` section, one host. `k8s`: a namespace per seat on a cluster. */
+      driver: z
+        .enum(['docker', 'k8s'], {
+          error: (iss) => `must be "docker" or "k8s", not ${JSON.stringify(iss.input)} (沙箱后端只能是 docker 或 k8s)`,
+        })
+        .default('docker'),
+      /** Read only when driver is k8s (runner/sandbox/k8s-driver.ts). */
+      k8s: z
+        .strictObject({
+          /** Kubeconfig file; empty: KUBECONFIG, then ~/.kube/config, then the in-cluster service account. */
+          kubeconfig: z.string().default(''),
+          /** Context of that kubeconfig; empty: its current context. */
+          context: z.string().default(''),
+          /** The trusted `files` sidecar of every seat pod, pullable by the cluster; empty: `<images.prefix>/toolbox:latest`. */
+          toolboxImage: z.string().default(''),
+          /** How long provisioning waits for a seat's workspace pod to run. */
+          readyTimeoutSeconds: z.number().positive().default(180),
+          /** Label of the runner's own namespace: graders there may reach seat services (the seats' network policy). */
+          graderNamespaceLabel: z
+            .strictObject({
+              key: z.string().min(1).default('deploylab.component'),
+              value: z.string().min(1).default('harness'),
+            })
+            .prefault({}),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   images: z
     .strictObject({
       prefix: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/).default('deploylab'),
@@ -81,6 +112,10 @@ const ENV_KEYS: Record<string, { path: string[]; kind: 'string' | 'number' | 'bo
   DEPLOYLAB_DATA_DIR: { path: ['dataDir'], kind: 'string' },
   DEPLOYLAB_DOCKER_HOST: { path: ['docker', 'host'], kind: 'string' },
   DEPLOYLAB_DOCKER_SEAT_SUBNET_POOL: { path: ['docker', 'seatSubnetPool'], kind: 'string' },
+  DEPLOYLAB_SANDBOX_DRIVER: { path: ['sandbox', 'driver'], kind: 'string' },
+  DEPLOYLAB_SANDBOX_K8S_KUBECONFIG: { path: ['sandbox', 'k8s', 'kubeconfig'], kind: 'string' },
+  DEPLOYLAB_SANDBOX_K8S_CONTEXT: { path: ['sandbox', 'k8s', 'context'], kind: 'string' },
+  DEPLOYLAB_SANDBOX_K8S_TOOLBOX_IMAGE: { path: ['sandbox', 'k8s', 'toolboxImage'], kind: 'string' },
   DEPLOYLAB_IMAGES_PREFIX: { path: ['images', 'prefix'], kind: 'string' },
   DEPLOYLAB_IMAGES_BASE: { path: ['images', 'base'], kind: 'string' },
   DEPLOYLAB_IMAGES_OFFLINE: { path: ['images', 'offline'], kind: 'boolean' },

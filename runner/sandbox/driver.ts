@@ -5,7 +5,9 @@ import { parseOrThrow } from '../core/validation.js';
 /**
  * The one narrow interface through which the harness provisions and inspects a candidate's
  * machine ("seat"). Two implementations: docker-driver.ts (local engine) and k8s-driver.ts
- * (a namespace per seat). Both must pass test/conformance/driver-contract.ts.
+ * (a namespace per seat). Both must pass test/conformance/driver-contract.ts. fake-driver.ts is an
+ * in-memory stand-in for lifecycle tests only (no sandbox, runs no processes, not selectable in a
+ * config); it passes the contract's lifecycle half.
  *
  * Grading never runs a candidate's binaries through this interface: files come out through the
  * engine's archive API (docker) or a trusted sidecar (k8s); processes are listed host-side.
@@ -292,7 +294,7 @@ export interface SeatDiskUsage {
 }
 
 export interface SandboxDriver {
-  readonly name: 'docker' | 'k8s';
+  readonly name: 'docker' | 'k8s' | 'fake';
   /**
    * How many seat sandboxes one session can hold at most (its network's addresses), or null when
    * the backend sets no such bound. Checked when a session opens, before any work starts.

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { DeploylabError, type Bilingual } from '../core/errors.js';
 import { FUNCTION_CODES, functionOfSkill, type Catalogue, type FunctionCode, type Level } from '../tasks/catalogue.js';
 
@@ -15,7 +16,9 @@ import { FUNCTION_CODES, functionOfSkill, type Catalogue, type FunctionCode, typ
  * - A check whose outcome is `error` or `pending` has not been judged: it contributes 0 to a
  *   provisional total, the sheet is incomplete and `passed` is null until it is re-graded.
  */
-export type Outcome = 'pass' | 'partial' | 'fail' | 'blocked' | 'error' | 'pending';
+export const OUTCOMES = ['pass', 'partial', 'fail', 'blocked', 'error', 'pending'] as const;
+export const OutcomeSchema = z.enum(OUTCOMES);
+export type Outcome = (typeof OUTCOMES)[number];
 
 export interface CheckResult {
   taskId: string;

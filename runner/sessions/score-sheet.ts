@@ -1,4 +1,5 @@
 import type { Bilingual } from '../core/errors.js';
+import { escapeHtml as esc } from '../core/html.js';
 import type { ScoreSheet } from '../scoring/score.js';
 import type { FunctionCode, Level } from '../tasks/catalogue.js';
 
@@ -48,7 +49,6 @@ export interface ScoreSheetDoc {
   rows: ScoreSheetRow[];
 }
 
-const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const fmt1 = (x: number): string => x.toFixed(1);
 
 function result(sheet: ScoreSheet | null): { zh: string; en: string; cls: string } {

@@ -5,7 +5,7 @@ import { nowIso, type DB } from '../store/db.js';
 import { readDiskRows, type DiskLevel } from './disk-watch.js';
 import { endsAt, type SeatStateName } from './state-machine.js';
 import { sandboxesOf, type SeatSandbox } from './paper.js';
-import { clockOf, storeNewCodes, type SeatRow, type SessionRow } from './session-service.js';
+import { clockOf, Ledger, type SeatRow } from './ledger-store.js';
 
 /**
  * What the candidate web pages need from the session store, and nothing more:
@@ -51,21 +51,24 @@ export { normaliseCode };
 const REDEEMABLE = "access_code_hash IS NOT NULL AND code_redeemed_at IS NULL AND state NOT IN ('removed', 'failed', 'pending')";
 
 export class SeatDirectory {
-  constructor(private readonly db: DB) {}
+  private readonly ledger: Ledger;
+
+  constructor(private readonly db: DB) {
+    this.ledger = new Ledger(db);
+  }
 
   private info(seat: SeatRow): SeatInfo {
-    const s = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(seat.session_id) as SessionRow;
-    const spec = JSON.parse(s.spec) as { tasks?: string[] };
+    const spec = this.ledger.spec(seat.session_id);
     const end = endsAt(clockOf(seat));
-    const boxes = sandboxesOf(seat.session_id, seat.seat_id, spec.tasks ?? []);
+    const boxes = sandboxesOf(seat.session_id, seat.seat_id, spec.tasks);
     const disk = readDiskRows(this.db, seat.session_id).get(seat.seat_id);
     return {
       sessionId: seat.session_id,
       seatId: seat.seat_id,
       ref: boxes[0]?.ref ?? { session: seat.session_id, seat: seat.seat_id },
       sandboxes: boxes,
-      paperId: s.paper_id,
-      taskIds: spec.tasks ?? [],
+      paperId: spec.paperId,
+      taskIds: spec.tasks,
       candidateNo: seat.candidate_no,
       name: seat.name,
       state: seat.state,
@@ -112,7 +115,7 @@ export class SeatDirectory {
           .prepare(`UPDATE seats SET code_redeemed_at = ? WHERE session_id = ? AND seat_id = ? AND access_code_hash = ? AND ${REDEEMABLE}`)
           .run(nowIso(), hit.session, hit.seat, hit.hash);
         if (r.changes !== 1) return null;
-        return this.info(this.db.prepare('SELECT * FROM seats WHERE session_id = ? AND seat_id = ?').get(hit.session, hit.seat) as SeatRow);
+        return this.info(this.ledger.seat(hit.session, hit.seat));
       })
       .immediate();
   }
@@ -130,7 +133,7 @@ export class SeatDirectory {
     if (!token || token.length > 128) return null;
     const row = this.db.prepare('SELECT session_id, seat_id FROM seat_tokens WHERE token_sha256 = ? AND revoked_at IS NULL').get(tokenHash(token)) as { session_id: string; seat_id: string } | undefined;
     if (!row) return null;
-    const seat = this.db.prepare('SELECT * FROM seats WHERE session_id = ? AND seat_id = ?').get(row.session_id, row.seat_id) as SeatRow | undefined;
+    const seat = this.ledger.findSeat(row.session_id, row.seat_id);
     if (!seat || seat.state === 'removed') return null;
     return this.info(seat);
   }
@@ -151,7 +154,6 @@ export class SeatDirectory {
   /** Examiner: a fresh code for a seat (lost card, cleared browser); the old code and the seat's tokens stop working. */
   reissueCode(ref: SeatRef): string {
     ref = this.candidateSeat(ref);
-    const seat = this.db.prepare('SELECT * FROM seats WHERE session_id = ? AND seat_id = ?').get(ref.session, ref.seat) as SeatRow;
-    return storeNewCodes(this.db, ref.session, [seat])[ref.seat]!;
+    return this.ledger.storeNewCodes(ref.session, [this.ledger.seat(ref.session, ref.seat)])[ref.seat]!;
   }
 }

@@ -210,6 +210,8 @@ CREATE INDEX examiner_logins_created ON examiner_logins(created_at);`,
   sampled_at INTEGER NOT NULL,
   PRIMARY KEY (session_id, seat_id)
 ) STRICT;`,
+  // 5: each grading run records the content hash of every task it graded (the session's pinned copy).
+  'ALTER TABLE grading_runs ADD COLUMN task_hashes TEXT;',
 ];
 
 export function migrate(db: DB): number {

@@ -1,7 +1,7 @@
 import type { Bilingual } from '../core/errors.js';
 import type { SessionRow } from '../sessions/session-service.js';
 import { zhState } from '../sessions/state-machine.js';
-import { escapeHtml as e } from './html.js';
+import { escapeHtml as e } from '../core/html.js';
 import { bi, htmlDocument } from './pages.js';
 
 /** Texts examiners read, Chinese first with English beside it. */

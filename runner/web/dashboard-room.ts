@@ -5,7 +5,8 @@ import { asDeploylabError } from '../core/errors.js';
 import type { SandboxDriver, SeatState } from '../sandbox/driver.js';
 import { loadExamPaper, sandboxesOf } from '../sessions/paper.js';
 import type { DiskLevel, SeatDiskRow } from '../sessions/disk-watch.js';
-import { clockOf, type SessionService } from '../sessions/session-service.js';
+import { clockOf, type LatestRunRow } from '../sessions/ledger-store.js';
+import type { SessionService } from '../sessions/session-service.js';
 import { remainingMs, zhState, type SeatStateName, type SessionState } from '../sessions/state-machine.js';
 
 /**
@@ -88,12 +89,7 @@ export class TerminalPresence {
   }
 }
 
-interface RunRow {
-  seat_id: string;
-  id: number;
-  status: string | null;
-  done: number;
-}
+type RunRow = LatestRunRow;
 
 /** Builds snapshots; engine states and score sheets are cached so many viewers cost one read. */
 export class RoomReader {
@@ -169,24 +165,12 @@ export class RoomReader {
 
   /** Latest grading run per seat with the checks recorded so far. */
   private runs(id: string): Map<string, RunRow> {
-    const rows = this.svc.db
-      .prepare(
-        `SELECT r.seat_id, r.id, e.status, (SELECT count(*) FROM check_results c WHERE c.run_id = r.id) AS done
-         FROM grading_runs r LEFT JOIN grading_run_ends e ON e.run_id = r.id
-         WHERE r.session_id = ? AND r.id = (SELECT max(id) FROM grading_runs x WHERE x.session_id = r.session_id AND x.seat_id = r.seat_id)`,
-      )
-      .all(id) as RunRow[];
-    return new Map(rows.map((r) => [r.seat_id, r]));
+    return new Map(this.svc.ledger.latestRuns(id).map((r) => [r.seat_id, r]));
   }
 
   /** Score sheets only change when a run ends or an examiner marks: recompute on that, not per poll. */
   private scoreViews(id: string): Map<string, NonNullable<SeatView['score']>> {
-    const k = this.svc.db
-      .prepare(
-        `SELECT (SELECT count(*) FROM grading_run_ends e JOIN grading_runs r ON r.id = e.run_id WHERE r.session_id = ?) AS ends,
-                (SELECT count(*) FROM examiner_marks WHERE session_id = ?) AS marks`,
-      )
-      .get(id, id) as { ends: number; marks: number };
+    const k = this.svc.ledger.scoreVersion(id);
     const key = `${k.ends}/${k.marks}`;
     const cached = this.scores.get(id);
     if (cached?.key === key) return cached.bySeat;

@@ -1,6 +1,6 @@
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
-import { dockerDriverFor } from '../sandbox/docker-driver.js';
+import { sandboxDriverFor } from '../sandbox/backend.js';
 import { SeatDirectory } from '../sessions/seat-directory.js';
 import { SessionService } from '../sessions/session-service.js';
 import { openStore } from '../store/db.js';
@@ -12,11 +12,11 @@ import { ExaminerGate } from './examiner-auth.js';
 
 /**
  * The candidate pages and examiner API as `deploylab serve` runs them: the session store under
- * dataDir, the local engine, the examiner token from the config. Pass `web` to startServer.
+ * dataDir, the configured sandbox backend (`sandbox.driver`), the examiner token from the config. Pass `web` to startServer.
  */
 export function webAppFromConfig(config: Config, log: Logger, opts: { tasksRoot?: string } = {}): { web: WebApp; close(): void } {
   const db = openStore(config.dataDir);
-  const driver = dockerDriverFor(config);
+  const driver = sandboxDriverFor(config);
   const examinerToken = config.server.examinerToken || undefined;
   const gate = new ExaminerGate(examinerToken);
   const web = createWebApp({

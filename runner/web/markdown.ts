@@ -1,5 +1,5 @@
 import { Marked, type Tokens } from 'marked';
-import { escapeHtml } from './html.js';
+import { escapeHtml } from '../core/html.js';
 
 /** Links only to the web or relative places: no javascript:, data:, vbscript: and the like. */
 function safeUrl(href: string): string | null {

@@ -1,5 +1,5 @@
 import type { Bilingual } from '../core/errors.js';
-import { escapeHtml as e } from './html.js';
+import { escapeHtml as e } from '../core/html.js';
 import { renderMarkdown } from './markdown.js';
 import type { SeatBinding, TaskSheet } from './access.js';
 

@@ -26,6 +26,13 @@ export interface ContractOptions {
    * engine bounds disk itself (Kubernetes' ephemeral-storage) and the calls say SANDBOX_UNSUPPORTED.
    */
   diskWatch?: boolean;
+  /**
+   * Whether the driver runs the seat's processes (default true: every real engine). false, for the
+   * in-memory driver: the engine cases (exec, limits, isolation, endpoints, processes) are skipped,
+   * the lifecycle cases run with their process steps gated, and the process operations must be
+   * refused with SANDBOX_UNSUPPORTED rather than pretend.
+   */
+  runsProcesses?: boolean;
 }
 
 async function expectCode(p: Promise<unknown>, code: string, fault?: string): Promise<DeploylabError> {
@@ -45,8 +52,16 @@ async function httpGet(host: string, port: number, timeoutMs = 3000): Promise<st
   return res.text();
 }
 
-/** The contract every sandbox driver must meet, run against a real engine. */
+/**
+ * The contract every sandbox driver must meet. On a real engine every case runs. With
+ * `runsProcesses: false` the lifecycle half runs (provision and labels, status/list, freeze/thaw,
+ * files, disk accounting, halt/release, evidence, typed errors, destroy and sweep) and the engine
+ * half is skipped, visibly.
+ */
 export function runDriverContract(opts: ContractOptions): void {
+  const procs = opts.runsProcesses !== false;
+  /** A case that needs the seat's processes to run. */
+  const engineIt = it.skipIf(!procs);
   describe(`sandbox driver contract: ${opts.name}`, () => {
     const session = `ct-${randomBytes(3).toString('hex')}`;
     const a: SeatRef = { session, seat: 'a' };
@@ -87,7 +102,7 @@ export function runDriverContract(opts: ContractOptions): void {
       expect(listed.map((s) => s.ref.seat)).toEqual(['a', 'b']);
     });
 
-    it('execs as the candidate (uid 1000) by default and as root on request, with exit codes', async () => {
+    engineIt('execs as the candidate (uid 1000) by default and as root on request, with exit codes', async () => {
       const me = await driver.exec(a, { cmd: ['id', '-u'] });
       expect(me.stdout.trim()).toBe('1000');
       expect(me.exitCode).toBe(0);
@@ -100,7 +115,7 @@ export function runDriverContract(opts: ContractOptions): void {
       expect(pwd.stdout).toBe('/workspace\nwrote\n');
     });
 
-    it('exec: stdin, streamed output, output cap, TTY, deadline', async () => {
+    engineIt('exec: stdin, streamed output, output cap, TTY, deadline', async () => {
       const chunks: string[] = [];
       const cat = await driver.exec(a, { cmd: ['cat'], stdin: 'hello seat', onOutput: (_s, c) => chunks.push(c.toString()) });
       expect(cat.stdout).toBe('hello seat');
@@ -130,14 +145,17 @@ export function runDriverContract(opts: ContractOptions): void {
       const files = tree.filter((e) => e.type === 'file').map((e) => [e.path, e.uid, e.mode & 0o777]);
       expect(files.sort()).toEqual([['a.txt', 1000, 0o644], ['b.bin', 1000, 0o600]]);
       // The candidate owns what was written for them.
-      const mine = await driver.exec(a, { cmd: ['sh', '-c', 'echo more >> /workspace/notes/a.txt && cat /workspace/notes/a.txt'] });
-      expect(mine.stdout).toBe('alpha\nmore\n');
+      if (procs) {
+        const mine = await driver.exec(a, { cmd: ['sh', '-c', 'echo more >> /workspace/notes/a.txt && cat /workspace/notes/a.txt'] });
+        expect(mine.stdout).toBe('alpha\nmore\n');
+      }
       await expectCode(driver.readFile(a, '/workspace/nope.txt'), 'SANDBOX_FILE_NOT_FOUND', 'candidate');
-      await driver.exec(a, { cmd: ['sh', '-c', 'head -c 300000 /dev/zero > /workspace/big.bin'] });
+      if (procs) await driver.exec(a, { cmd: ['sh', '-c', 'head -c 300000 /dev/zero > /workspace/big.bin'] });
+      else await driver.writeFiles(a, [{ path: '/workspace/big.bin', content: Buffer.alloc(300_000) }]);
       await expectCode(driver.readFile(a, '/workspace/big.bin', { maxBytes: 100_000 }), 'SANDBOX_FILE_TOO_LARGE');
     });
 
-    it('an endpoint of a seat service is reachable by graders; processes are listed with host PIDs', async () => {
+    engineIt('an endpoint of a seat service is reachable by graders; processes are listed with host PIDs', async () => {
       await driver.exec(a, { cmd: ['sh', '-c', 'echo seat-a > index.html; nohup python3 -m http.server 8000 >/dev/null 2>&1 &'] });
       const ep = await driver.endpoint(a, 8000);
       let body = '';
@@ -156,7 +174,7 @@ export function runDriverContract(opts: ContractOptions): void {
       }
     });
 
-    it('limits: a memory hog is killed; a fork bomb stops at the pids limit while another seat stays responsive', async () => {
+    engineIt('limits: a memory hog is killed; a fork bomb stops at the pids limit while another seat stays responsive', async () => {
       const hog = await driver.exec(a, { cmd: ['python3', '-c', 'b = bytearray(600 << 20); print("survived")'], deadlineMs: 30_000 });
       expect(hog.stdout).not.toContain('survived');
       expect(hog.exitCode).not.toBe(0);
@@ -187,7 +205,7 @@ export function runDriverContract(opts: ContractOptions): void {
       await new Promise((res) => setTimeout(res, 4500));
     });
 
-    it('isolation: seat A cannot connect to seat B, nor out of its network; the host can reach both', async () => {
+    engineIt('isolation: seat A cannot connect to seat B, nor out of its network; the host can reach both', async () => {
       await driver.exec(b, { cmd: ['sh', '-c', 'echo seat-b > index.html; nohup python3 -m http.server 8000 >/dev/null 2>&1 &'] });
       const epB = await driver.endpoint(b, 8000);
       let body = '';
@@ -217,23 +235,27 @@ export function runDriverContract(opts: ContractOptions): void {
     });
 
     it('freeze closes candidate access while services keep running; thaw reopens it', async () => {
-      const term = await driver.openTerminal(a);
-      term.stream.write('echo from-terminal\n');
+      const term = procs ? await driver.openTerminal(a) : undefined;
+      term?.stream.write('echo from-terminal\n');
       await driver.freeze(a);
       expect((await driver.status(a)).state).toBe('frozen');
-      expect(await Promise.race([term.done.then(() => 'closed'), new Promise((r) => setTimeout(() => r('open'), 3000))])).toBe('closed');
+      if (term) expect(await Promise.race([term.done.then(() => 'closed'), new Promise((r) => setTimeout(() => r('open'), 3000))])).toBe('closed');
       await expectCode(driver.exec(a, { cmd: ['true'] }), 'SANDBOX_SEAT_FROZEN', 'candidate');
       await expectCode(driver.openTerminal(a), 'SANDBOX_SEAT_FROZEN');
-      const root = await driver.exec(a, { cmd: ['true'], user: 'root' });
-      expect(root.exitCode).toBe(0);
-      if (opts.endpointsReachable !== false) {
-        const ep = await driver.endpoint(a, 8000);
-        expect(await httpGet(ep.host, ep.port)).toBe('seat-a\n');
+      if (procs) {
+        const root = await driver.exec(a, { cmd: ['true'], user: 'root' });
+        expect(root.exitCode).toBe(0);
+        if (opts.endpointsReachable !== false) {
+          const ep = await driver.endpoint(a, 8000);
+          expect(await httpGet(ep.host, ep.port)).toBe('seat-a\n');
+        }
+        expect((await driver.processes(a)).some((p) => p.command.includes('http.server'))).toBe(true);
       }
-      expect((await driver.processes(a)).some((p) => p.command.includes('http.server'))).toBe(true);
       await driver.thaw(a);
       expect((await driver.status(a)).state).toBe('running');
-      expect((await driver.exec(a, { cmd: ['echo', 'back'] })).stdout).toBe('back\n');
+      if (procs) expect((await driver.exec(a, { cmd: ['echo', 'back'] })).stdout).toBe('back\n');
+      // Access is open again: what refuses the candidate now is only that nothing runs here.
+      else await expectCode(driver.exec(a, { cmd: ['echo', 'back'] }), 'SANDBOX_UNSUPPORTED', 'infrastructure');
     });
 
     it('disk: the engine counts what a seat writes, to that seat only; halt stops every process of it, release lets them go on', async () => {
@@ -244,25 +266,35 @@ export function runDriverContract(opts: ContractOptions): void {
       }
       const bytesOf = async (ref: SeatRef): Promise<number> => (await driver.diskUsage({ session })).find((u) => u.ref.seat === ref.seat)?.bytes ?? 0;
       const [a0, b0] = [await bytesOf(a), await bytesOf(b)];
-      expect((await driver.exec(a, { cmd: ['sh', '-c', 'head -c 20971520 /dev/zero > /workspace/blob && sync'] })).exitCode).toBe(0);
+      if (procs) expect((await driver.exec(a, { cmd: ['sh', '-c', 'head -c 20971520 /dev/zero > /workspace/blob && sync'] })).exitCode).toBe(0);
+      // Outside the workspace: with no process to delete it, it must stay out of the evidence below.
+      else await driver.writeFiles(a, [{ path: '/tmp/blob', content: Buffer.alloc(20 << 20) }]);
       const [a1, b1] = [await bytesOf(a), await bytesOf(b)];
       expect(a1 - a0).toBeGreaterThanOrEqual(20 << 20);
       expect(Math.abs(b1 - b0)).toBeLessThan(1 << 20);
       // A counter the seat runs; only the engine's archive API reads it back.
-      await driver.exec(a, { cmd: ['sh', '-c', 'nohup sh -c \'i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done\' >/dev/null 2>&1 &'] });
+      if (procs) await driver.exec(a, { cmd: ['sh', '-c', 'nohup sh -c \'i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done\' >/dev/null 2>&1 &'] });
       const count = async (): Promise<number> => Number((await driver.readFile(a, '/tmp/count')).toString().trim() || '0');
-      await new Promise((r) => setTimeout(r, 500));
+      if (procs) await new Promise((r) => setTimeout(r, 500));
       await driver.halt(a);
-      const h1 = await count();
-      await new Promise((r) => setTimeout(r, 1500));
-      expect(await count()).toBe(h1);
+      const h1 = procs ? await count() : 0;
+      if (procs) {
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(await count()).toBe(h1);
+      }
       await expectCode(driver.exec(a, { cmd: ['true'], user: 'root' }), 'SANDBOX_SEAT_HALTED');
-      expect((await driver.exec(b, { cmd: ['echo', 'alive'], deadlineMs: 5000 })).stdout).toBe('alive\n');
+      if (procs) expect((await driver.exec(b, { cmd: ['echo', 'alive'], deadlineMs: 5000 })).stdout).toBe('alive\n');
+      // The other seat is not halted: nothing but the missing process refuses it.
+      else await expectCode(driver.exec(b, { cmd: ['echo', 'alive'] }), 'SANDBOX_UNSUPPORTED');
       await driver.release(a);
-      await new Promise((r) => setTimeout(r, 1500));
-      expect(await count()).toBeGreaterThan(h1);
-      // The counter ends by itself within a minute; the blob goes now.
-      await driver.exec(a, { cmd: ['rm', '-f', '/workspace/blob'], user: 'root' });
+      if (procs) {
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(await count()).toBeGreaterThan(h1);
+        // The counter ends by itself within a minute; the blob goes now.
+        await driver.exec(a, { cmd: ['rm', '-f', '/workspace/blob'], user: 'root' });
+      } else {
+        await expectCode(driver.exec(a, { cmd: ['true'], user: 'root' }), 'SANDBOX_UNSUPPORTED');
+      }
     });
 
     it('captures the workspace as a gzipped tar with its sha256', async () => {
@@ -274,7 +306,8 @@ export function runDriverContract(opts: ContractOptions): void {
       const entries = await readTar(Readable.from(gunzipSync(bytes)), 10 << 20);
       const names = entries.map((e) => e.path);
       expect(names).toContain('workspace/notes/a.txt');
-      expect(names).toContain('workspace/index.html');
+      // Written by the seat's own web server case.
+      if (procs) expect(names).toContain('workspace/index.html');
     });
 
     it('engine errors come back typed: unknown seat, missing image, unreachable engine', async () => {
@@ -289,6 +322,29 @@ export function runDriverContract(opts: ContractOptions): void {
       await expectCode(dead.provision(parseSeatPlan(plan('d'))), 'SANDBOX_ENGINE_ERROR', 'infrastructure');
       await expectCode(dead.list(), 'SANDBOX_ENGINE_ERROR', 'infrastructure');
     });
+
+    // Registered only where it applies, so real engines' runs list exactly their own cases.
+    if (!procs) {
+      it('runs no processes: exec, terminals, process listing and endpoints are refused, typed, never faked', async () => {
+        const calls = [
+          () => driver.exec(a, { cmd: ['true'] }),
+          () => driver.exec(a, { cmd: ['true'], user: 'root' }),
+          () => driver.openTerminal(a),
+          () => driver.openTerminal(a, { user: 'root' }),
+          () => driver.processes(a),
+          () => driver.endpoint(a, 8000),
+        ];
+        for (const call of calls) {
+          const e = await expectCode(call(), 'SANDBOX_UNSUPPORTED', 'infrastructure');
+          // Both languages say why (the Chinese text is not the English one copied).
+          expect(e.zh).toMatch(/[\u4e00-\u9fff]/);
+          expect(e.message).toMatch(/process/i);
+        }
+        // An unknown seat is still an unknown seat.
+        await expectCode(driver.exec({ session, seat: 'nosuch' }, { cmd: ['true'] }), 'SANDBOX_SEAT_NOT_FOUND', 'infrastructure');
+        await expectCode(driver.processes({ session, seat: 'nosuch' }), 'SANDBOX_SEAT_NOT_FOUND', 'infrastructure');
+      });
+    }
 
     it('destroy removes a seat; a sweep leaves nothing carrying the session labels', async () => {
       await driver.destroy(a);

@@ -2,7 +2,8 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { remainingMs } from '../../runner/sessions/state-machine.js';
-import { clockOf, SessionService } from '../../runner/sessions/session-service.js';
+import { clockOf } from '../../runner/sessions/ledger-store.js';
+import { SessionService } from '../../runner/sessions/session-service.js';
 import { hasEngine } from '../helpers/docker-env.js';
 import { ROSTER, images, miniTasksRoot, newService, until } from './helpers.js';
 

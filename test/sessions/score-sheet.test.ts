@@ -78,7 +78,7 @@ describe('printable score sheet', () => {
     expect(html).not.toContain('<i>');
     expect(html).not.toContain('examiner <Li>');
     expect(html).toContain('&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;');
-    expect(html).toContain('O&#39;Brien &#38; 张三');
+    expect(html).toContain('O&#39;Brien &amp; 张三');
     expect(html).toContain('王五 &#60;b&#62;粗&#60;/b&#62;');
     expect(html).toContain('A101 &#60;i&#62;');
 

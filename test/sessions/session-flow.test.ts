@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runSolution } from '../../runner/grading/task-runner.js';
 import { findChromium } from '../../runner/sessions/score-sheet-pdf.js';
 import { SeatDirectory } from '../../runner/sessions/seat-directory.js';
-import { verifyManifest } from '../../runner/sessions/session-service.js';
+import { verifyManifest } from '../../runner/sessions/archive.js';
 import { loadExamPaper } from '../../runner/sessions/paper.js';
 import { hasEngine } from '../helpers/docker-env.js';
 import { images, MINI_PAPER, miniTasksRoot, newService, ROSTER } from './helpers.js';

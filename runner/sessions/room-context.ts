@@ -1,0 +1,38 @@
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import type { Bilingual } from '../core/errors.js';
+import type { SandboxDriver } from '../sandbox/driver.js';
+import type { DiskPolicy } from './disk-watch.js';
+import type { Ledger } from './ledger-store.js';
+import { sandboxesOf, type LoadedExamPaper, type SeatSandbox } from './paper.js';
+import { loadPinnedPaper } from './pinned-tasks.js';
+
+export type Progress = (line: Bilingual) => void;
+
+/**
+ * What every phase of the exam's lifecycle works with: the ledger, the sandbox driver and the
+ * room's clocks. Built once by the SessionService facade and handed to the phase modules
+ * (provisioning, room-clock, room-disk, grading-run, reports, archive, reset).
+ */
+export interface RoomContext {
+  readonly ledger: Ledger;
+  readonly driver: SandboxDriver;
+  readonly dataDir: string;
+  /** Engine for the trusted toolbox (model-load checks); without it such checks are `error`. */
+  readonly docker: Docker | undefined;
+  readonly progress: Progress;
+  readonly now: () => number;
+  /** Monotonic milliseconds: how wall-clock jumps are noticed. */
+  readonly monotonic: () => number;
+  readonly disk: DiskPolicy;
+  /** Free bytes on the host where seats and the store live; null where it cannot be measured. */
+  readonly hostFree: () => Promise<number | null>;
+}
+
+export const sessionDir = (ctx: Pick<RoomContext, 'dataDir'>, id: string): string => join(ctx.dataDir, 'sessions', id);
+
+/** The sandboxes (one per task) of a candidate's seat. */
+export const seatSandboxes = (ctx: RoomContext, id: string, seatId: string): SeatSandbox[] => sandboxesOf(id, seatId, ctx.ledger.spec(id).tasks);
+
+/** The paper and tasks the session examines: the copy pinned when it opened. */
+export const examinedPaper = (ctx: RoomContext, id: string): LoadedExamPaper => loadPinnedPaper(ctx.ledger.spec(id), sessionDir(ctx, id), id);
