@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
-import { figuresOf, runLoad } from '../graders/load-client.js';
+import { figuresOf, runLoad } from '../graders/load/load-client.js';
 import { Deadline } from '../graders/probe.js';
 import { hasWrk, runWrk, startPacedServer, WRK, type LatencyFigures } from '../test/helpers/paced-server.js';
 

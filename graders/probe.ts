@@ -345,13 +345,13 @@ export interface SeatHandle {
    * in a container of its own without network; the candidate's binaries never run. Each `copy`
    * puts the seat file `from` at `to` inside the toolbox. A seat file that is missing or not a
    * regular file throws (fault candidate). Optional: a harness without a toolbox leaves it out and
-   * the probes that need it report `error` (PROBE_NEEDS_TOOLBOX).
+   * the checks that need it (seat capability `toolbox`, capabilities.ts) report `error` (PROBE_NEEDS_TOOLBOX).
    */
   /**
    * The file the seat container's image ships at `path` (symlinks followed), read from the image
    * the harness built rather than from the running container, so nothing the candidate did in the
-   * seat changes it; null when the image has nothing there. Optional: without it, the process
-   * probe's `executable` expectation reports `error` (PROBE_NEEDS_ENGINE).
+   * seat changes it; null when the image has nothing there. Optional: without it, the checks that
+   * need it (seat capability `image-files`, capabilities.ts) report `error` (PROBE_NEEDS_ENGINE).
    */
   imageFile?(path: string, opts?: { container?: string }): Promise<{ path: string; size: number; sha256: string } | null>;
   runTrusted?(opts: {

@@ -7,12 +7,12 @@
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContainerParamsSchema } from '../runner/tasks/probe-params.js';
-import { buildTar } from '../runner/sandbox/tar.js';
-import { hasEngine } from '../test/helpers/docker-env.js';
-import { requireImage } from '../test/helpers/images.js';
+import { ContainerParamsSchema } from './params.js';
+import { buildTar } from '../../runner/sandbox/tar.js';
+import { hasEngine } from '../../test/helpers/docker-env.js';
+import { requireImage } from '../../test/helpers/images.js';
 import { containerProbe, isRootUser } from './container.js';
-import { Deadline, runProbe, type SeatHandle } from './probe.js';
+import { Deadline, runProbe, type SeatHandle } from '../probe.js';
 
 const docker = new Docker();
 const COPY_DOCKERFILE = 'FROM deploylab/base:latest\nCOPY app.txt /app/app.txt\nUSER candidate\nCMD ["sleep","infinity"]\n';

@@ -3,35 +3,26 @@
  * candidate's docker client.
  * - scope `inner`: the seat's own daemon (the docker-in-seat sidecar), reached from the harness at
  *   the sidecar's seat address (`endpoint(2375, { container: 'dind' })`) with dockerode;
- * - scope `seat`: the seat's own containers, through the seat handle's `inspectContainers`.
+ * - scope `seat`: the seat's own containers, through the seat capability `inspect-containers`
+ *   (the seat handle's `inspectContainers`, capabilities.ts).
  * Containers: running, count, health, restart policy, CPU/memory limits, published ports, user.
  * Images (`image`): exposed ports, a non-root user, labels, built FROM a preloaded base.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import Docker from 'dockerode';
 import type { z } from 'zod';
-import { DeploylabError } from '../runner/core/errors.js';
-import { ContainerParamsSchema } from '../runner/tasks/probe-params.js';
-import { judge, show, type Assertion } from './assertions.js';
-import { DockerfileError, finalImageSteps, historyKeyword, parseDockerfile, type HistoryEntry } from './parsers/dockerfile.js';
-import { defineProbe, failed, note, type Deadline, type Evidence, type SeatHandle } from './probe.js';
+import { DeploylabError } from '../../runner/core/errors.js';
+import { ContainerParamsSchema } from './params.js';
+import { judge, show, type Assertion } from '../assertions.js';
+import { capability } from '../capabilities.js';
+import { DockerfileError, finalImageSteps, historyKeyword, parseDockerfile, type HistoryEntry } from '../parsers/dockerfile.js';
+import { defineProbe, failed, note, type Deadline, type Evidence, type SeatHandle } from '../probe.js';
 
 export type ContainerParams = z.output<typeof ContainerParamsSchema>;
 
 /** Port of the docker-in-seat sidecar's daemon on the seat network (runner/sandbox/docker-driver.ts). */
 export const DIND_PORT = 2375;
 export const DIND_ROLE = 'dind';
-
-/** A seat container as an engine reports it, with the seat role it plays. */
-export interface SeatContainerInfo {
-  role: string;
-  info: Docker.ContainerInspectInfo;
-}
-
-/** Optional seat capability for scope `seat`; the docker adapter inspects the seat's containers. */
-export interface ContainerInspector {
-  inspectContainers?(): Promise<SeatContainerInfo[]>;
-}
 
 function dindDown(cause: unknown): DeploylabError {
   return new DeploylabError({
@@ -415,8 +406,7 @@ async function imageInfo(docker: Docker, ref: string): Promise<Docker.ImageInspe
 export const containerProbe = defineProbe({
   kind: 'container',
   params: ContainerParamsSchema,
-  async run(handle, p, deadline) {
-    const seat = handle as SeatHandle & ContainerInspector;
+  async run(seat, p, deadline) {
     if (p.image) {
       const docker = await innerDocker(seat, deadline);
       const info = await imageInfo(docker, p.image.ref);
@@ -488,14 +478,7 @@ export const containerProbe = defineProbe({
         });
       }
     } else {
-      if (!seat.inspectContainers) {
-        throw new DeploylabError({
-          code: 'PROBE_SEAT_UNSUPPORTED',
-          fault: 'bug',
-          message: { zh: '考位接口不能查看考位容器', en: 'the seat handle cannot inspect seat containers' },
-        });
-      }
-      found = (await seat.inspectContainers()).filter((c) => matchesContainer(c.info, match, c.role)).map((c) => c.info);
+      found = (await capability(seat, 'inspect-containers')()).filter((c) => matchesContainer(c.info, match, c.role)).map((c) => c.info);
     }
     deadline.check();
     const evidence: Evidence[] = [

@@ -3,9 +3,9 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
+import { tempSeat, type TempSeat } from '../__helpers__/temp-seat.js';
 import { checkJsonDocuments, fileProbe } from './file.js';
-import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
+import { Deadline, runProbe, type ProbeOutcome } from '../probe.js';
 
 let seat: TempSeat;
 beforeEach(async () => {

@@ -5,9 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { FileParamsSchema } from '../runner/tasks/probe-params.js';
-import { judge, show, type Assertion } from './assertions.js';
-import { clip, defineProbe, failed, passed, type ClippedText, type Evidence, type SeatFile, type SeatHandle } from './probe.js';
+import { FileParamsSchema } from './params.js';
+import { judge, show, type Assertion } from '../assertions.js';
+import { clip, defineProbe, failed, passed, type ClippedText, type Evidence, type SeatFile, type SeatHandle } from '../probe.js';
 
 export type FileParams = z.output<typeof FileParamsSchema>;
 

@@ -2,11 +2,11 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
+import { tempSeat, type TempSeat } from '../__helpers__/temp-seat.js';
 import { ggufProbe } from './gguf.js';
-import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
+import { Deadline, runProbe, type ProbeOutcome } from '../probe.js';
 
-const fixture = (name: string): string => fileURLToPath(new URL(`./parsers/__fixtures__/${name}`, import.meta.url));
+const fixture = (name: string): string => fileURLToPath(new URL(`../parsers/__fixtures__/${name}`, import.meta.url));
 
 let seat: TempSeat;
 beforeEach(async () => {

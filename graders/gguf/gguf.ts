@@ -6,9 +6,10 @@
  * tensors is not a correct model).
  */
 import type { z } from 'zod';
-import { DeploylabError, isDeploylabError } from '../runner/core/errors.js';
-import { GgufParamsSchema } from '../runner/tasks/probe-params.js';
-import { judge, type Assertion } from './assertions.js';
+import { DeploylabError, isDeploylabError } from '../../runner/core/errors.js';
+import { GgufParamsSchema } from './params.js';
+import { judge, type Assertion } from '../assertions.js';
+import { capability } from '../capabilities.js';
 import {
   bulkWeightType,
   checkGgufConsistency,
@@ -19,8 +20,8 @@ import {
   weightShare,
   type GgufSummary,
   type TensorDigest,
-} from './parsers/gguf.js';
-import { clip, defineProbe, EVIDENCE_LIMITS, failed, note, type Deadline, type Evidence, type SeatFile, type SeatHandle } from './probe.js';
+} from '../parsers/gguf.js';
+import { clip, defineProbe, EVIDENCE_LIMITS, failed, note, type Deadline, type Evidence, type SeatFile, type SeatHandle } from '../probe.js';
 
 export type GgufParams = z.output<typeof GgufParamsSchema>;
 
@@ -76,7 +77,7 @@ export function referenceModel(seat: SeatHandle, recipe: ReferenceRecipe, deadli
 
 async function buildReference(seat: SeatHandle, recipe: ReferenceRecipe, deadline: Deadline): Promise<ReferenceModel> {
   const script = ['set -e', ...recipe.build.map((argv) => argv.map(shellQuote).join(' '))].join('\n');
-  const run = await seat.runTrusted!({ copy: [], cmd: ['sh', '-c', script], collect: [recipe.output], timeoutMs: Math.max(1_000, deadline.remainingMs() - 2_000) });
+  const run = await capability(seat, 'toolbox')({ copy: [], cmd: ['sh', '-c', script], collect: [recipe.output], timeoutMs: Math.max(1_000, deadline.remainingMs() - 2_000) });
   if (run.timedOut) deadline.check();
   const built: Evidence = {
     kind: 'command',
@@ -107,17 +108,8 @@ export const ggufProbe = defineProbe({
   params: GgufParamsSchema,
   async run(seat, p, deadline) {
     const e = p.expect;
-    if ((e.loads || e.sameTensorsAs) && !seat.runTrusted) {
-      // Loading a model needs the trusted toolbox container; without one the harness cannot judge.
-      throw new DeploylabError({
-        code: 'PROBE_NEEDS_TOOLBOX',
-        fault: 'infrastructure',
-        message: {
-          zh: '加载模型或与参考模型比对的检查需要可信工具箱容器，当前不可用',
-          en: 'a check that loads the model or compares it with the reference needs the trusted toolbox container, which is not available',
-        },
-      });
-    }
+    // Loading the model or building the reference needs the trusted toolbox (the kind's `needs`,
+    // checked before the probe runs): without one the harness cannot judge.
     deadline.check();
     const f = await seat.readFile(p.path, { container: p.container, maxBytes: GGUF_READ_BYTES });
     if (!f) return failed({ zh: `模型文件不存在：${p.path}`, en: `model file not found: ${p.path}` }, [{ kind: 'file', path: p.path, exists: false }]);
@@ -195,9 +187,9 @@ export const ggufProbe = defineProbe({
         actual: diff.length === 0 ? 'identical' : `${diff.length} difference(s): ${diff.slice(0, 3).join('; ')}`,
       });
     }
-    if (e.loads && seat.runTrusted && consistency.consistent) {
+    if (e.loads && consistency.consistent) {
       // llama-bench loads the copy in the toolbox and decodes N tokens: it fails on a file llama.cpp cannot load.
-      const run = await seat.runTrusted({
+      const run = await capability(seat, 'toolbox')({
         copy: [{ from: p.path, to: '/work/model.gguf', container: p.container }],
         cmd: ['llama-bench', '-m', '/work/model.gguf', '-p', '0', '-n', String(e.loads.generateTokens), '-r', '1', '-t', '1', '-o', 'json'],
         timeoutMs: Math.max(1_000, deadline.remainingMs() - 2_000),

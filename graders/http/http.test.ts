@@ -1,10 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { closeServer, listenOnLoopback } from './__helpers__/loopback-server.js';
-import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
+import { closeServer, listenOnLoopback } from '../__helpers__/loopback-server.js';
+import { closedPort, tempSeat, type TempSeat } from '../__helpers__/temp-seat.js';
 import { httpProbe } from './http.js';
-import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
+import { Deadline, runProbe, type ProbeOutcome } from '../probe.js';
 
 // A real HTTP server on loopback plays the candidate's service; the seat maps its port 8000 to it.
 let server: Server;

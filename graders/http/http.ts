@@ -7,10 +7,11 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
-import { HttpParamsSchema, type TargetSchema } from '../runner/tasks/probe-params.js';
 import type { z } from 'zod';
-import { judge, jsonPointer, show, type Assertion } from './assertions.js';
-import { innerDocker, matchesContainer } from './container.js';
+import { judge, jsonPointer, show, type Assertion } from '../assertions.js';
+import type { TargetSchema } from '../params.js';
+import { HttpParamsSchema } from './params.js';
+import { innerDocker, matchesContainer } from '../container/container.js';
 import {
   clip,
   clipHeaders,
@@ -24,9 +25,9 @@ import {
   type HttpEvidence,
   type ProbeOutcome,
   type SeatHandle,
-} from './probe.js';
-import { DeploylabError } from '../runner/core/errors.js';
-import { freshFetch } from './fresh-fetch.js';
+} from '../probe.js';
+import { DeploylabError } from '../../runner/core/errors.js';
+import { freshFetch } from '../fresh-fetch.js';
 
 export type HttpParams = z.output<typeof HttpParamsSchema>;
 export type Target = z.output<typeof TargetSchema>;

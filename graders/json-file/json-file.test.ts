@@ -1,9 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
+import { tempSeat, type TempSeat } from '../__helpers__/temp-seat.js';
 import { duplicateKey, jsonEqual, jsonFileProbe } from './json-file.js';
-import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
+import { Deadline, runProbe, type ProbeOutcome } from '../probe.js';
 
 let seat: TempSeat;
 beforeEach(async () => {

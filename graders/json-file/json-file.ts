@@ -6,9 +6,9 @@
  * allows it (JSON.parse would keep the last one silently). Every expectation must hold.
  */
 import type { z } from 'zod';
-import { JsonFileParamsSchema } from '../runner/tasks/probe-params.js';
-import { judge, jsonPointer, show, type Assertion } from './assertions.js';
-import { defineProbe, failed, note } from './probe.js';
+import { JsonFileParamsSchema } from './params.js';
+import { judge, jsonPointer, show, type Assertion } from '../assertions.js';
+import { defineProbe, failed, note } from '../probe.js';
 
 export type JsonFileParams = z.output<typeof JsonFileParamsSchema>;
 

@@ -11,8 +11,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import { getPriority, setPriority } from 'node:os';
-import type { HttpAttempt } from './http.js';
-import { clip, clipHeaders, type Deadline, type HttpEvidence } from './probe.js';
+import type { HttpAttempt } from '../http/http.js';
+import { clip, clipHeaders, type Deadline, type HttpEvidence } from '../probe.js';
 
 /** Stated in the evidence beside the figures. */
 export const LATENCY_METHOD =

@@ -6,41 +6,13 @@
  * the harness's problem: an `error` with a code, never a pass or a fail.
  */
 import type { z } from 'zod';
-import { DeploylabError, asDeploylabError, isDeploylabError } from '../runner/core/errors.js';
-import type { LoadReferenceSchema } from '../runner/tasks/probe-params.js';
+import { DeploylabError, asDeploylabError, isDeploylabError } from '../../runner/core/errors.js';
+import { capability, type ReferenceService, type ReferenceSpec } from '../capabilities.js';
+import { clip, EVIDENCE_LIMITS, note, type Deadline, type Evidence, type SeatHandle } from '../probe.js';
 import { figuresOf, LATENCY_METHOD, runLoad, type LoadFigures, type LoadTarget } from './load-client.js';
-import { clip, EVIDENCE_LIMITS, note, type Deadline, type Endpoint, type Evidence } from './probe.js';
+import type { LoadReferenceSchema } from './params.js';
 
 export type LoadReference = z.output<typeof LoadReferenceSchema>;
-
-export interface ReferenceSpec {
-  command: string[];
-  port: number;
-  copy: { from: string; to: string; container?: string }[];
-  cpus: number;
-  memoryMiB: number;
-}
-
-/** A running reference service, reachable from the harness only. */
-export interface ReferenceService {
-  endpoint: Endpoint;
-  /** Where it runs, for the evidence (e.g. "toolbox deploylab/toolbox:<tag>"). */
-  where: string;
-  /** Whether its process still runs (a reference that exited will never be ready). */
-  running(): Promise<{ running: boolean; exitCode: number | null }>;
-  /** The tail of its output, for the evidence when it fails. */
-  logs(): Promise<string>;
-  /** Remove it and everything made for it; never throws. */
-  stop(): Promise<void>;
-}
-
-/**
- * Optional seat capability: start a reference service from the trusted toolbox image. Seat files
- * named in `copy` are read through the archive API (a missing one throws with fault candidate).
- */
-export interface ReferenceStarter {
-  startReference?(spec: ReferenceSpec): Promise<ReferenceService>;
-}
 
 export interface ReferenceMeasurement {
   figures: LoadFigures;
@@ -92,27 +64,19 @@ async function waitReady(svc: ReferenceService, path: string, timeoutMs: number,
  * except a seat file to copy that the candidate does not have (fault candidate, passed through).
  */
 export async function measureReference(
-  seat: ReferenceStarter,
+  seat: SeatHandle,
   ref: LoadReference,
   request: Omit<LoadTarget, 'url'> & { path: string },
   load: { requests: number; concurrency: number; timeoutMs: number; warmupRequests: number },
   deadline: Deadline,
 ): Promise<ReferenceMeasurement> {
-  if (!seat.startReference) {
-    throw new DeploylabError({
-      code: 'PROBE_NEEDS_REFERENCE',
-      fault: 'infrastructure',
-      message: {
-        zh: '该检查需要在同机同批次测量参考配置，但评分程序没有可用的可信工具箱来启动它',
-        en: 'this check measures a reference configuration on the same host in the same run, but the harness has no trusted toolbox to start it',
-      },
-    });
-  }
+  // The seat capability `reference` (the kind's `needs`, checked before the probe runs).
+  const startReference = capability(seat, 'reference');
   const spec: ReferenceSpec = { command: ref.command, port: ref.port, copy: ref.copy, cpus: ref.cpus, memoryMiB: ref.memoryMiB };
   let svc: ReferenceService;
   const startedAt = Date.now();
   try {
-    svc = await seat.startReference(spec);
+    svc = await startReference(spec);
   } catch (e) {
     if (isDeploylabError(e) && (e.fault === 'candidate' || e.code === 'PROBE_DEADLINE')) throw e;
     const err = asDeploylabError(e);

@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import { getPriority, setPriority } from 'node:os';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { closeServer, listenOnLoopback } from './__helpers__/loopback-server.js';
-import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
+import { closeServer, listenOnLoopback } from '../__helpers__/loopback-server.js';
+import { closedPort, tempSeat, type TempSeat } from '../__helpers__/temp-seat.js';
 import { loadProbe, percentile } from './load.js';
 import { runLoad } from './load-client.js';
-import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
+import { Deadline, runProbe, type ProbeOutcome } from '../probe.js';
 
 // The candidate's service on loopback: /ok answers after 20 ms; /flaky fails every third request;
 // /hang answers after 2 s; /cut drops the connection half-way through the body.

@@ -6,13 +6,13 @@
  * deadline, aimed only at the seat's endpoint and the harness's own reference.
  */
 import type { z } from 'zod';
-import { asDeploylabError } from '../runner/core/errors.js';
-import { LoadParamsSchema } from '../runner/tasks/probe-params.js';
-import { judge, type Assertion } from './assertions.js';
-import { noResponseOutcome, seatUrl } from './http.js';
+import { asDeploylabError } from '../../runner/core/errors.js';
+import { LoadParamsSchema } from './params.js';
+import { judge, type Assertion } from '../assertions.js';
+import { noResponseOutcome, seatUrl } from '../http/http.js';
 import { figuresOf, LATENCY_METHOD, runLoad } from './load-client.js';
-import { evidenceOf, measureReference, type ReferenceMeasurement, type ReferenceStarter } from './load-reference.js';
-import { defineProbe, errored, note, type Evidence, type SeatHandle } from './probe.js';
+import { evidenceOf, measureReference, type ReferenceMeasurement } from './load-reference.js';
+import { defineProbe, errored, note, type Evidence } from '../probe.js';
 
 export { percentile } from './load-client.js';
 
@@ -38,7 +38,7 @@ export const loadProbe = defineProbe({
       const r = p.reference;
       try {
         reference = await measureReference(
-          seat as SeatHandle & ReferenceStarter,
+          seat,
           r,
           { method: p.method, headers: p.headers, path: r.path ?? p.path, ...(r.body !== undefined ? { body: r.body } : p.body !== undefined ? { body: p.body } : {}) },
           load,

@@ -5,14 +5,14 @@
  * cannot load, an imitation master and a symlink out of the seat do not.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seatHandleFor } from '../runner/grading/seat-handle.js';
-import { newVerifySession } from '../runner/grading/verify.js';
-import { DockerDriver } from '../runner/sandbox/docker-driver.js';
-import { parseSeatPlan } from '../runner/sandbox/driver.js';
-import { hasEngine } from '../test/helpers/docker-env.js';
-import { requireImage } from '../test/helpers/images.js';
+import { seatHandleFor } from '../../runner/grading/seat-handle.js';
+import { newVerifySession } from '../../runner/grading/verify.js';
+import { DockerDriver } from '../../runner/sandbox/docker-driver.js';
+import { parseSeatPlan } from '../../runner/sandbox/driver.js';
+import { hasEngine } from '../../test/helpers/docker-env.js';
+import { requireImage } from '../../test/helpers/images.js';
 import { masterOptions, nginxConfigProbe } from './nginx-config.js';
-import { Deadline, runProbe, type ProbeOutcome, type SeatHandle } from './probe.js';
+import { Deadline, runProbe, type ProbeOutcome, type SeatHandle } from '../probe.js';
 
 describe('masterOptions: the options in the master’s title', () => {
   it('reads -c, -p and -g (whose text runs to the next option)', () => {

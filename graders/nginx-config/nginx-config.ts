@@ -26,11 +26,11 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
-import { DeploylabError, isDeploylabError } from '../runner/core/errors.js';
-import { NginxConfigParamsSchema } from '../runner/tasks/probe-params.js';
-import { judge, show, type Assertion } from './assertions.js';
-import { globInRoot, HostRoot, RootError } from './host-root.js';
-import { executableOf } from './process-identity.js';
+import { DeploylabError, isDeploylabError } from '../../runner/core/errors.js';
+import { judge, show, type Assertion } from '../assertions.js';
+import { capability } from '../capabilities.js';
+import { globInRoot, HostRoot, RootError } from '../host-root.js';
+import { executableOf } from '../process-identity.js';
 import {
   followRequest,
   loadNginxConfig,
@@ -39,8 +39,9 @@ import {
   type LoadedNginxConfig,
   type NginxFileSource,
   type RouteResult,
-} from './parsers/nginx-config.js';
-import { defineProbe, failed, note, type Deadline, type Evidence, type SeatProcess } from './probe.js';
+} from '../parsers/nginx-config.js';
+import { defineProbe, failed, note, type Deadline, type Evidence, type SeatProcess } from '../probe.js';
+import { NginxConfigParamsSchema } from './params.js';
 
 export type NginxConfigParams = z.output<typeof NginxConfigParamsSchema>;
 
@@ -178,10 +179,7 @@ export const nginxConfigProbe = defineProbe({
     const titled = all.filter((x) => x.role === p.container && TITLE.test(x.command));
     const evidence: Evidence[] = [];
     if (titled.some((x) => x.pidNamespace === 'pod')) throw cannotSee('PROBE_HOST_PIDS_UNAVAILABLE', '考位的进程号是 Pod 内的进程号', "the seat's PIDs are a pod's own, not the host's");
-    if (!seat.imageFile) {
-      throw new DeploylabError({ code: 'PROBE_NEEDS_ENGINE', fault: 'infrastructure', message: { zh: '无法读取考位镜像中的文件，不能核对 nginx 可执行文件', en: "the seat's image files cannot be read: nginx's executable cannot be compared" } });
-    }
-    const want = await seat.imageFile(p.master.executable, { container: p.container });
+    const want = await capability(seat, 'image-files')(p.master.executable, { container: p.container });
     if (!want) {
       throw new DeploylabError({ code: 'PROBE_IMAGE_FILE_MISSING', fault: 'config', message: { zh: `考位镜像中没有 ${p.master.executable}`, en: `the seat's image has no ${p.master.executable}` } });
     }

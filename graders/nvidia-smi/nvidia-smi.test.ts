@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { NvidiaSmiParamsSchema } from '../runner/tasks/probe-params.js';
+import { NvidiaSmiParamsSchema } from './params.js';
 import {
   attributeGpuUse,
   hostNvidiaSmi,
@@ -21,9 +21,9 @@ import {
   type GpuReadings,
   type NvidiaSmiRunner,
 } from './nvidia-smi.js';
-import { section } from './parsers/nvidia-smi-capture.js';
-import { parseComputeApps, parseList, parseQueryGpu } from './parsers/nvidia-smi.js';
-import { Deadline, runProbe, type SeatHandle, type SeatProcess } from './probe.js';
+import { section } from '../parsers/nvidia-smi-capture.js';
+import { parseComputeApps, parseList, parseQueryGpu } from '../parsers/nvidia-smi.js';
+import { Deadline, runProbe, type SeatHandle, type SeatProcess } from '../probe.js';
 
 const H200 = 'linux-x86_64__nvidia-h200__590.48.01.txt';
 const H200_MIG = 'linux-x86_64__nvidia-h200-mig__590.48.01.txt';

@@ -19,9 +19,9 @@
  */
 import { execFile } from 'node:child_process';
 import type { z } from 'zod';
-import { DeploylabError } from '../runner/core/errors.js';
-import { NvidiaSmiParamsSchema } from '../runner/tasks/probe-params.js';
-import { judge, show, type Assertion } from './assertions.js';
+import { DeploylabError } from '../../runner/core/errors.js';
+import { NvidiaSmiParamsSchema } from './params.js';
+import { judge, show, type Assertion } from '../assertions.js';
 import {
   COMPUTE_APPS_ARGS,
   GPU_QUERY_ARGS,
@@ -33,9 +33,9 @@ import {
   type ComputeApp,
   type GpuRecord,
   type ListedGpu,
-} from './parsers/nvidia-smi.js';
-import { matches } from './process.js';
-import { clip, defineProbe, note, type Evidence, type Probe, type SeatProcess } from './probe.js';
+} from '../parsers/nvidia-smi.js';
+import { matches } from '../process/process.js';
+import { clip, defineProbe, note, type Evidence, type Probe, type SeatProcess } from '../probe.js';
 
 export type NvidiaSmiParams = z.output<typeof NvidiaSmiParamsSchema>;
 

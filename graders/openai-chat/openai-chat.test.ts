@@ -6,10 +6,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { closeServer, listenOnLoopback } from './__helpers__/loopback-server.js';
-import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
+import { closeServer, listenOnLoopback } from '../__helpers__/loopback-server.js';
+import { closedPort, tempSeat, type TempSeat } from '../__helpers__/temp-seat.js';
 import { openaiChatProbe } from './openai-chat.js';
-import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
+import { Deadline, runProbe, type ProbeOutcome } from '../probe.js';
 
 const CANNED = {
   id: 'chatcmpl-fake',

@@ -14,11 +14,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
-import { OpenAIChatParamsSchema } from '../runner/tasks/probe-params.js';
-import { judge, show, type Assertion } from './assertions.js';
-import { httpRequest, seatUrl, type Target } from './http.js';
-import { counterDelta, parsePrometheusText, samples, type Exposition } from './parsers/prometheus.js';
-import { parseChatCompletion, readChatStream, type ChatStream } from './parsers/openai.js';
+import { OpenAIChatParamsSchema } from './params.js';
+import { judge, show, type Assertion } from '../assertions.js';
+import { httpRequest, seatUrl, type Target } from '../http/http.js';
+import { counterDelta, parsePrometheusText, samples, type Exposition } from '../parsers/prometheus.js';
+import { parseChatCompletion, readChatStream, type ChatStream } from '../parsers/openai.js';
 import {
   boundSamples,
   clip,
@@ -33,9 +33,9 @@ import {
   type HttpEvidence,
   type ProbeOutcome,
   type SeatHandle,
-} from './probe.js';
-import { DeploylabError, isDeploylabError } from '../runner/core/errors.js';
-import { freshFetch } from './fresh-fetch.js';
+} from '../probe.js';
+import { DeploylabError, isDeploylabError } from '../../runner/core/errors.js';
+import { freshFetch } from '../fresh-fetch.js';
 
 export type OpenaiChatParams = z.output<typeof OpenAIChatParamsSchema>;
 type Counter = { target: Target; path: string; metric: string };

@@ -9,16 +9,16 @@ import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { seatHandleFor } from '../runner/grading/seat-handle.js';
-import { newVerifySession } from '../runner/grading/verify.js';
-import { DockerDriver } from '../runner/sandbox/docker-driver.js';
-import { parseSeatPlan } from '../runner/sandbox/driver.js';
-import { hasEngine } from '../test/helpers/docker-env.js';
-import { requireImage } from '../test/helpers/images.js';
-import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
-import { show } from './assertions.js';
+import { seatHandleFor } from '../../runner/grading/seat-handle.js';
+import { newVerifySession } from '../../runner/grading/verify.js';
+import { DockerDriver } from '../../runner/sandbox/docker-driver.js';
+import { parseSeatPlan } from '../../runner/sandbox/driver.js';
+import { hasEngine } from '../../test/helpers/docker-env.js';
+import { requireImage } from '../../test/helpers/images.js';
+import { closedPort, tempSeat, type TempSeat } from '../__helpers__/temp-seat.js';
+import { show } from '../assertions.js';
 import { optionValue, processProbe } from './process.js';
-import { Deadline, runProbe, type ProbeOutcome, type SeatHandle, type SeatProcess } from './probe.js';
+import { Deadline, runProbe, type ProbeOutcome, type SeatHandle, type SeatProcess } from '../probe.js';
 
 // Rows as the Docker driver reports them (`docker top -o pid,ppid,user,args`, host PIDs).
 const SERVER: SeatProcess = {
@@ -311,9 +311,9 @@ describe('process probe: listens cannot be judged', () => {
   it.skipIf(process.getuid?.() !== 0)('a grader without root: error PROBE_HOST_PROC_DENIED', async () => {
     const srv = await start('llama-server', LISTEN);
     const script = `
-      const { tempSeat } = await import(${JSON.stringify(new URL('./__helpers__/temp-seat.ts', import.meta.url).pathname)});
+      const { tempSeat } = await import(${JSON.stringify(new URL('../__helpers__/temp-seat.ts', import.meta.url).pathname)});
       const { processProbe } = await import(${JSON.stringify(new URL('./process.ts', import.meta.url).pathname)});
-      const { Deadline, runProbe } = await import(${JSON.stringify(new URL('./probe.ts', import.meta.url).pathname)});
+      const { Deadline, runProbe } = await import(${JSON.stringify(new URL('../probe.ts', import.meta.url).pathname)});
       // Privileges drop only after the modules load, so the checkout may sit where nobody cannot read.
       process.setgroups([]); process.setgid(65534); process.setuid(65534);
       const seat = await tempSeat();

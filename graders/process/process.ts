@@ -19,10 +19,12 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { z } from 'zod';
-import { DeploylabError, isDeploylabError } from '../runner/core/errors.js';
-import { ProcessParamsSchema, type ProcessMatchSchema } from '../runner/tasks/probe-params.js';
-import { judge, show, type Assertion } from './assertions.js';
-import { executableOf, holdsFile } from './process-identity.js';
+import { DeploylabError, isDeploylabError } from '../../runner/core/errors.js';
+import { judge, show, type Assertion } from '../assertions.js';
+import { capability } from '../capabilities.js';
+import type { ProcessMatchSchema } from '../params.js';
+import { ProcessParamsSchema } from './params.js';
+import { executableOf, holdsFile } from '../process-identity.js';
 import {
   cmdlineText,
   judgeOwnership,
@@ -34,8 +36,8 @@ import {
   socketInode,
   type Ownership,
   type TcpSocket,
-} from './parsers/proc-net.js';
-import { defineProbe, errored, note, judgeUnreachable, type Deadline, type Evidence, type SeatHandle, type SeatProcess } from './probe.js';
+} from '../parsers/proc-net.js';
+import { defineProbe, errored, note, judgeUnreachable, type Deadline, type Evidence, type SeatHandle, type SeatProcess } from '../probe.js';
 
 export type ProcessParams = z.output<typeof ProcessParamsSchema>;
 type ProcessMatch = z.output<typeof ProcessMatchSchema>;
@@ -168,15 +170,7 @@ async function identityAssertions(seat: SeatHandle, p: ProcessParams, found: rea
   const live = found.filter((x) => visible.has(x.hostPid));
   const gone = found.length - live.length;
   if (e.executable !== undefined) {
-    if (!seat.imageFile) {
-      throw new DeploylabError({
-        code: 'PROBE_NEEDS_ENGINE',
-        fault: 'infrastructure',
-        message: { zh: '无法读取考位镜像中的文件，不能核对可执行文件', en: "the seat's image files cannot be read: the executable cannot be compared" },
-        hint: { zh: '在 Docker 驱动下运行评分', en: 'grade with the Docker driver' },
-      });
-    }
-    const want = await seat.imageFile(e.executable, { container: p.container });
+    const want = await capability(seat, 'image-files')(e.executable, { container: p.container });
     if (!want) {
       throw new DeploylabError({
         code: 'PROBE_IMAGE_FILE_MISSING',

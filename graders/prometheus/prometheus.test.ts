@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { hostTool } from './__helpers__/host-tools.js';
-import { closeServer, listenOnLoopback } from './__helpers__/loopback-server.js';
-import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
-import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
+import { hostTool } from '../__helpers__/host-tools.js';
+import { closeServer, listenOnLoopback } from '../__helpers__/loopback-server.js';
+import { closedPort, tempSeat, type TempSeat } from '../__helpers__/temp-seat.js';
+import { Deadline, runProbe, type ProbeOutcome } from '../probe.js';
 import { prometheusProbe, querySamples } from './prometheus.js';
 
 // The candidate's service exposes metrics with prom-client (a real registry, real exposition).

@@ -4,12 +4,12 @@
  * thresholds. Several matching series are summed, so `metric > 0` means "some traffic at all".
  */
 import { z } from 'zod';
-import { PrometheusParamsSchema } from '../runner/tasks/probe-params.js';
-import { isDeploylabError } from '../runner/core/errors.js';
-import { judge, type Assertion } from './assertions.js';
-import { httpRequest, noResponseOutcome } from './http.js';
-import { parseFloatStrict, parsePrometheusText } from './parsers/prometheus.js';
-import { boundSamples, defineProbe, failed, note, type Evidence, type MetricSample } from './probe.js';
+import { PrometheusParamsSchema } from './params.js';
+import { isDeploylabError } from '../../runner/core/errors.js';
+import { judge, type Assertion } from '../assertions.js';
+import { httpRequest, noResponseOutcome } from '../http/http.js';
+import { parseFloatStrict, parsePrometheusText } from '../parsers/prometheus.js';
+import { boundSamples, defineProbe, failed, note, type Evidence, type MetricSample } from '../probe.js';
 
 export type PrometheusParams = z.output<typeof PrometheusParamsSchema>;
 

@@ -7,11 +7,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { hostTool } from './__helpers__/host-tools.js';
-import { closedPort, tempSeat, type TempSeat } from './__helpers__/temp-seat.js';
-import { judgeLimitReq } from './parsers/leaky-bucket.js';
-import { limitSpecFor, parseNginxConfig, summarizeNginxConfig } from './parsers/nginx-config.js';
-import { Deadline, runProbe, type ProbeOutcome } from './probe.js';
+import { hostTool } from '../__helpers__/host-tools.js';
+import { closedPort, tempSeat, type TempSeat } from '../__helpers__/temp-seat.js';
+import { judgeLimitReq } from '../parsers/leaky-bucket.js';
+import { limitSpecFor, parseNginxConfig, summarizeNginxConfig } from '../parsers/nginx-config.js';
+import { Deadline, runProbe, type ProbeOutcome } from '../probe.js';
 import { rateLimitProbe } from './rate-limit.js';
 
 const NGINX = '/usr/sbin/nginx';

@@ -5,10 +5,10 @@
  * (parsers/leaky-bucket.ts) when an examiner reviews it.
  */
 import type { z } from 'zod';
-import { RateLimitParamsSchema } from '../runner/tasks/probe-params.js';
-import { judge, type Assertion } from './assertions.js';
-import { httpRequest, noResponseOutcome, type HttpAttempt } from './http.js';
-import { defineProbe, note, type Evidence } from './probe.js';
+import { RateLimitParamsSchema } from './params.js';
+import { judge, type Assertion } from '../assertions.js';
+import { httpRequest, noResponseOutcome, type HttpAttempt } from '../http/http.js';
+import { defineProbe, note, type Evidence } from '../probe.js';
 
 export type RateLimitParams = z.output<typeof RateLimitParamsSchema>;
 

@@ -7,16 +7,17 @@
  */
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeploylabError } from '../runner/core/errors.js';
-import { RecoveryParamsSchema } from '../runner/tasks/probe-params.js';
-import { hasEngine } from '../test/helpers/docker-env.js';
-import { requireImage } from '../test/helpers/images.js';
-import { Deadline, runProbe, type SeatHandle, type SeatProcess } from './probe.js';
-import { hostSignal, recoveryProbe, startedByOk, type SeatControl } from './recovery.js';
-import { seatHandleFor } from '../runner/grading/seat-handle.js';
-import { newVerifySession } from '../runner/grading/verify.js';
-import { DockerDriver } from '../runner/sandbox/docker-driver.js';
-import { parseSeatPlan } from '../runner/sandbox/driver.js';
+import { DeploylabError } from '../../runner/core/errors.js';
+import { RecoveryParamsSchema } from './params.js';
+import { hasEngine } from '../../test/helpers/docker-env.js';
+import { requireImage } from '../../test/helpers/images.js';
+import type { SeatControl } from '../capabilities.js';
+import { Deadline, runProbe, type SeatHandle, type SeatProcess } from '../probe.js';
+import { hostSignal, recoveryProbe, startedByOk } from './recovery.js';
+import { seatHandleFor } from '../../runner/grading/seat-handle.js';
+import { newVerifySession } from '../../runner/grading/verify.js';
+import { DockerDriver } from '../../runner/sandbox/docker-driver.js';
+import { parseSeatPlan } from '../../runner/sandbox/driver.js';
 
 const docker = new Docker();
 const TEST = 'recovery-probe';

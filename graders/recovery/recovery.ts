@@ -18,11 +18,11 @@
 import { readFile, readdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { z } from 'zod';
-import { DeploylabError, asDeploylabError } from '../runner/core/errors.js';
-import { RecoveryParamsSchema } from '../runner/tasks/probe-params.js';
-import { innerDocker } from './container.js';
-import { httpRequest } from './http.js';
-import { matches, processProbe } from './process.js';
+import { DeploylabError, asDeploylabError } from '../../runner/core/errors.js';
+import { capability, type SeatControl, type Signal } from '../capabilities.js';
+import { innerDocker } from '../container/container.js';
+import { httpRequest } from '../http/http.js';
+import { matches, processProbe } from '../process/process.js';
 import {
   defineProbe,
   errored,
@@ -36,19 +36,10 @@ import {
   type ProbeOutcome,
   type SeatHandle,
   type SeatProcess,
-} from './probe.js';
+} from '../probe.js';
+import { RecoveryParamsSchema } from './params.js';
 
 export type RecoveryParams = z.output<typeof RecoveryParamsSchema>;
-type Signal = 'SIGKILL' | 'SIGTERM' | 'SIGINT';
-
-/**
- * What the recovery probe may do to a seat beyond looking at it. Both are optional: the docker
- * adapter supplies `restartContainer`; without `signalProcess` the host's own process.kill is used.
- */
-export interface SeatControl {
-  signalProcess?(p: SeatProcess & { pidNamespace?: 'host' | 'pod' }, signal: Signal): Promise<void>;
-  restartContainer?(role: string): Promise<void>;
-}
 
 function cannotDisrupt(zh: string, en: string, cause?: unknown): DeploylabError {
   return new DeploylabError({
@@ -195,8 +186,7 @@ async function disrupt(seat: SeatHandle & SeatControl, p: RecoveryParams, deadli
     return { killed: found.map((x) => x.hostPid), evidence: note(`已发送 ${d.signal}`, `sent ${d.signal}`, { processes: shown }) };
   }
   if (d.action === 'restart-container') {
-    if (!seat.restartContainer) throw cannotDisrupt('考位接口不支持重启容器', 'the seat handle cannot restart containers');
-    await seat.restartContainer(d.container);
+    await capability(seat, 'restart')(d.container);
     return { killed: [], evidence: note(`已重启容器 ${d.container}`, `restarted container ${d.container}`) };
   }
   // kill-inner-container

@@ -6,14 +6,14 @@
  * %cpu all fail, each on the expectation it breaks.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seatHandleFor } from '../runner/grading/seat-handle.js';
-import { newVerifySession } from '../runner/grading/verify.js';
-import { DockerDriver } from '../runner/sandbox/docker-driver.js';
-import { parseSeatPlan } from '../runner/sandbox/driver.js';
-import { ResourceSamplesParamsSchema } from '../runner/tasks/probe-params.js';
-import { hasEngine } from '../test/helpers/docker-env.js';
-import { requireImage } from '../test/helpers/images.js';
-import { Deadline, runProbe, type ProbeOutcome, type SeatHandle } from './probe.js';
+import { seatHandleFor } from '../../runner/grading/seat-handle.js';
+import { newVerifySession } from '../../runner/grading/verify.js';
+import { DockerDriver } from '../../runner/sandbox/docker-driver.js';
+import { parseSeatPlan } from '../../runner/sandbox/driver.js';
+import { ResourceSamplesParamsSchema } from './params.js';
+import { hasEngine } from '../../test/helpers/docker-env.js';
+import { requireImage } from '../../test/helpers/images.js';
+import { Deadline, runProbe, type ProbeOutcome, type SeatHandle } from '../probe.js';
 import { appendedText, hostCpuBetween, hostCpuRange, judgeSamples, numbered, parseSamples, resourceSamplesProbe, type Sample } from './resource-samples.js';
 
 const EXPECT = ResourceSamplesParamsSchema.shape.expect.parse({});

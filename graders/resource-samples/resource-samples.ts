@@ -12,12 +12,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
-import { DeploylabError } from '../runner/core/errors.js';
-import { ResourceSamplesParamsSchema } from '../runner/tasks/probe-params.js';
-import { judge, show, type Assertion } from './assertions.js';
-import { httpRequest } from './http.js';
-import { matches } from './process.js';
-import { defineProbe, failed, note, type Deadline, type Evidence, type SeatHandle, type SeatProcess } from './probe.js';
+import { DeploylabError } from '../../runner/core/errors.js';
+import { ResourceSamplesParamsSchema } from './params.js';
+import { judge, show, type Assertion } from '../assertions.js';
+import { httpRequest } from '../http/http.js';
+import { matches } from '../process/process.js';
+import { defineProbe, failed, note, type Deadline, type Evidence, type SeatHandle, type SeatProcess } from '../probe.js';
 
 export type ResourceSamplesParams = z.output<typeof ResourceSamplesParamsSchema>;
 type Expect = ResourceSamplesParams['expect'];

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { gradeCheck } from '../../graders/index.js';
+import { gradeCheck, LATENCY_SENSITIVE_KINDS } from '../../graders/index.js';
 import type { ProbeOutcome, SeatHandle } from '../../graders/probe.js';
 import type { Config } from '../core/config.js';
 import { DeploylabError, isDeploylabError } from '../core/errors.js';
@@ -17,8 +17,6 @@ import type { Check, Task } from '../tasks/task-schema.js';
 const glog = log.child({ module: 'grading' });
 
 const CANDIDATE_UID = 1000;
-/** Probe kinds judged on time or live load (latency, recovery time, CPU under load): they never share the CPU with other probes on a small host. */
-export const LATENCY_SENSITIVE_KINDS: ReadonlySet<string> = new Set(['load', 'rate-limit', 'openai-chat', 'resource-samples', 'recovery']);
 
 // ---------------------------------------------------------------------------------------------
 // Images and plans

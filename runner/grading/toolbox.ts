@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import type { ReferenceService, ReferenceSpec } from '../../graders/load-reference.js';
+import type { ReferenceService, ReferenceSpec } from '../../graders/capabilities.js';
 import type { TrustedRun } from '../../graders/probe.js';
 import { DeploylabError, isDeploylabError } from '../core/errors.js';
 import type { SandboxDriver, SeatRef, WriteFile } from '../sandbox/driver.js';

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { findCycles, loadTaskDir, loadTaskTree, validatePaths, loadTasksOrThrow, DEFAULT_TASKS_ROOT, type Problem } from './loader.js';
 import { jsonSchemas, SCHEMA_DIR } from './json-schema.js';
-import { ProbeParamsSchema } from './probe-params.js';
+import { PROBE_KIND_NAMES, ProbeParamsSchema, type ProbeKindName } from '../../graders/kinds.js';
 import { TaskSchema } from './task-schema.js';
 
 const BROKEN = fileURLToPath(new URL('./__fixtures__/broken/', import.meta.url));
@@ -146,7 +146,7 @@ describe('findCycles', () => {
 });
 
 describe('probe params', () => {
-  const minimal: Record<string, unknown> = {
+  const minimal: Partial<Record<ProbeKindName, unknown>> = {
     http: { kind: 'http', target: { port: 80 } },
     'openai-chat': { kind: 'openai-chat', target: { port: 8080 } },
     load: { kind: 'load', target: { port: 8080 }, requests: 20, concurrency: 2, reference: { command: ['llama-server', '-m', '/opt/models/tiny-llama-f16.gguf', '--port', '8080'], port: 8080 }, expect: { maxP95RatioToReference: 1.5 } },
@@ -159,7 +159,7 @@ describe('probe params', () => {
     prometheus: { kind: 'prometheus', source: { from: 'exposition', target: { port: 8080 } }, expect: [{ metric: 'llamacpp:requests_processing', op: 'exists' }] },
     'nvidia-smi': { kind: 'nvidia-smi', expect: { minGpus: 1 } },
   };
-  it.each(Object.keys(minimal))('%s: a minimal example parses, with defaults filled in', (k) => {
+  it.each(Object.keys(minimal) as ProbeKindName[])('%s: a minimal example parses, with defaults filled in', (k) => {
     const r = ProbeParamsSchema.safeParse(minimal[k]);
     expect(r.success ? r.data.kind : r.error.message).toBe(k);
   });
@@ -198,7 +198,7 @@ describe('generated JSON Schema', () => {
     expect(s.additionalProperties).toBe(false);
     expect(s.required).toEqual(['id', 'level', 'title', 'version', 'needs', 'solution', 'checks']);
     const text = jsonSchemas()['task.schema.json'];
-    for (const k of ['http', 'openai-chat', 'load', 'rate-limit', 'gguf', 'file', 'process', 'container', 'recovery', 'prometheus', 'nvidia-smi']) {
+    for (const k of PROBE_KIND_NAMES) {
       expect(text).toContain(`"const": "${k}"`);
     }
   });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BilingualSchema, LevelSchema } from './catalogue.js';
-import { AbsolutePath, ContainerRole, FileMode, ProbeParamsSchema, ProcessMatchSchema } from './probe-params.js';
+import { ProbeParamsSchema } from '../../graders/kinds.js';
+import { AbsolutePath, ContainerRole, FileMode, ProcessMatchSchema } from '../../graders/params.js';
 
 /**
  * tasks/<level>/<task-id>/task.yaml. Strict everywhere: an unknown key is an error. Cross-checks

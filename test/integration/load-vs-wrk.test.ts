@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempSeat } from '../../graders/__helpers__/temp-seat.js';
-import { loadProbe } from '../../graders/load.js';
+import { loadProbe } from '../../graders/load/load.js';
 import { Deadline, runProbe } from '../../graders/probe.js';
 import { hasWrk, runWrk, startPacedServer, WRK, type LatencyFigures as Figures } from '../helpers/paced-server.js';
 

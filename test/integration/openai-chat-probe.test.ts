@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeploylabError } from '../../runner/core/errors.js';
-import { openaiChatProbe } from '../../graders/openai-chat.js';
+import { openaiChatProbe } from '../../graders/openai-chat/openai-chat.js';
 import { Deadline, runProbe, type ProbeOutcome, type SeatHandle } from '../../graders/probe.js';
 import { closeServer, listenOnLoopback } from '../../graders/__helpers__/loopback-server.js';
 import { hasEngine } from '../helpers/docker-env.js';

@@ -77,10 +77,10 @@ describe('printable score sheet', () => {
     expect(html).not.toContain('<b>粗</b>');
     expect(html).not.toContain('<i>');
     expect(html).not.toContain('examiner <Li>');
-    expect(html).toContain('&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;');
+    expect(html).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;');
     expect(html).toContain('O&#39;Brien &amp; 张三');
-    expect(html).toContain('王五 &#60;b&#62;粗&#60;/b&#62;');
-    expect(html).toContain('A101 &#60;i&#62;');
+    expect(html).toContain('王五 &lt;b&gt;粗&lt;/b&gt;');
+    expect(html).toContain('A101 &lt;i&gt;');
 
     // One row per candidate; each total and result is the JSON's.
     const rows = [...html.matchAll(/<tr data-seat="(s\d+)">([\s\S]*?)<\/tr>/g)];
@@ -97,7 +97,7 @@ describe('printable score sheet', () => {
     expect(json.seats[2]!.sheet.totalShown).toBeGreaterThan(0);
     expect(json.seats[2]!.sheet.totalShown).toBeLessThan(100);
     // The examiner's mark, with who and why (escaped), on the candidate's row only.
-    expect(rows[1]![2]).toContain('examiner &#60;Li&#62;：appeal upheld &#38; &#34;checked&#34; by hand');
+    expect(rows[1]![2]).toContain('examiner &lt;Li&gt;：appeal upheld &amp; &quot;checked&quot; by hand');
     expect(rows[0]![2]).not.toContain('examiner');
     // The junior weights of section 4.2, bilingual labels, the room, paper, date and signature lines.
     for (const w of ['权重 Weight 25', '权重 Weight 30', '权重 Weight 20']) expect(html).toContain(w);
