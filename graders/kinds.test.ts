@@ -18,7 +18,7 @@ function recordingSeat(extra: Partial<Record<keyof CapableSeat, unknown>> = {}):
     (what: string) =>
     async (): Promise<never> => {
       touched.push(what);
-      throw new DeploylabError({ code: 'TEST_SEAT_TOUCHED', fault: 'infrastructure', message: { zh: `探针使用了考位（${what}）`, en: `the probe used the seat (${what})` } });
+      throw new DeploylabError({ code: 'SANDBOX_UNSUPPORTED', fault: 'infrastructure', message: { zh: `探针使用了考位（${what}）`, en: `the probe used the seat (${what})` } });
     };
   const seat = { id: 'seat-x', labels: {}, touched, endpoint: touch('endpoint'), readFile: touch('readFile'), listProcesses: touch('listProcesses'), checkPath: touch('checkPath') };
   for (const k of Object.keys(extra)) Object.assign(seat, { [k]: touch(k) });

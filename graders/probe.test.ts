@@ -52,11 +52,11 @@ describe('runProbe classification', () => {
 
   it.each(['infrastructure', 'config', 'bug'] as const)('a thrown %s-fault error is error, re-gradable', async (fault) => {
     behaviour = async () => {
-      throw new DeploylabError({ code: 'X', fault, message: { zh: '坏了', en: 'broken' } });
+      throw new DeploylabError({ code: 'SANDBOX_ENGINE_ERROR', fault, message: { zh: '坏了', en: 'broken' } });
     };
     const o = await runProbe(scripted, seat, {}, Deadline.after(1000));
     expect(o.status).toBe('error');
-    expect(o.error).toEqual({ code: 'X', fault, message: { zh: '坏了', en: 'broken' } });
+    expect(o.error).toEqual({ code: 'SANDBOX_ENGINE_ERROR', fault, message: { zh: '坏了', en: 'broken' } });
   });
 
   it('an unknown throw is a bug → error', async () => {

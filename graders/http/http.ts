@@ -4,6 +4,7 @@
  * broken (see judgeUnreachable); an answer slower than the candidate's allowance is a fail; the
  * harness's own deadline passing first is an error.
  */
+import type { ErrorCode } from '../../runner/core/error-codes.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
@@ -236,7 +237,7 @@ export function withNonce<T>(value: T, nonce: string): T {
 
 type Signature = NonNullable<HttpParams['expect']['signature']>;
 
-function keyProblem(code: string, zh: string, en: string): DeploylabError {
+function keyProblem(code: ErrorCode, zh: string, en: string): DeploylabError {
   return new DeploylabError({ code, fault: 'config', message: { zh: `签名密钥：${zh}`, en: `signature key: ${en}` } });
 }
 

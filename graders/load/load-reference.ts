@@ -5,6 +5,7 @@
  * not depend on how fast this host is. Anything that keeps the reference from being measured is
  * the harness's problem: an `error` with a code, never a pass or a fail.
  */
+import type { ErrorCode } from '../../runner/core/error-codes.js';
 import type { z } from 'zod';
 import { DeploylabError, asDeploylabError, isDeploylabError } from '../../runner/core/errors.js';
 import { capability, type ReferenceService, type ReferenceSpec } from '../capabilities.js';
@@ -23,7 +24,7 @@ export interface ReferenceMeasurement {
 
 const READY_POLL_MS = 250;
 
-function referenceError(code: string, zh: string, en: string, details: Record<string, unknown>, cause?: unknown): DeploylabError {
+function referenceError(code: ErrorCode, zh: string, en: string, details: Record<string, unknown>, cause?: unknown): DeploylabError {
   return new DeploylabError({
     code,
     fault: 'infrastructure',

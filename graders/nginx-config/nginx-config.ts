@@ -23,6 +23,7 @@
  * Where the host's /proc does not show the seat's processes (Kubernetes pods, a remote engine, a
  * harness without root) nothing here can be judged: an `error`.
  */
+import type { ErrorCode } from '../../runner/core/error-codes.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
@@ -54,7 +55,7 @@ const RELOAD_WAIT_MS = 8_000;
 
 const TITLE = /^nginx: master process\s*/;
 
-function cannotSee(code: string, zh: string, en: string, cause?: unknown): DeploylabError {
+function cannotSee(code: ErrorCode, zh: string, en: string, cause?: unknown): DeploylabError {
   return new DeploylabError({
     code,
     fault: 'infrastructure',

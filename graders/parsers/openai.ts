@@ -3,6 +3,7 @@
  * the non-streaming response shape, and a server-sent-events stream assembler that records when
  * each chunk arrived and derives latency figures with vLLM's serving-benchmark definitions.
  */
+import type { ErrorCode } from '../../runner/core/error-codes.js';
 import { createParser } from 'eventsource-parser';
 import { z } from 'zod';
 import { DeploylabError } from '../../runner/core/errors.js';
@@ -55,7 +56,7 @@ export const chatChunkSchema = z.looseObject({
 });
 export type ChatChunk = z.infer<typeof chatChunkSchema>;
 
-function invalid(code: string, zh: string, en: string, details?: Record<string, unknown>): DeploylabError {
+function invalid(code: ErrorCode, zh: string, en: string, details?: Record<string, unknown>): DeploylabError {
   return new DeploylabError({ code, fault: 'candidate', message: { zh, en }, ...(details ? { details } : {}) });
 }
 

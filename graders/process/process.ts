@@ -16,6 +16,7 @@
  * `error`, unless another expectation already failed. The port must also accept the harness's
  * connection (`accepts`).
  */
+import type { ErrorCode } from '../../runner/core/error-codes.js';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { z } from 'zod';
@@ -93,7 +94,7 @@ const PROC = '/proc';
 /** fd links read per process at most: a server holds its listening sockets among its first fds. */
 const MAX_FDS_PER_PROCESS = 65_536;
 
-function cannotSee(code: string, zh: string, en: string, details: Record<string, unknown>, cause?: unknown): DeploylabError {
+function cannotSee(code: ErrorCode, zh: string, en: string, details: Record<string, unknown>, cause?: unknown): DeploylabError {
   return new DeploylabError({
     code,
     fault: 'infrastructure',

@@ -15,6 +15,7 @@
  * `then.startedBy`: the recovered processes descend from the supervisor (its match and user), so
  * a shell loop of the candidate's own restarting the server does not count as the supervisor.
  */
+import type { ErrorCode } from '../../runner/core/error-codes.js';
 import { readFile, readdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { z } from 'zod';
@@ -143,7 +144,8 @@ function identityNote(when: { zh: string; en: string }, o: ProbeOutcome, pids: n
 
 function outcomeError(o: ProbeOutcome): DeploylabError {
   const e = o.error ?? { code: 'PROBE_IDENTITY_UNJUDGED', fault: 'infrastructure', message: o.summary };
-  return new DeploylabError({ code: e.code, fault: e.fault as DeploylabError['fault'], message: e.message });
+  // An outcome's error code was a DeploylabError's code when the inner probe recorded it.
+  return new DeploylabError({ code: e.code as ErrorCode, fault: e.fault as DeploylabError['fault'], message: e.message });
 }
 
 /**

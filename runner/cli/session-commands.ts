@@ -373,12 +373,17 @@ export function registerSessionCommands(program: Command): void {
       const svc = storeSessionServiceFor(ctx.config);
       const s = svc.session(id);
       const seats = svc.seats(id);
+      const drift = svc.taskDrift(id);
       const now = Date.now();
       if (ctx.json) {
-        printJson({ ok: true, session: { ...s, spec: svc.spec(id) }, seats: seats.map((x) => ({ ...seatView(x), remainingMs: remainingMs(clockOf(x), now) })) });
+        printJson({ ok: true, session: { ...s, spec: svc.spec(id) }, tasksChangedOnDisk: drift, seats: seats.map((x) => ({ ...seatView(x), remainingMs: remainingMs(clockOf(x), now) })) });
         return;
       }
       printText(`${s.id}  ${s.paper_id}  ${s.room}  ${ctx.lang === 'zh' ? zhState(s.state) : s.state}`);
+      if (drift.length > 0) {
+        const ids = drift.map((d) => d.taskId).join(', ');
+        printText(ctx.lang === 'zh' ? `注意：试题在开场后被修改（${ids}），本场按开场时固定的副本评分` : `note: task(s) changed on disk since the session opened (${ids}); this session grades the copy pinned at open`);
+      }
       printText(
         table(
           ['seat', 'candidate', 'state', 'remaining', 'error'],

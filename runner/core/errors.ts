@@ -1,7 +1,11 @@
+import type { ErrorCode } from './error-codes.js';
+
+export type { ErrorCode } from './error-codes.js';
+
 /**
- * One error type for the whole harness. `code` is stable (tests, logs and the API match on it);
- * `fault` says who must act: the candidate, whoever wrote the config/task/roster, the operator of
- * the infrastructure, or us (a bug).
+ * One error type for the whole harness. `code` is stable (tests, logs and the API match on it)
+ * and listed in ERROR_CODES (error-codes.ts); `fault` says who must act: the candidate, whoever
+ * wrote the config/task/roster, the operator of the infrastructure, or us (a bug).
  */
 export type Fault = 'candidate' | 'config' | 'infrastructure' | 'bug';
 
@@ -11,7 +15,7 @@ export interface Bilingual {
 }
 
 export class DeploylabError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly fault: Fault;
   readonly zh: string;
   /** What to do about it, both languages. */
@@ -19,7 +23,7 @@ export class DeploylabError extends Error {
   readonly details: Record<string, unknown> | undefined;
 
   constructor(opts: {
-    code: string;
+    code: ErrorCode;
     fault: Fault;
     message: Bilingual;
     hint?: Bilingual;

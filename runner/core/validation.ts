@@ -1,6 +1,6 @@
 import type { ZodError, ZodType } from 'zod';
 import { z } from 'zod';
-import { DeploylabError } from './errors.js';
+import { DeploylabError, type ErrorCode } from './errors.js';
 
 export interface IssueReport {
   /** Which file (or "environment", "flags") the value came from. */
@@ -34,7 +34,7 @@ export function issuesOf(error: ZodError, source: string): IssueReport[] {
 export function parseOrThrow<S extends ZodType>(
   schema: S,
   value: unknown,
-  opts: { source: string; code: string; what: { zh: string; en: string } },
+  opts: { source: string; code: ErrorCode; what: { zh: string; en: string } },
 ): z.output<S> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;

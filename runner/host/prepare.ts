@@ -81,11 +81,11 @@ export type PrepareStep =
 
 const isDebian = (h: HostFacts): boolean => h.os.id === 'debian' || h.os.idLike.includes('debian');
 
-function installBlocked(h: HostFacts, what: string, packages: string[]): DeploylabError | null {
+function installBlocked(h: HostFacts, what: 'ENGINE' | 'DEBOOTSTRAP' | 'TEST_TOOLS', packages: string[]): DeploylabError | null {
   const cmd = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${packages.join(' ')}`;
   if (!isDebian(h)) {
     return new DeploylabError({
-      code: `${what}_MISSING_NOT_DEBIAN`,
+      code: `${what}_MISSING_NOT_DEBIAN` as const,
       fault: 'infrastructure',
       message: {
         zh: `缺少 ${packages.join('、')}，且本机不是 Debian 系（${h.os.pretty || '未知系统'}），无法自动安装`,
@@ -100,7 +100,7 @@ function installBlocked(h: HostFacts, what: string, packages: string[]): Deployl
   }
   if (!h.isRoot) {
     return new DeploylabError({
-      code: `${what}_MISSING_NOT_ROOT`,
+      code: `${what}_MISSING_NOT_ROOT` as const,
       fault: 'infrastructure',
       message: {
         zh: `缺少 ${packages.join('、')}，安装需要 root 权限`,

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../core/config.js';
-import { DeploylabError, type Bilingual } from '../core/errors.js';
+import { DeploylabError, type Bilingual, type ErrorCode } from '../core/errors.js';
 import { dockerFor, requireEngine } from '../images/image-build.js';
 import { dockerDriverFor } from './docker-driver.js';
 import type {
@@ -225,7 +225,7 @@ async function buildK8sDriver(config: Config): Promise<SandboxDriver> {
 
 export type ClusterProbe =
   | { reachable: true; server: string; context: string; version: string; canListNamespaces: boolean }
-  | { reachable: false; server: string; context: string; error: { code: string; message: Bilingual; hint?: Bilingual } };
+  | { reachable: false; server: string; context: string; error: { code: ErrorCode; message: Bilingual; hint?: Bilingual } };
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([

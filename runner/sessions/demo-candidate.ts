@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { stripVTControlCharacters } from 'node:util';
 import WebSocket from 'ws';
-import { DeploylabError } from '../core/errors.js';
+import { DeploylabError, type ErrorCode } from '../core/errors.js';
 import type { LoadedTask } from '../tasks/loader.js';
 
 /**
@@ -21,7 +21,7 @@ const KEEP_CHARS = 256 * 1024;
 const B64_LINE = 76;
 
 /** A bug in what the demo types (or in the path it types through); `details.terminal` has the screen's last lines. */
-function demoError(code: string, zh: string, en: string, tail?: string): DeploylabError {
+function demoError(code: ErrorCode, zh: string, en: string, tail?: string): DeploylabError {
   return new DeploylabError({ code, fault: 'bug', message: { zh, en }, ...(tail !== undefined ? { details: { terminal: tail } } : {}) });
 }
 

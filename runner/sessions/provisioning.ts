@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mapLimit } from '../core/concurrency.js';
+import { ERROR_CODES } from '../core/error-codes.js';
 import { asDeploylabError, type DeploylabError } from '../core/errors.js';
 import { log } from '../core/logger.js';
 import { metrics } from '../core/metrics.js';
@@ -12,7 +13,8 @@ const slog = log.child({ module: 'sessions' });
 
 /** Transient: the engine or the network hiccuped; a retry may succeed. Config/candidate faults are not retried. */
 export function transient(e: DeploylabError): boolean {
-  return e.fault === 'infrastructure' && !['SANDBOX_IMAGE_MISSING', 'SANDBOX_UNSUPPORTED', 'IMAGES_MISSING', 'SESSION_PROFILE_UNAVAILABLE'].includes(e.code);
+  // The thrower's own fault counts too: a code thrown with another fault in places is retried only as infrastructure.
+  return e.fault === 'infrastructure' && ERROR_CODES[e.code].retryable;
 }
 
 export interface Provisioned {

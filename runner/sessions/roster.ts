@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { z } from 'zod';
-import { DeploylabError } from '../core/errors.js';
+import { DeploylabError, type ErrorCode } from '../core/errors.js';
 
 /**
  * The candidate roster: a CSV of candidate number, name and ID number, one candidate a row, an
@@ -54,7 +54,7 @@ const RowSchema = z.object({
 
 const COLUMNS = ['candidateNo', 'name', 'idNumber'] as const;
 
-function rosterError(file: string, problems: RosterProblem[], code = 'ROSTER_INVALID', hint?: { zh: string; en: string }): DeploylabError {
+function rosterError(file: string, problems: RosterProblem[], code: ErrorCode = 'ROSTER_INVALID', hint?: { zh: string; en: string }): DeploylabError {
   const lines = problems.map((p) => `line ${p.line}${p.column ? ` [${p.column}]` : ''}: ${p.problem}${p.found !== undefined ? ` (found: ${JSON.stringify(p.found)})` : ''}`);
   return new DeploylabError({
     code,
