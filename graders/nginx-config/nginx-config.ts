@@ -23,6 +23,7 @@
  * Where the host's /proc does not show the seat's processes (Kubernetes pods, a remote engine, a
  * harness without root) nothing here can be judged: an `error`.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ErrorCode } from '../../runner/core/error-codes.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -145,7 +146,6 @@ async function readConfig(root: HostRoot, main: string, params: string | undefin
   return { loaded, files };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function workersOf(all: readonly SeatProcess[], master: number): SeatProcess[] {
   return all.filter((x) => x.ppid === master && /^nginx: worker process$/.test(x.command.trim()));

@@ -15,6 +15,7 @@
  * `then.startedBy`: the recovered processes descend from the supervisor (its match and user), so
  * a shell loop of the candidate's own restarting the server does not count as the supervisor.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ErrorCode } from '../../runner/core/error-codes.js';
 import { readFile, readdir } from 'node:fs/promises';
 import type Docker from 'dockerode';
@@ -121,7 +122,6 @@ export async function hostPidOfInner(dindHostPids: readonly number[], pidInDind:
   return null;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 type Identity = NonNullable<RecoveryParams['then']['identity']>;
 type StartedBy = NonNullable<RecoveryParams['then']['startedBy']>;

@@ -10,6 +10,7 @@
  * invented figures (constants, 0 and 99 alternating, a lifetime average) fail even where they would
  * show "busy under load" and "near idle before it" somewhere.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { DeploylabError } from '../../runner/core/errors.js';
@@ -267,7 +268,6 @@ export function numbered(body: unknown, n: number): unknown {
   return body;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function readSamples(seat: SeatHandle, p: ResourceSamplesParams): Promise<{ text: string; size: number } | { missing: true } | { tooBig: number }> {
   const f = await seat.readFile(p.path, { container: p.container, maxBytes: MAX_BYTES });

@@ -100,8 +100,6 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
   });
   const limiter = new AttemptLimiter(opts.loginLimit ?? { max: 10, windowMs: 60_000, maxKeys: 10_000 });
   const logins = new ExaminerLogins(sessions.db, { ttlMs: ttl, max: MAX_LOGINS, now });
-  /** One clock action at a time per room, in arrival order. */
-  const queues = new Map<string, Promise<unknown>>();
   const cache = new Map<string, Buffer>();
   const cookieAttrs = `Path=/examiner; HttpOnly; SameSite=Strict${opts.secureCookie ? '; Secure' : ''}`;
 
@@ -109,17 +107,6 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
 
   function cookieLogin(req: IncomingMessage): string | null {
     return logins.check(parseCookies(req.headers.cookie).get(EXAMINER_COOKIE));
-  }
-
-  function enqueue<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = queues.get(id) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    queues.set(id, tail);
-    void tail.then(() => {
-      if (queues.get(id) === tail) queues.delete(id);
-    });
-    return run;
   }
 
   async function act(id: string, a: DashboardAction): Promise<SeatRow[]> {
@@ -281,7 +268,8 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
       }
       const a = parsed.data;
       try {
-        const rows = await enqueue(id, () => act(id, a));
+        // One clock action at a time per room, in arrival order: the session's own lock queues them.
+        const rows = await act(id, a);
         log.info({ session: id, seat: a.seat ?? null, action: a.action, minutes: a.minutes ?? null, ip: req.socket.remoteAddress, changed: rows.length }, 'examiner action from the dashboard');
         const message: Bilingual =
           rows.length === 0 && (a.action !== 'end' || a.seat)
