@@ -7,15 +7,12 @@
  * supplies them where it can: `toolbox` and `reference` with a trusted toolbox, the others with
  * a Docker engine.
  */
-import type Docker from 'dockerode';
 import { DeploylabError } from '../runner/core/errors.js';
+import type { SeatContainerRecord } from '../runner/sandbox/driver.js';
 import type { Endpoint, SeatHandle, SeatProcess } from './probe.js';
 
-/** A seat container as an engine reports it, with the seat role it plays. */
-export interface SeatContainerInfo {
-  role: string;
-  info: Docker.ContainerInspectInfo;
-}
+/** A seat container as an engine reports it, with the seat role it plays (the driver's own type). */
+export type SeatContainerInfo = SeatContainerRecord;
 
 /** Optional seat capability for the container probe's scope `seat`; the docker adapter inspects the seat's containers. */
 export interface ContainerInspector {

@@ -29,7 +29,7 @@ const BUILT_CODES: readonly ErrorCode[] = [
 ];
 
 /** Infrastructure codes that a retry cannot fix (images or driver features missing). */
-const NOT_RETRYABLE: readonly ErrorCode[] = ['SANDBOX_IMAGE_MISSING', 'SANDBOX_UNSUPPORTED', 'IMAGES_MISSING'];
+const NOT_RETRYABLE: readonly ErrorCode[] = ['SANDBOX_IMAGE_MISSING', 'SANDBOX_UNSUPPORTED', 'IMAGES_MISSING', 'GRADING_PROFILE_UNAVAILABLE'];
 
 function sources(dirs: readonly string[]): { file: string; text: string }[] {
   const out: { file: string; text: string }[] = [];

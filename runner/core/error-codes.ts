@@ -62,7 +62,7 @@ export const ERROR_CODES = {
   GPU_BUSY: { fault: 'infrastructure', retryable: true, meaning: { zh: '已有进程占用 GPU', en: 'processes already use the GPU' } },
   GPU_RUNTIME_MISSING: { fault: 'infrastructure', retryable: true, meaning: { zh: '未安装 NVIDIA Container Toolkit', en: 'no NVIDIA Container Toolkit; containers cannot use the GPUs' } },
   GRADING_DEPENDENCY_CYCLE: { fault: 'config', retryable: false, meaning: { zh: '题目的检查项相互依赖成环', en: 'a task\'s checks depend on each other in a cycle' } },
-  GRADING_PROFILE_UNAVAILABLE: { fault: 'infrastructure', retryable: true, meaning: { zh: '本机无法提供题目所需的考位类型', en: 'the host cannot provide the seat profile the task needs' } },
+  GRADING_PROFILE_UNAVAILABLE: { fault: 'infrastructure', retryable: false, meaning: { zh: '本机无法提供题目所需的考位类型', en: 'the host cannot provide the seat profile the task needs' } },
   HOST_COMMAND_FAILED: { fault: 'infrastructure', retryable: true, meaning: { zh: '主机上的命令执行失败', en: 'a command on the host failed' } },
   HOST_DISK_RESERVE: { fault: 'infrastructure', retryable: true, meaning: { zh: '主机磁盘空间不足以准备这些考位', en: 'the host has too little disk for the seats' } },
   IMAGES_MISSING: { fault: 'infrastructure', retryable: false, meaning: { zh: '沙箱镜像缺失或过期', en: 'a sandbox image is missing or out of date' } },

@@ -1,13 +1,8 @@
-import { createHash } from 'node:crypto';
-import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
-import Docker from 'dockerode';
-import type { ContainerInspector, ReferenceStarter, SeatContainerInfo, SeatControl } from '../../graders/capabilities.js';
+import type { ContainerInspector, ReferenceStarter, SeatControl } from '../../graders/capabilities.js';
 import type { SeatFile, SeatHandle, SeatProcess } from '../../graders/probe.js';
 import { DeploylabError, isDeploylabError } from '../core/errors.js';
 import type { SandboxDriver, SeatRef } from '../sandbox/driver.js';
 import { LABEL } from '../sandbox/labels.js';
-import { readTar } from '../sandbox/tar.js';
 import { runInToolbox, seatCopies, startReference, toolboxLabels, type Toolbox } from './toolbox.js';
 
 export { sweepToolboxes, TOOLBOX_COMPONENT } from './toolbox.js';
@@ -20,11 +15,6 @@ export interface SeatHandleOptions {
   task: string;
   /** Trusted toolbox (docker engine + image ref); without it `runTrusted` and `startReference` are absent. */
   toolbox?: Toolbox;
-  /**
-   * The engine the seat's containers run on, for `inspectContainers` and `restartContainer`;
-   * the docker driver's own engine by default. Without one both are absent.
-   */
-  docker?: Docker;
 }
 
 /** A seat handle with the optional capabilities the container, recovery and load probes use. */
@@ -103,99 +93,14 @@ export function seatHandleFor(opts: SeatHandleOptions): FullSeatHandle {
     handle.runTrusted = async (o) => runInToolbox(tb, toolboxLabels(ref, opts.task), await seatCopies(driver, ref, o.copy), o);
     handle.startReference = async (spec) => startReference(tb, toolboxLabels(ref, opts.task), await seatCopies(driver, ref, spec.copy), spec);
   }
-  const engine = opts.docker ?? (driver.name === 'docker' ? (driver as SandboxDriver & { docker: Docker }).docker : undefined);
+  // Powers of an engine on this host (Docker), declared by the driver itself.
+  const engine = driver.hostEngine;
   if (engine) {
-    handle.inspectContainers = async (): Promise<SeatContainerInfo[]> => {
-      const st = await driver.status(ref);
-      const out: SeatContainerInfo[] = [];
-      for (const c of st.containers) {
-        try {
-          out.push({ role: c.role, info: await engine.getContainer(c.id).inspect() });
-        } catch (e) {
-          if ((e as { statusCode?: number }).statusCode !== 404) throw e; // removed meanwhile
-        }
-      }
-      return out;
-    };
-    handle.imageFile = async (path, o) => {
-      const role = o?.container ?? 'workspace';
-      const st = await driver.status(ref);
-      const c = st.containers.find((x) => x.role === role);
-      if (!c) {
-        throw new DeploylabError({
-          code: 'SEAT_CONTAINER_UNKNOWN',
-          fault: 'config',
-          message: { zh: `考位中没有容器 ${role}`, en: `the seat has no container ${role}` },
-          details: { ...ref, role, roles: st.containers.map((x) => x.role) },
-        });
-      }
-      const image = (await engine.getContainer(c.id).inspect()).Image;
-      return imageFileDigest(engine, image, path, toolboxLabels(ref, opts.task, 'image-file'));
-    };
-    handle.restartContainer = async (role: string): Promise<void> => {
-      const st = await driver.status(ref);
-      const c = st.containers.find((x) => x.role === role);
-      if (!c) {
-        throw new DeploylabError({
-          code: 'SEAT_CONTAINER_UNKNOWN',
-          fault: 'config',
-          message: { zh: `考位中没有容器 ${role}`, en: `the seat has no container ${role}` },
-          details: { ...ref, role, roles: st.containers.map((x) => x.role) },
-        });
-      }
-      await engine.getContainer(c.id).restart({ t: 5 });
-      // A restarted workspace has a new interface on the bridge: guard its address again.
-      const guard = (driver as SandboxDriver & { guardAddress?: (r: SeatRef) => Promise<void> }).guardAddress;
-      if (role === 'workspace' && guard) await guard.call(driver, ref);
-    };
+    handle.inspectContainers = () => engine.inspectContainers(ref);
+    handle.imageFile = (path, o) => engine.imageFile(ref, path, { ...(o?.container ? { container: o.container } : {}), labels: toolboxLabels(ref, opts.task, 'image-file') });
+    handle.restartContainer = (role: string) => engine.restartContainer(ref, role);
   }
   return handle;
-}
-
-/** Image files by image id (content-addressed, so an entry never goes stale) and path. */
-const imageFiles = new Map<string, Promise<{ path: string; size: number; sha256: string } | null>>();
-const IMAGE_FILE_MAX_BYTES = 512 * 1024 * 1024;
-
-/**
- * SHA-256 of the file an image ships at `path`, symlinks followed: read through a container
- * created from the image and never started, then removed (labelled, so a sweep finds a leftover).
- */
-export function imageFileDigest(engine: Docker, image: string, path: string, labels: Record<string, string>): Promise<{ path: string; size: number; sha256: string } | null> {
-  const key = `${image}\0${path}`;
-  let p = imageFiles.get(key);
-  if (!p) {
-    p = readImageFile(engine, image, path, labels);
-    imageFiles.set(key, p);
-    p.catch(() => imageFiles.delete(key));
-  }
-  return p;
-}
-
-async function readImageFile(engine: Docker, image: string, path: string, labels: Record<string, string>): Promise<{ path: string; size: number; sha256: string } | null> {
-  const c = await engine.createContainer({ Image: image, Entrypoint: ['/deploylab-never-started'], Cmd: [], Labels: labels, NetworkDisabled: true });
-  try {
-    let at = path;
-    for (let hop = 0; hop < 16; hop++) {
-      let stream;
-      try {
-        stream = await c.getArchive({ path: at });
-      } catch (e) {
-        if ((e as { statusCode?: number }).statusCode === 404) return null;
-        throw e;
-      }
-      const [entry] = await readTar(stream as unknown as Readable, IMAGE_FILE_MAX_BYTES);
-      if (!entry) return null;
-      if (entry.type === 'symlink' && entry.linkTarget) {
-        at = entry.linkTarget.startsWith('/') ? entry.linkTarget : posix.join(posix.dirname(at), entry.linkTarget);
-        continue;
-      }
-      if (entry.type !== 'file' || !entry.content) return null;
-      return { path: at, size: entry.size, sha256: createHash('sha256').update(entry.content).digest('hex') };
-    }
-    return null;
-  } finally {
-    await c.remove({ force: true }).catch(() => undefined);
-  }
 }
 
 /** uid → name from a seat container's /etc/passwd, read through the archive API (empty when unreadable). */

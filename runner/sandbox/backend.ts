@@ -3,7 +3,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../core/config.js';
 import { DeploylabError, type Bilingual, type ErrorCode } from '../core/errors.js';
 import { dockerFor, requireEngine } from '../images/image-build.js';
-import { dockerDriverFor } from './docker-driver.js';
+import { DEFAULT_SUBNET_PREFIX, dockerDriverFor, sandboxesPerSessionFor } from './docker-driver.js';
 import type {
   EvidenceArchive,
   ExecOptions,
@@ -43,15 +43,11 @@ export interface SandboxBackend {
 // ---------------------------------------------------------------------------------------------
 // What a backend is, from the config alone
 
-/** Addresses of a session network the Docker driver keeps for in-room services (docker-driver.ts). */
-const DOCKER_IN_ROOM_SERVICE_ADDRESSES = 8;
-/** The Docker driver's session subnet (docker-driver.ts, not configurable). */
-const DOCKER_SUBNET_PREFIX = 22;
 
 /** `name` and `sandboxesPerSession` of the configured driver, without building it. */
 export function backendShape(config: Config): Pick<SandboxDriver, 'name' | 'sandboxesPerSession'> {
   if (config.sandbox.driver === 'k8s') return { name: 'k8s', sandboxesPerSession: null };
-  return { name: 'docker', sandboxesPerSession: 2 ** (32 - DOCKER_SUBNET_PREFIX) - 3 - DOCKER_IN_ROOM_SERVICE_ADDRESSES };
+  return { name: 'docker', sandboxesPerSession: sandboxesPerSessionFor(DEFAULT_SUBNET_PREFIX) };
 }
 
 // ---------------------------------------------------------------------------------------------

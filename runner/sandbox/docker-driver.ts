@@ -10,7 +10,9 @@ import type { Config } from '../core/config.js';
 import { mapLimit } from '../core/concurrency.js';
 import { DeploylabError } from '../core/errors.js';
 import { DIND_CAPABILITIES, DIND_COMMAND, DIND_PORT, SEAT_CAPABILITIES, TERMINAL_HANGUP_GRACE_MS } from './driver.js';
+import { dockerHostEngine } from './docker-host-engine.js';
 import type {
+  HostEngineAccess,
   Endpoint,
   EvidenceArchive,
   ExecOptions,
@@ -126,6 +128,16 @@ interface SeatContainer {
 /** Addresses of a session network kept for in-room services joined to it. */
 const IN_ROOM_SERVICE_ADDRESSES = 8;
 
+/** The session network's prefix length unless the driver is told otherwise. */
+export const DEFAULT_SUBNET_PREFIX = 22;
+
+/**
+ * Sandboxes one session network holds: every sandbox takes one address (sidecars share it); the
+ * network's own address, broadcast and gateway are not usable, and in-room services joined to the
+ * network (a model mirror) keep a few.
+ */
+export const sandboxesPerSessionFor = (prefix: number): number => 2 ** (32 - prefix) - 3 - IN_ROOM_SERVICE_ADDRESSES;
+
 export class DockerDriver implements SandboxDriver {
   readonly name = 'docker' as const;
   readonly docker: Docker;
@@ -138,11 +150,15 @@ export class DockerDriver implements SandboxDriver {
     this.docker = opts.docker ?? dockerFrom(opts.host);
     this.hostFirewall = opts.hostFirewall ?? (!opts.host || opts.host.startsWith('unix:'));
     this.subnetPool = opts.subnetPool ?? DEFAULT_SUBNET_POOL;
-    this.subnetPrefix = opts.subnetPrefix ?? 22;
-    // Every sandbox takes one address (sidecars share it); the network's own address, broadcast and
-    // gateway are not usable, and in-room services joined to the network (a model mirror) keep a few.
-    this.sandboxesPerSession = 2 ** (32 - this.subnetPrefix) - 3 - IN_ROOM_SERVICE_ADDRESSES;
+    this.subnetPrefix = opts.subnetPrefix ?? DEFAULT_SUBNET_PREFIX;
+    this.sandboxesPerSession = sandboxesPerSessionFor(this.subnetPrefix);
+    // A restarted workspace has a new interface on the bridge: its address is guarded again.
+    this.hostEngine = dockerHostEngine(this.docker, this, async (ref, role) => {
+      if (role === 'workspace') await this.guardAddress(ref);
+    });
   }
+
+  readonly hostEngine: HostEngineAccess;
 
   private readonly subnetPool: string;
   private readonly subnetPrefix: number;

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type Docker from 'dockerode';
 import { z } from 'zod';
 import { parseOrThrow } from '../core/validation.js';
 
@@ -293,6 +294,32 @@ export interface SeatDiskUsage {
   parts: { kind: 'container' | 'volume'; role: string; bytes: number }[];
 }
 
+/** The engine's own record of one seat container (Docker's inspect format), by its role in the seat. */
+export interface SeatContainerRecord {
+  role: string;
+  info: Docker.ContainerInspectInfo;
+}
+
+export interface ImageFileDigest {
+  /** The path read, after symlinks. */
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * What an engine running its seats on this host can tell graders beyond the common interface: the
+ * container probe's records, the file an image ships (a model file's provenance), and restarting one
+ * container (the recovery probe). Only the Docker driver has it; a probe needing it on another
+ * driver is `error` with a code (graders/capabilities.ts), never a guess.
+ */
+export interface HostEngineAccess {
+  inspectContainers(ref: SeatRef): Promise<SeatContainerRecord[]>;
+  /** sha256 of `path` in the image the seat container (workspace by default) was created from; null when absent. */
+  imageFile(ref: SeatRef, path: string, opts: { container?: string; labels: Record<string, string> }): Promise<ImageFileDigest | null>;
+  restartContainer(ref: SeatRef, role: string): Promise<void>;
+}
+
 export interface SandboxDriver {
   readonly name: 'docker' | 'k8s' | 'fake';
   /**
@@ -300,6 +327,8 @@ export interface SandboxDriver {
    * the backend sets no such bound. Checked when a session opens, before any work starts.
    */
   readonly sandboxesPerSession: number | null;
+  /** Present when the seats run on an engine of this host that graders may inspect (Docker). */
+  readonly hostEngine?: HostEngineAccess;
   provision(plan: SeatPlan): Promise<SeatStatus>;
   status(ref: SeatRef): Promise<SeatStatus>;
   exec(ref: SeatRef, opts: ExecOptions): Promise<ExecResult>;

@@ -41,6 +41,11 @@ export function pinTasks(p: LoadedExamPaper, tasksRoot: string, sessionDir: stri
   return { root: PINNED_DIR, hashes, paperSha256: fileSha256(paperFile) };
 }
 
+/** The tasks root a session reads its tasks from: its pinned copy, or the original root for a session opened before pinning. */
+export function pinnedTasksRoot(spec: SessionSpec, sessionDir: string): string {
+  return spec.pinned ? join(sessionDir, spec.pinned.root) : spec.tasksRoot;
+}
+
 /** The paper a session examines: its pinned copy, checked against the hashes taken at open. */
 export function loadPinnedPaper(spec: SessionSpec, sessionDir: string, sessionId: string): LoadedExamPaper {
   if (!spec.pinned) return loadExamPaper(spec.paperId, spec.tasksRoot);

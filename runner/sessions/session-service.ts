@@ -5,14 +5,14 @@ import { defaultDiskPolicy, hostFreeBytes, type DiskPolicy, type DiskStepResult,
 import { archiveSession, type Archived } from './archive.js';
 import { gradeRoom, type Graded } from './grading-run.js';
 import { Ledger, type SeatCodes, type SeatRow, type SessionRow, type SessionSpec } from './ledger-store.js';
-import type { SeatSandbox } from './paper.js';
+import type { LoadedExamPaper, SeatSandbox } from './paper.js';
 import { openSession, reissueCodes, writeCards, type Opened, type OpenOptions } from './planning.js';
 import { provisionSeats, type Provisioned } from './provisioning.js';
 import { reconcile, type Reconciled } from './reconcile.js';
 import { mark, report, scoreSheetDoc, writePrintableReport, writeReport, type SeatReport, type WrittenReport } from './reports.js';
 import { resetSession, verifyClean, type ResetReport } from './reset.js';
 import * as clock from './room-clock.js';
-import { seatSandboxes, sessionDir, type Progress, type RoomContext } from './room-context.js';
+import { examinedPaper, seatSandboxes, sessionDir, type Progress, type RoomContext } from './room-context.js';
 import { diskCheck, diskHalted, diskReadings, releaseHalted, sampleDisk } from './room-disk.js';
 import type { PdfWarning } from './score-sheet-pdf.js';
 import type { ScoreSheetDoc } from './score-sheet.js';
@@ -131,6 +131,11 @@ export class SessionService {
 
   diskReadings(id: string): Map<string, SeatDiskRow> {
     return diskReadings(this.ctx, id);
+  }
+
+  /** The paper and tasks the session examines: the copy pinned at open. */
+  paper(id: string): LoadedExamPaper {
+    return examinedPaper(this.ctx, id);
   }
 
   /** Tasks edited on disk since the session pinned them (graded from the pinned copy regardless). */

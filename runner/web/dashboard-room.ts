@@ -3,7 +3,7 @@ import type { RawData, WebSocket } from 'ws';
 import type { Logger } from '../core/logger.js';
 import { asDeploylabError } from '../core/errors.js';
 import type { SandboxDriver, SeatState } from '../sandbox/driver.js';
-import { loadExamPaper, sandboxesOf } from '../sessions/paper.js';
+import { sandboxesOf } from '../sessions/paper.js';
 import type { DiskLevel, SeatDiskRow } from '../sessions/disk-watch.js';
 import { clockOf, type LatestRunRow } from '../sessions/ledger-store.js';
 import type { SessionService } from '../sessions/session-service.js';
@@ -153,8 +153,7 @@ export class RoomReader {
     if (!this.checkTotals.has(id)) {
       let total: number | null = null;
       try {
-        const spec = this.svc.spec(id);
-        total = loadExamPaper(spec.paperId, spec.tasksRoot).tasks.reduce((a, t) => a + t.task.checks.length, 0);
+        total = this.svc.paper(id).tasks.reduce((a, t) => a + t.task.checks.length, 0);
       } catch (err) {
         this.log.warn({ err, session: id }, 'dashboard: cannot count the paper’s checks');
       }

@@ -21,7 +21,8 @@ export class DirectoryAccess implements CandidateAccess {
 
   constructor(
     private readonly dir: SeatDirectory,
-    private readonly tasksRoot: string,
+    /** Where a session's tasks are read from: its pinned copy (see `pinnedTasksRoot`), or one root for all. */
+    private readonly tasksRoot: string | ((session: string) => string),
   ) {}
 
   async redeem(code: string): Promise<{ token: string; binding: SeatBinding } | null> {
@@ -41,13 +42,15 @@ export class DirectoryAccess implements CandidateAccess {
 
   async taskSheets(binding: SeatBinding): Promise<TaskSheet[]> {
     // Each task folder is read once: its content is fixed for the life of a session.
-    const dirs = new Map(discoverTaskDirs(this.tasksRoot).map((d) => [basename(d), d]));
+    const root = typeof this.tasksRoot === 'string' ? this.tasksRoot : this.tasksRoot(binding.session);
+    const dirs = new Map(discoverTaskDirs(root).map((d) => [basename(d), d]));
     return binding.sandboxes.map((b) => b.taskId).flatMap((id) => {
-      let sheet = this.sheets.get(id);
+      const key = `${root}\0${id}`;
+      let sheet = this.sheets.get(key);
       const dir = dirs.get(id);
       if (!sheet && dir) {
         sheet = loadTaskSheets([dir])[0]!;
-        this.sheets.set(id, sheet);
+        this.sheets.set(key, sheet);
       }
       return sheet ? [sheet] : [];
     });

@@ -1,10 +1,10 @@
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { sandboxDriverFor } from '../sandbox/backend.js';
+import { pinnedTasksRoot } from '../sessions/pinned-tasks.js';
 import { SeatDirectory } from '../sessions/seat-directory.js';
 import { SessionService } from '../sessions/session-service.js';
 import { openStore } from '../store/db.js';
-import { DEFAULT_TASKS_ROOT } from '../tasks/loader.js';
 import { createWebApp, type WebApp } from './app.js';
 import { createDashboard } from './dashboard.js';
 import { DirectoryAccess } from './directory-access.js';
@@ -19,13 +19,16 @@ export function webAppFromConfig(config: Config, log: Logger, opts: { tasksRoot?
   const driver = sandboxDriverFor(config);
   const examinerToken = config.server.examinerToken || undefined;
   const gate = new ExaminerGate(examinerToken);
+  const sessions = new SessionService({ db, driver, dataDir: config.dataDir, disk: config.disk });
+  // Candidates read the task sheets their session pinned at open, unless a root is forced.
+  const tasksRoot = opts.tasksRoot ?? ((id: string): string => pinnedTasksRoot(sessions.spec(id), sessions.sessionDir(id)));
   const web = createWebApp({
-    access: new DirectoryAccess(new SeatDirectory(db), opts.tasksRoot ?? DEFAULT_TASKS_ROOT),
+    access: new DirectoryAccess(new SeatDirectory(db), tasksRoot),
     driver,
     log,
     examinerToken,
     examinerGate: gate,
-    dashboard: createDashboard({ sessions: new SessionService({ db, driver, dataDir: config.dataDir, disk: config.disk }), driver, log, examinerToken, gate }),
+    dashboard: createDashboard({ sessions, driver, log, examinerToken, gate }),
   });
   return {
     web,

@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DeploylabError } from '../../runner/core/errors.js';
 import { FakeDriver } from '../../runner/sandbox/fake-driver.js';
-import { folderSha256, PINNED_DIR } from '../../runner/sessions/pinned-tasks.js';
+import { folderSha256, PINNED_DIR, pinnedTasksRoot } from '../../runner/sessions/pinned-tasks.js';
+import { SeatDirectory } from '../../runner/sessions/seat-directory.js';
 import { SessionService } from '../../runner/sessions/session-service.js';
 import { openStore } from '../../runner/store/db.js';
 import { DEFAULT_TASKS_ROOT } from '../../runner/tasks/loader.js';
+import { DirectoryAccess } from '../../runner/web/directory-access.js';
 import { ROSTER } from './helpers.js';
 
 /**
@@ -83,6 +85,27 @@ describe('a session pins the tasks it examines', () => {
     await svc.grade(later);
     expect(runPoints(later, 'block-count')).toEqual([7]);
     writeFileSync(yaml, original);
+  });
+
+  it("the candidate's task sheet is the pinned one, not the task as edited on disk", async () => {
+    const id = `pin-${randomBytes(3).toString('hex')}`;
+    open(id);
+    const yaml = join(tasksRoot, 'junior', 'quantize', 'task.yaml');
+    const original = readFileSync(yaml, 'utf8');
+    const title = /\n {2}zh: (.+)\n/.exec(original)![1]!;
+    writeFileSync(yaml, original.replace(`  zh: ${title}\n`, '  zh: 改过的标题\n'));
+    try {
+      const access = new DirectoryAccess(new SeatDirectory(svc.db), (session) => pinnedTasksRoot(svc.spec(session), svc.sessionDir(session)));
+      const sandboxes = svc.sandboxes(id, 's01').map((b) => ({ taskId: b.taskId, ref: b.ref }));
+      const sheets = await access.taskSheets({ session: id, seat: 's01', candidate: '', endsAt: null, sandboxes });
+      expect(sheets.map((x) => x.id)).toEqual(['quantize', 'prune']);
+      expect(sheets[0]!.title.zh).toBe(title);
+      // The same access over the tasks on disk shows the edit: the test can tell them apart.
+      const onDisk = await new DirectoryAccess(new SeatDirectory(svc.db), tasksRoot).taskSheets({ session: id, seat: 's01', candidate: '', endsAt: null, sandboxes });
+      expect(onDisk[0]!.title.zh).toBe('改过的标题');
+    } finally {
+      writeFileSync(yaml, original);
+    }
   });
 
   it('the pinned copy itself altered: grading refuses with a code and records no run', async () => {

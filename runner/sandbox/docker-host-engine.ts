@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { DeploylabError } from '../core/errors.js';
+import type { HostEngineAccess, ImageFileDigest, SandboxDriver, SeatContainerRecord, SeatRef } from './driver.js';
+import { readTar } from './tar.js';
+
+/**
+ * What the Docker engine on this host tells graders beyond the common driver interface: its own
+ * record of each seat container, the bytes an image ships at a path, and restarting one container
+ * (the recovery probe's failure injection). `afterRestart` re-applies what a new interface needs
+ * (the seat's address guard).
+ */
+export function dockerHostEngine(engine: Docker, driver: Pick<SandboxDriver, 'status'>, afterRestart: (ref: SeatRef, role: string) => Promise<void>): HostEngineAccess {
+  const containerOf = async (ref: SeatRef, role: string): Promise<string> => {
+    const st = await driver.status(ref);
+    const c = st.containers.find((x) => x.role === role);
+    if (!c) {
+      throw new DeploylabError({
+        code: 'SEAT_CONTAINER_UNKNOWN',
+        fault: 'config',
+        message: { zh: `考位中没有容器 ${role}`, en: `the seat has no container ${role}` },
+        details: { ...ref, role, roles: st.containers.map((x) => x.role) },
+      });
+    }
+    return c.id;
+  };
+  return {
+    async inspectContainers(ref) {
+      const st = await driver.status(ref);
+      const out: SeatContainerRecord[] = [];
+      for (const c of st.containers) {
+        try {
+          out.push({ role: c.role, info: await engine.getContainer(c.id).inspect() });
+        } catch (e) {
+          if ((e as { statusCode?: number }).statusCode !== 404) throw e; // removed meanwhile
+        }
+      }
+      return out;
+    },
+    async imageFile(ref, path, opts) {
+      const image = (await engine.getContainer(await containerOf(ref, opts.container ?? 'workspace')).inspect()).Image;
+      return imageFileDigest(engine, image, path, opts.labels);
+    },
+    async restartContainer(ref, role) {
+      await engine.getContainer(await containerOf(ref, role)).restart({ t: 5 });
+      await afterRestart(ref, role);
+    },
+  };
+}
+
+/** Image files by image id (content-addressed, so an entry never goes stale) and path. */
+const imageFiles = new Map<string, Promise<ImageFileDigest | null>>();
+const IMAGE_FILE_MAX_BYTES = 512 * 1024 * 1024;
+
+/**
+ * SHA-256 of the file an image ships at `path`, symlinks followed: read through a container
+ * created from the image and never started, then removed (labelled, so a sweep finds a leftover).
+ */
+export function imageFileDigest(engine: Docker, image: string, path: string, labels: Record<string, string>): Promise<ImageFileDigest | null> {
+  const key = `${image}\0${path}`;
+  let p = imageFiles.get(key);
+  if (!p) {
+    p = readImageFile(engine, image, path, labels);
+    imageFiles.set(key, p);
+    p.catch(() => imageFiles.delete(key));
+  }
+  return p;
+}
+
+async function readImageFile(engine: Docker, image: string, path: string, labels: Record<string, string>): Promise<ImageFileDigest | null> {
+  const c = await engine.createContainer({ Image: image, Entrypoint: ['/deploylab-never-started'], Cmd: [], Labels: labels, NetworkDisabled: true });
+  try {
+    let at = path;
+    for (let hop = 0; hop < 16; hop++) {
+      let stream;
+      try {
+        stream = await c.getArchive({ path: at });
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode === 404) return null;
+        throw e;
+      }
+      const [entry] = await readTar(stream as unknown as Readable, IMAGE_FILE_MAX_BYTES);
+      if (!entry) return null;
+      if (entry.type === 'symlink' && entry.linkTarget) {
+        at = entry.linkTarget.startsWith('/') ? entry.linkTarget : posix.join(posix.dirname(at), entry.linkTarget);
+        continue;
+      }
+      if (entry.type !== 'file' || !entry.content) return null;
+      return { path: at, size: entry.size, sha256: createHash('sha256').update(entry.content).digest('hex') };
+    }
+    return null;
+  } finally {
+    await c.remove({ force: true }).catch(() => undefined);
+  }
+}
