@@ -31,7 +31,7 @@ import type {
   WriteFile,
 } from './driver.js';
 import { allowSeatToService, bridgeName, closeHostToSeat, guardSeatAddress, hostVethOf, removeAddressGuards, removeAllowRules, removeHostRules } from './host-firewall.js';
-import { driverOp, engineError, fileNotFound, seatFrozen, seatNotFound, tooLarge } from './errors.js';
+import { driverOp, engineError, fileContent, fileNotFound, seatFrozen, seatNotFound, tooLarge } from './errors.js';
 import { LABEL, labelFilters, seatLabels, seatObjectName, sessionLabels, sessionNetworkName } from './labels.js';
 import { TarTooLarge, buildTar, firstTarHeader, readTar } from './tar.js';
 import { pickFreeSubnet } from './subnet-pool.js';
@@ -756,17 +756,7 @@ export class DockerDriver implements SandboxDriver {
   }
 
   async readFile(ref: SeatRef, path: string, opts: { maxBytes?: number; container?: string } = {}): Promise<Buffer> {
-    const entries = await this.readTree(ref, path, opts);
-    const first = entries[0];
-    if (!first || first.type !== 'file' || !first.content) {
-      throw new DeploylabError({
-        code: 'SANDBOX_NOT_A_FILE',
-        fault: 'candidate',
-        message: { zh: `不是普通文件：${path}`, en: `not a regular file: ${path}` },
-        details: { ...ref, path, type: first?.type },
-      });
-    }
-    return first.content;
+    return fileContent(await this.readTree(ref, path, opts), ref, path);
   }
 
   async writeFiles(ref: SeatRef, files: WriteFile[], opts: { container?: string } = {}): Promise<void> {

@@ -1,6 +1,6 @@
 import { DeploylabError } from '../core/errors.js';
 import { metrics } from '../core/metrics.js';
-import type { SeatRef } from './driver.js';
+import type { FileEntry, SeatRef } from './driver.js';
 
 /** Run one driver operation: timed in the metrics, engine errors turned typed. */
 export async function driverOp<T>(driver: 'docker' | 'k8s', operation: string, fn: () => Promise<T>, ref?: SeatRef): Promise<T> {
@@ -82,6 +82,20 @@ export function fileNotFound(ref: SeatRef, path: string): DeploylabError {
     message: { zh: `考位中没有该文件：${path}`, en: `no such file in the seat: ${path}` },
     details: { ...ref, path },
   });
+}
+
+/** What `readFile` returns from a `readTree` of one path: the file's bytes, or SANDBOX_NOT_A_FILE. */
+export function fileContent(entries: readonly FileEntry[], ref: SeatRef, path: string): Buffer {
+  const first = entries[0];
+  if (!first || first.type !== 'file' || !first.content) {
+    throw new DeploylabError({
+      code: 'SANDBOX_NOT_A_FILE',
+      fault: 'candidate',
+      message: { zh: `不是普通文件：${path}`, en: `not a regular file: ${path}` },
+      details: { ...ref, path, type: first?.type },
+    });
+  }
+  return first.content;
 }
 
 export function tooLarge(ref: SeatRef, path: string, maxBytes: number): DeploylabError {

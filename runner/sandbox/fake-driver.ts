@@ -25,7 +25,7 @@ import type {
   TerminalSession,
   WriteFile,
 } from './driver.js';
-import { engineError, fileNotFound, seatFrozen, seatHalted, seatNotFound, tooLarge } from './errors.js';
+import { engineError, fileContent, fileNotFound, seatFrozen, seatHalted, seatNotFound, tooLarge } from './errors.js';
 import { seatLabels, seatObjectName } from './labels.js';
 
 /**
@@ -365,16 +365,7 @@ export class FakeDriver implements SandboxDriver {
   }
 
   async readFile(ref: SeatRef, path: string, opts: { maxBytes?: number; container?: string } = {}): Promise<Buffer> {
-    const first = (await this.readTree(ref, path, opts))[0];
-    if (!first || first.type !== 'file' || !first.content) {
-      throw new DeploylabError({
-        code: 'SANDBOX_NOT_A_FILE',
-        fault: 'candidate',
-        message: { zh: `不是普通文件：${path}`, en: `not a regular file: ${path}` },
-        details: { ...ref, path, type: first?.type },
-      });
-    }
-    return first.content;
+    return fileContent(await this.readTree(ref, path, opts), ref, path);
   }
 
   /** A real gzipped tar of the workspace (its workdir by default), rooted at the path's basename like an engine's archive. */

@@ -26,7 +26,7 @@ import type {
   WriteFile,
 } from './driver.js';
 import { TERMINAL_HANGUP_GRACE_MS } from './driver.js';
-import { driverOp, fileNotFound, seatFrozen, seatNotFound, tooLarge, unsupported } from './errors.js';
+import { driverOp, fileContent, fileNotFound, seatFrozen, seatNotFound, tooLarge, unsupported } from './errors.js';
 import { FILES_CONTAINER, FROZEN_LABEL, namespaceOf, renderSeat, type K8sRenderOptions } from './k8s-manifests.js';
 import { COMPONENT_SEAT, LABEL } from './labels.js';
 import { TarTooLarge, buildTar, readTar } from './tar.js';
@@ -361,11 +361,7 @@ export class K8sDriver implements SandboxDriver {
   }
 
   async readFile(ref: SeatRef, path: string, opts: { maxBytes?: number } = {}): Promise<Buffer> {
-    const [first] = await this.readTree(ref, path, opts);
-    if (!first || first.type !== 'file' || !first.content) {
-      throw new DeploylabError({ code: 'SANDBOX_NOT_A_FILE', fault: 'candidate', message: { zh: `不是普通文件：${path}`, en: `not a regular file: ${path}` }, details: { ...ref, path } });
-    }
-    return first.content;
+    return fileContent(await this.readTree(ref, path, opts), ref, path);
   }
 
   /** Writes go through the workspace container's own tar, as root (setup, not grading). */
