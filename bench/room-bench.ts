@@ -23,7 +23,6 @@ import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
 import { loadConfig, type Config } from '../runner/core/config.js';
 import { createLogger } from '../runner/core/logger.js';
-import { sweepToolboxes } from '../runner/grading/seat-handle.js';
 import { currentImageRef, dockerInSeatImages, type PlanImages } from '../runner/grading/task-runner.js';
 import { DockerDriver, dockerDriverFor, SEAT_CAPABILITIES, DIND_CAPABILITIES } from '../runner/sandbox/docker-driver.js';
 import { DIND_COMMAND, DIND_PORT } from '../runner/sandbox/driver.js';
@@ -247,7 +246,6 @@ async function harnessRoom(ctx: RoomCtx, stats: OpStats, mem: MemorySampler): Pr
     db: openStore(dataDir),
     driver: instrumented(driver, stats, phase),
     dataDir,
-    docker: driver.docker,
     progress: (l) => note(`dl  ${l.en}`),
   });
   const web = ctx.web ? await startWeb(ctx.config, dataDir, ctx.paper.tasksRoot) : null;
@@ -649,7 +647,6 @@ function cleanup(): Promise<void> {
     const docker = driver.docker;
     for (const id of made.sessions) {
       await driver.sweep({ session: id }).catch((e: unknown) => note(`! sweep ${id}: ${String(e)}`));
-      await sweepToolboxes(docker, id).catch(() => 0);
       // The sweep leaves a network the engine calls busy; nothing of this run should be by now.
       for (const n of await docker.listNetworks({ filters: { label: [`deploylab.session=${id}`] } })) {
         await removeNetwork(() => docker.getNetwork(n.Id).remove(), n.Name).catch((e: unknown) => note(`! network ${n.Name}: ${String(e)}`));

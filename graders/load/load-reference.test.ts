@@ -17,7 +17,7 @@ import { DockerDriver } from '../../runner/sandbox/docker-driver.js';
 import { parseSeatPlan } from '../../runner/sandbox/driver.js';
 import { seatHandleFor } from '../../runner/grading/seat-handle.js';
 import { newVerifySession } from '../../runner/grading/verify.js';
-import { REFERENCE_ROLE, startReference, sweepToolboxes, TOOLBOX_COMPONENT } from '../../runner/grading/toolbox.js';
+import { REFERENCE_ROLE, startReference, sweepToolboxes, TOOLBOX_COMPONENT } from '../../runner/sandbox/docker-toolbox.js';
 import { hasEngine } from '../../test/helpers/docker-env.js';
 import { requireImage } from '../../test/helpers/images.js';
 import { closeServer } from '../__helpers__/loopback-server.js';
@@ -85,7 +85,7 @@ describe.skipIf(!hasEngine)('load probe with a reference configuration (toolbox 
   });
   afterAll(async () => {
     await closeServer(server);
-    await sweepToolboxes(docker, SESSION);
+    await sweepToolboxes(docker, { session: SESSION });
   });
   beforeEach(async () => {
     const s = await tempSeat('seat-ref');
@@ -248,7 +248,7 @@ describe.skipIf(!hasEngine)('load probe on a real seat: candidate llama-server v
   beforeAll(async () => {
     const [ws, tb] = [await requireImage('workspace-cpu'), await requireImage('toolbox')];
     await driver.provision(parseSeatPlan({ ...ref, task: 'load-ref-test', workspace: { image: ws } }));
-    handle = seatHandleFor({ driver, ref, task: 'load-ref-test', toolbox: { docker, image: tb } });
+    handle = seatHandleFor({ driver, ref, task: 'load-ref-test', toolboxImage: tb });
     // The candidate's deployment: llama-server on the seat's model, as a candidate would start it.
     await driver.exec(ref, {
       cmd: ['bash', '-c', 'cp /opt/models/tiny-llama-f16.gguf /workspace/model.gguf && setsid nohup llama-server -m /workspace/model.gguf --host 0.0.0.0 --port 8080 -t 1 -c 512 >/tmp/server.log 2>&1 </dev/null &'],
@@ -263,7 +263,7 @@ describe.skipIf(!hasEngine)('load probe on a real seat: candidate llama-server v
   }, 120_000);
   afterAll(async () => {
     await driver.sweep({ session: ref.session });
-    await sweepToolboxes(docker, ref.session);
+    await sweepToolboxes(docker, { session: ref.session });
   });
 
   it('same model, same settings: within the ratio, and the reference is gone afterwards', async () => {

@@ -3,7 +3,7 @@ import type { Config } from '../core/config.js';
 import { DeploylabError, type Bilingual, type Lang } from '../core/errors.js';
 import { EXIT, printJson, printText, say, table } from '../core/output.js';
 import { currentImageRef, dockerInSeatImages } from '../grading/task-runner.js';
-import { lazySandboxDriverFor, requireBackend, sandboxBackendFor } from '../sandbox/backend.js';
+import { lazySandboxDriverFor, requireBackend, sandboxDriverFor } from '../sandbox/backend.js';
 import { parseDuration } from '../sandbox/labels.js';
 import { readRoster } from '../sessions/roster.js';
 import type { PdfWarning } from '../sessions/score-sheet-pdf.js';
@@ -18,16 +18,15 @@ import { contextOf, type CliContext } from './context.js';
  * once the backend answers: ENGINE_UNREACHABLE or CLUSTER_UNREACHABLE otherwise.
  */
 export async function sessionServiceFor(config: Config, lang: Lang, opts: { quiet?: boolean } = {}): Promise<SessionService> {
-  const backend = sandboxBackendFor(config);
-  await requireBackend(config, backend);
+  const driver = sandboxDriverFor(config);
+  await requireBackend(config);
   const progress = (l: Bilingual): void => {
     if (!opts.quiet) process.stderr.write(`${say(lang, l.zh, l.en)}\n`);
   };
   return new SessionService({
     db: openStore(config.dataDir),
-    driver: backend.driver,
+    driver,
     dataDir: config.dataDir,
-    ...(backend.docker ? { docker: backend.docker } : {}),
     progress,
     disk: config.disk,
   });

@@ -4,10 +4,11 @@ import type { SeatHandle } from '../../graders/probe.js';
 import { requireImage } from '../../test/helpers/images.js';
 import { hasEngine } from '../../test/helpers/docker-env.js';
 import { DockerDriver } from '../sandbox/docker-driver.js';
+import { TOOLBOX_COMPONENT } from '../sandbox/docker-toolbox.js';
 import { parseSeatPlan } from '../sandbox/driver.js';
 import { LABEL } from '../sandbox/labels.js';
+import { seatHandleFor } from './seat-handle.js';
 import { newVerifySession } from './verify.js';
-import { seatHandleFor, TOOLBOX_COMPONENT } from './seat-handle.js';
 
 describe.skipIf(!hasEngine)('seat handle on the docker driver', () => {
   const driver = new DockerDriver();
@@ -18,7 +19,7 @@ describe.skipIf(!hasEngine)('seat handle on the docker driver', () => {
   beforeAll(async () => {
     const [ws, tb] = [await requireImage('workspace-cpu'), await requireImage('toolbox')];
     await driver.provision(parseSeatPlan({ ...ref, task: 'handle-test', workspace: { image: ws } }));
-    seat = seatHandleFor({ driver, ref, task: 'handle-test', toolbox: { docker, image: tb } });
+    seat = seatHandleFor({ driver, ref, task: 'handle-test', toolboxImage: tb });
     await driver.exec(ref, { cmd: ['bash', '-c', 'setsid nohup sleep 300 >/dev/null 2>&1 </dev/null &'] });
   }, 120_000);
   afterAll(async () => {

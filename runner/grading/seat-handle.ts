@@ -1,11 +1,8 @@
 import type { ContainerInspector, ReferenceStarter, SeatControl } from '../../graders/capabilities.js';
 import type { SeatFile, SeatHandle, SeatProcess } from '../../graders/probe.js';
 import { DeploylabError, isDeploylabError } from '../core/errors.js';
-import type { SandboxDriver, SeatRef } from '../sandbox/driver.js';
+import { TOOLBOX_FILE_MAX_BYTES, type SandboxDriver, type SeatRef, type WriteFile } from '../sandbox/driver.js';
 import { LABEL } from '../sandbox/labels.js';
-import { runInToolbox, seatCopies, startReference, toolboxLabels, type Toolbox } from './toolbox.js';
-
-export { sweepToolboxes, TOOLBOX_COMPONENT } from './toolbox.js';
 
 /** What graders read at most by default (SeatHandle.readFile's documented default). */
 const DEFAULT_READ_BYTES = 16 * 1024 * 1024;
@@ -13,8 +10,11 @@ export interface SeatHandleOptions {
   driver: SandboxDriver;
   ref: SeatRef;
   task: string;
-  /** Trusted toolbox (docker engine + image ref); without it `runTrusted` and `startReference` are absent. */
-  toolbox?: Toolbox;
+  /**
+   * The trusted toolbox's image; with it and a driver that has a toolbox, `runTrusted` and
+   * `startReference` are present (otherwise the checks needing them are `error`).
+   */
+  toolboxImage?: string | null;
 }
 
 /** A seat handle with the optional capabilities the container, recovery and load probes use. */
@@ -88,16 +88,20 @@ export function seatHandleFor(opts: SeatHandleOptions): FullSeatHandle {
       await driver.endpoint(ref, 1);
     },
   };
-  if (opts.toolbox) {
-    const tb = opts.toolbox;
-    handle.runTrusted = async (o) => runInToolbox(tb, toolboxLabels(ref, opts.task), await seatCopies(driver, ref, o.copy), o);
-    handle.startReference = async (spec) => startReference(tb, toolboxLabels(ref, opts.task), await seatCopies(driver, ref, spec.copy), spec);
+  const toolbox = driver.toolbox;
+  const image = opts.toolboxImage;
+  if (toolbox && image) {
+    const task = opts.task;
+    handle.runTrusted = async ({ copy, cmd, timeoutMs, collect }) =>
+      toolbox.run(ref, { image, task, files: await seatCopies(driver, ref, copy), cmd, timeoutMs, ...(collect ? { collect } : {}) });
+    handle.startReference = async ({ copy, command, port, cpus, memoryMiB }) =>
+      toolbox.startService(ref, { image, task, files: await seatCopies(driver, ref, copy), command, port, cpus, memoryMiB });
   }
   // Powers of an engine on this host (Docker), declared by the driver itself.
   const engine = driver.hostEngine;
   if (engine) {
     handle.inspectContainers = () => engine.inspectContainers(ref);
-    handle.imageFile = (path, o) => engine.imageFile(ref, path, { ...(o?.container ? { container: o.container } : {}), labels: toolboxLabels(ref, opts.task, 'image-file') });
+    handle.imageFile = (path, o) => engine.imageFile(ref, path, { ...(o?.container ? { container: o.container } : {}), task: opts.task });
     handle.restartContainer = (role: string) => engine.restartContainer(ref, role);
   }
   return handle;
@@ -117,3 +121,22 @@ async function seatUsers(driver: SandboxDriver, ref: SeatRef, container: string)
   }
   return out;
 }
+
+/** Seat files through the archive API, as entries to put into a toolbox container (root-owned, 0644). */
+async function seatCopies(driver: SandboxDriver, ref: SeatRef, copy: readonly { from: string; to: string; container?: string }[]): Promise<WriteFile[]> {
+  const files: WriteFile[] = [];
+  for (const c of copy) {
+    let data: Buffer;
+    try {
+      data = await driver.readFile(ref, c.from, { maxBytes: TOOLBOX_FILE_MAX_BYTES, ...(c.container ? { container: c.container } : {}) });
+    } catch (e) {
+      if (isDeploylabError(e) && e.code === 'SANDBOX_FILE_NOT_FOUND') {
+        throw new DeploylabError({ code: 'SEAT_FILE_MISSING', fault: 'candidate', message: { zh: `考位中没有该文件：${c.from}`, en: `no such file in the seat: ${c.from}` } });
+      }
+      throw e;
+    }
+    files.push({ path: c.to, content: data, mode: 0o644, uid: 0, gid: 0 });
+  }
+  return files;
+}
+

@@ -1,17 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type Docker from 'dockerode';
 import type { Config } from '../core/config.js';
 import type { Bilingual } from '../core/errors.js';
 import { dockerFor, requireEngine } from '../images/image-build.js';
-import { dockerDriverFor } from '../sandbox/docker-driver.js';
+import { requireBackend, sandboxDriverFor } from '../sandbox/backend.js';
 import { asDeploylabError } from '../core/errors.js';
 import { log } from '../core/logger.js';
 import { metrics } from '../core/metrics.js';
 import type { SandboxDriver, SeatRef } from '../sandbox/driver.js';
 import type { LoadedTask } from '../tasks/loader.js';
-import { seatHandleFor, sweepToolboxes } from './seat-handle.js';
+import { seatHandleFor } from './seat-handle.js';
 import { applySetup, currentImageRef, dockerInSeatImages, gradeSeat, planForTask, runSolution, type CheckGrade, type DockerInSeatImages, type SolutionRun, type TaskGrade } from './task-runner.js';
 
 const vlog = log.child({ module: 'verify' });
@@ -66,8 +65,8 @@ export interface CaseReport {
 
 export interface VerifyDeps {
   driver: SandboxDriver;
-  /** Engine and image for the trusted toolbox (model-load checks). */
-  toolbox?: { docker: Docker; image: string };
+  /** Image of the trusted toolbox (model-load checks), run by the driver's own toolbox. */
+  toolboxImage?: string;
   workspaceImage: string;
   /** Sidecar and preloaded images for docker-in-seat tasks. */
   dockerInSeat?: DockerInSeatImages;
@@ -147,7 +146,7 @@ export async function verifyTask(loaded: LoadedTask, deps: VerifyDeps): Promise<
   const say = (zh: string, en: string): void => deps.progress?.({ zh: `[${task.id}] ${zh}`, en: `[${task.id}] ${en}` });
   const report: TaskVerifyReport = { taskId: task.id, ok: false, seat: ref, grades: {}, solution: [], cases: [], failures: [], wallMs: 0 };
   const plan = planForTask(task, ref, { workspaceCpu: deps.workspaceImage, ...(deps.dockerInSeat ? { dockerInSeat: deps.dockerInSeat } : {}) }, { 'deploylab.purpose': 'verify' });
-  const seat = seatHandleFor({ driver: deps.driver, ref, task: task.id, ...(deps.toolbox ? { toolbox: deps.toolbox } : {}) });
+  const seat = seatHandleFor({ driver: deps.driver, ref, task: task.id, toolboxImage: deps.toolboxImage ?? null });
   const onCheck = (phase: string) => (c: CheckGrade): void => say(`  ${phase} ${c.checkId}: ${c.result.outcome}`, `  ${phase} ${c.checkId}: ${c.result.outcome}`);
 
   const provisionAndSetUp = async (): Promise<boolean> => {
@@ -244,7 +243,7 @@ export async function verifyTask(loaded: LoadedTask, deps: VerifyDeps): Promise<
 
 async function cleanup(deps: VerifyDeps, ref: SeatRef): Promise<void> {
   await deps.driver.destroy(ref).catch((e: unknown) => vlog.warn({ err: e, ...ref }, 'destroy after verify failed'));
-  if (deps.toolbox) await sweepToolboxes(deps.toolbox.docker, ref.session).catch(() => undefined);
+  await deps.driver.toolbox?.sweep({ session: ref.session }).catch(() => undefined);
 }
 
 /**
@@ -260,7 +259,6 @@ export async function verifyTasks(tasks: readonly LoadedTask[], deps: VerifyDeps
     if (deps.keep) done();
     void deps.driver
       .sweep({ session })
-      .then(() => (deps.toolbox ? sweepToolboxes(deps.toolbox.docker, session) : 0))
       .catch(() => undefined)
       .finally(done);
   };
@@ -277,14 +275,18 @@ export async function verifyTasks(tasks: readonly LoadedTask[], deps: VerifyDeps
   }
 }
 
-/** Everything `tasks verify` needs from the engine, or IMAGES_MISSING / ENGINE_UNREACHABLE (exit 2). */
+/**
+ * Everything `tasks verify` needs: the configured backend's driver (Docker or Kubernetes) and the
+ * images, looked up on this host's engine, where they are built (a single-node cluster's dockershim
+ * runs the same engine's images). IMAGES_MISSING, ENGINE_UNREACHABLE or CLUSTER_UNREACHABLE (exit 2).
+ */
 export async function verifyDepsFromConfig(config: Config): Promise<Omit<VerifyDeps, 'progress' | 'keep' | 'session'>> {
-  const docker = dockerFor(config);
-  await requireEngine(docker);
+  await requireEngine(dockerFor(config));
+  await requireBackend(config);
   const [workspaceImage, toolboxImage] = [await currentImageRef(config, 'workspace-cpu'), await currentImageRef(config, 'toolbox')];
   return {
-    driver: dockerDriverFor(config, docker),
-    toolbox: { docker, image: toolboxImage },
+    driver: sandboxDriverFor(config),
+    toolboxImage,
     workspaceImage,
     dockerInSeat: await dockerInSeatImages(config),
   };

@@ -15,7 +15,6 @@ import {
   lazySandboxDriverFor,
   probeCluster,
   requireCluster,
-  sandboxBackendFor,
   sandboxDriverFor,
 } from './backend.js';
 import { DockerDriver } from './docker-driver.js';
@@ -90,15 +89,13 @@ function thrownAsync(p: Promise<unknown>): Promise<DeploylabError> {
 }
 
 describe('sandboxDriverFor: the configured backend', () => {
-  it('docker (the default): a DockerDriver over the docker section; the toolbox gets the same engine handle', () => {
+  it('docker (the default): a DockerDriver over the docker section, with its toolbox and host-engine access', () => {
     const c = config({ docker: { host: 'unix:///nonexistent/docker.sock', seatSubnetPool: '10.99.0.0/16' } });
     const d = sandboxDriverFor(c);
     expect(d.name).toBe('docker');
     expect(d).toBeInstanceOf(DockerDriver);
-    const b = sandboxBackendFor(c);
-    expect(b.driver.name).toBe('docker');
-    expect(b.docker).toBeDefined();
-    expect((b.driver as DockerDriver).docker).toBe(b.docker);
+    expect(d.toolbox).toBeDefined();
+    expect(d.hostEngine).toBeDefined();
   });
 
   it('k8s: a driver named k8s, built without contacting the cluster, and no Docker engine for the toolbox', async () => {
@@ -108,9 +105,9 @@ describe('sandboxDriverFor: the configured backend', () => {
       const d = sandboxDriverFor(c);
       expect(d.name).toBe('k8s');
       expect(d.sandboxesPerSession).toBeNull();
-      const b = sandboxBackendFor(c);
-      expect(b.driver.name).toBe('k8s');
-      expect(b.docker).toBeUndefined();
+      // No trusted toolbox and no host engine: the checks needing them are `error` there.
+      expect(d.toolbox).toBeUndefined();
+      expect(d.hostEngine).toBeUndefined();
       await new Promise((r) => setTimeout(r, 200));
       expect(api.connections()).toBe(0);
       // The first call is what reaches the cluster: this kubeconfig's one.

@@ -1,14 +1,15 @@
-import type Docker from 'dockerode';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../core/config.js';
 import { DeploylabError, type Bilingual, type ErrorCode } from '../core/errors.js';
 import { dockerFor, requireEngine } from '../images/image-build.js';
 import { DEFAULT_SUBNET_PREFIX, dockerDriverFor, sandboxesPerSessionFor } from './docker-driver.js';
 import type {
+  Endpoint,
   EvidenceArchive,
   ExecOptions,
   ExecResult,
   FileEntry,
+  Leftover,
   SandboxDriver,
   SeatDiskUsage,
   SeatPlan,
@@ -20,7 +21,6 @@ import type {
   TerminalOptions,
   TerminalSession,
   WriteFile,
-  Endpoint,
 } from './driver.js';
 import type { K8sDriverOptions } from './k8s-driver.js';
 import { COMPONENT_SEAT, LABEL } from './labels.js';
@@ -32,13 +32,6 @@ import { COMPONENT_SEAT, LABEL } from './labels.js';
  */
 
 export type BackendName = SandboxDriver['name'];
-
-/** What the rest of the harness takes from the backend. */
-export interface SandboxBackend {
-  driver: SandboxDriver;
-  /** The Docker engine, for the trusted toolbox (SessionService `docker`); absent on Kubernetes. */
-  docker?: Docker;
-}
 
 // ---------------------------------------------------------------------------------------------
 // What a backend is, from the config alone
@@ -143,6 +136,9 @@ class LazyDriver implements SandboxDriver {
   }
   async sweep(filter?: SweepFilter): Promise<SweptItem[]> {
     return (await this.real()).sweep(filter);
+  }
+  async leftovers(filter: { session: string }): Promise<Leftover[]> {
+    return (await this.real()).leftovers(filter);
   }
 }
 
@@ -318,13 +314,13 @@ export function clusterForbidden(p: { server: string; context: string }): Deploy
 // The composition root
 
 /**
- * The configured driver. Docker: a DockerDriver (over `docker`, when given, so the toolbox shares
- * the handle); building it contacts no engine. k8s: a K8sDriver built on first use (the client
- * library loads then, and the kubeconfig is read then); building it contacts no cluster.
+ * The configured driver. Docker: a DockerDriver with its toolbox and host-engine access; building
+ * it contacts no engine. k8s: a K8sDriver built on first use (the client library loads then, and
+ * the kubeconfig is read then); building it contacts no cluster.
  */
-export function sandboxDriverFor(config: Config, opts: { docker?: Docker } = {}): SandboxDriver {
+export function sandboxDriverFor(config: Config): SandboxDriver {
   if (config.sandbox.driver === 'k8s') return lazySandboxDriver(backendShape(config), () => buildK8sDriver(config));
-  return dockerDriverFor(config, opts.docker);
+  return dockerDriverFor(config);
 }
 
 /** The driver, built on its first method call: for commands that may never touch a seat. */
@@ -332,15 +328,8 @@ export function lazySandboxDriverFor(config: Config, factory: () => SandboxDrive
   return lazySandboxDriver(backendShape(config), factory);
 }
 
-/** Driver plus the Docker engine for the trusted toolbox (Docker backend only). Contacts nothing. */
-export function sandboxBackendFor(config: Config): SandboxBackend {
-  if (config.sandbox.driver === 'k8s') return { driver: sandboxDriverFor(config) };
-  const docker = dockerFor(config);
-  return { driver: sandboxDriverFor(config, { docker }), docker };
-}
-
 /** The backend answers: the Docker engine (ENGINE_UNREACHABLE) or the cluster (CLUSTER_UNREACHABLE). */
-export async function requireBackend(config: Config, backend: SandboxBackend): Promise<void> {
+export async function requireBackend(config: Config): Promise<void> {
   if (config.sandbox.driver === 'k8s') await requireCluster(config);
-  else await requireEngine(backend.docker ?? dockerFor(config));
+  else await requireEngine(dockerFor(config));
 }

@@ -3,7 +3,9 @@ import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { DeploylabError } from '../core/errors.js';
-import type { HostEngineAccess, ImageFileDigest, SandboxDriver, SeatContainerRecord, SeatRef } from './driver.js';
+import { toolboxLabels } from './docker-toolbox.js';
+import type { HostEngineAccess, ImageFileDigest, Leftover, SandboxDriver, SeatContainerRecord, SeatRef } from './driver.js';
+import { LABEL } from './labels.js';
 import { readTar } from './tar.js';
 
 /**
@@ -41,7 +43,10 @@ export function dockerHostEngine(engine: Docker, driver: Pick<SandboxDriver, 'st
     },
     async imageFile(ref, path, opts) {
       const image = (await engine.getContainer(await containerOf(ref, opts.container ?? 'workspace')).inspect()).Image;
-      return imageFileDigest(engine, image, path, opts.labels);
+      return imageFileDigest(engine, image, path, toolboxLabels(ref, opts.task, 'image-file'));
+    },
+    async dataRoot() {
+      return ((await engine.info()) as { DockerRootDir?: string }).DockerRootDir ?? null;
     },
     async restartContainer(ref, role) {
       await engine.getContainer(await containerOf(ref, role)).restart({ t: 5 });
@@ -94,4 +99,20 @@ async function readImageFile(engine: Docker, image: string, path: string, labels
   } finally {
     await c.remove({ force: true }).catch(() => undefined);
   }
+}
+
+/**
+ * Everything on the engine labelled for the session, whatever component made it (seats, the
+ * toolbox, anything else), with the host ports its containers hold: the Docker driver's `leftovers`.
+ */
+export async function engineLeftovers(engine: Docker, session: string): Promise<Leftover[]> {
+  const label = [`${LABEL.session}=${session}`];
+  const out: Leftover[] = [];
+  for (const c of await engine.listContainers({ all: true, filters: { label } })) {
+    const ports = (c.Ports ?? []).filter((p) => p.PublicPort).map((p) => `${p.IP ?? ''}:${p.PublicPort}`);
+    out.push({ kind: 'container', name: c.Names[0]?.replace(/^\//, '') ?? c.Id, ...(ports.length > 0 ? { hostPorts: ports } : {}) });
+  }
+  for (const n of await engine.listNetworks({ filters: { label } })) out.push({ kind: 'network', name: n.Name });
+  for (const v of (await engine.listVolumes({ filters: { label } })).Volumes ?? []) out.push({ kind: 'volume', name: v.Name });
+  return out;
 }

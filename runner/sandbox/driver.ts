@@ -316,8 +316,66 @@ export interface ImageFileDigest {
 export interface HostEngineAccess {
   inspectContainers(ref: SeatRef): Promise<SeatContainerRecord[]>;
   /** sha256 of `path` in the image the seat container (workspace by default) was created from; null when absent. */
-  imageFile(ref: SeatRef, path: string, opts: { container?: string; labels: Record<string, string> }): Promise<ImageFileDigest | null>;
+  imageFile(ref: SeatRef, path: string, opts: { container?: string; task: string }): Promise<ImageFileDigest | null>;
   restartContainer(ref: SeatRef, role: string): Promise<void>;
+  /** The directory on this host's disk where the engine keeps seats' layers and volumes. */
+  dataRoot(): Promise<string | null>;
+}
+
+/** A file copied into or out of the toolbox is held in memory on the way: models for CPU seats stay far below. */
+export const TOOLBOX_FILE_MAX_BYTES = 1024 * 1024 * 1024;
+
+/** One command the trusted toolbox ran (a copy of seat files in, output and named files out). */
+export interface ToolboxRun {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  durationMs: number;
+  /** Where it ran, for the evidence (e.g. "toolbox deploylab/toolbox:<tag>"). */
+  where: string;
+  /** The `collect` files that exist after the command, by path. */
+  files?: Record<string, Buffer>;
+}
+
+export interface ToolboxServiceSpec {
+  command: string[];
+  port: number;
+  cpus: number;
+  memoryMiB: number;
+}
+
+/** A service started from the toolbox image that only the harness can reach. */
+export interface ToolboxService {
+  endpoint: Endpoint;
+  where: string;
+  running(): Promise<{ running: boolean; exitCode: number | null }>;
+  /** The tail of its output. */
+  logs(): Promise<string>;
+  /** Remove it and everything made for it; never throws. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The graders' trusted tools, in containers of the harness's own toolbox image beside the seat
+ * (never inside it): one-off runs on copies of seat files without network, and reference services.
+ * Everything it starts carries the seat's session and seat labels, so `leftovers` lists what a
+ * crashed run left, and the driver's `sweep` removes it with the seats.
+ */
+export interface TrustedToolbox {
+  run(ref: SeatRef, o: { image: string; task: string; files: WriteFile[]; cmd: string[]; timeoutMs: number; collect?: string[] }): Promise<ToolboxRun>;
+  startService(ref: SeatRef, o: { image: string; task: string; files: WriteFile[] } & ToolboxServiceSpec): Promise<ToolboxService>;
+  /** Remove the toolbox's own containers and networks (not the seats): what a crashed grading run left. */
+  sweep(filter?: SweepFilter): Promise<SweptItem[]>;
+}
+
+/** Something the engine still holds for a session, as the engine itself lists it. */
+export interface Leftover {
+  /** The engine's own kind (container, network, volume; namespace, pod, ...; seat on the fake). */
+  kind: string;
+  name: string;
+  /** Host ports it holds, as `address:port`. */
+  hostPorts?: string[];
 }
 
 export interface SandboxDriver {
@@ -329,6 +387,8 @@ export interface SandboxDriver {
   readonly sandboxesPerSession: number | null;
   /** Present when the seats run on an engine of this host that graders may inspect (Docker). */
   readonly hostEngine?: HostEngineAccess;
+  /** Present where the backend can run the trusted toolbox (Docker); model-load checks need it. */
+  readonly toolbox?: TrustedToolbox;
   provision(plan: SeatPlan): Promise<SeatStatus>;
   status(ref: SeatRef): Promise<SeatStatus>;
   exec(ref: SeatRef, opts: ExecOptions): Promise<ExecResult>;
@@ -361,6 +421,11 @@ export interface SandboxDriver {
   destroy(ref: SeatRef): Promise<void>;
   /** Seats that exist, found by labels. */
   list(filter?: SweepFilter): Promise<SeatStatus[]>;
-  /** Remove everything carrying our labels that matches the filter. */
+  /** Remove everything carrying our labels that matches the filter, the toolbox's containers included. */
   sweep(filter?: SweepFilter): Promise<SweptItem[]>;
+  /**
+   * Everything labelled for the session that the engine still holds, whoever made it and whatever
+   * component it belongs to: what a reset must prove empty. Listed straight from the engine.
+   */
+  leftovers(filter: { session: string }): Promise<Leftover[]>;
 }

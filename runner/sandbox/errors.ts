@@ -48,6 +48,17 @@ export function seatNotFound(ref: SeatRef): DeploylabError {
   });
 }
 
+/** A second provision of a seat that exists: refused, and the seat that is there is left as it is. */
+export function seatExists(ref: SeatRef): DeploylabError {
+  return new DeploylabError({
+    code: 'SANDBOX_SEAT_EXISTS',
+    fault: 'bug',
+    message: { zh: `考位已存在，未重新创建：${ref.session}/${ref.seat}`, en: `the seat already exists and was not made again: ${ref.session}/${ref.seat}` },
+    hint: { zh: '先 destroy 该考位再创建；已有考位未被改动', en: 'destroy the seat before provisioning it again; the existing seat was left untouched' },
+    details: { ...ref },
+  });
+}
+
 export function seatHalted(ref: SeatRef | undefined, cause?: unknown): DeploylabError {
   const id = ref ? `${ref.session}/${ref.seat}` : '';
   return new DeploylabError({

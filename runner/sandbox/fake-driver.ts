@@ -13,6 +13,7 @@ import type {
   ExecOptions,
   ExecResult,
   FileEntry,
+  Leftover,
   SandboxDriver,
   SeatDiskUsage,
   SeatPlan,
@@ -25,7 +26,7 @@ import type {
   TerminalSession,
   WriteFile,
 } from './driver.js';
-import { engineError, fileContent, fileNotFound, seatFrozen, seatHalted, seatNotFound, tooLarge } from './errors.js';
+import { engineError, fileContent, fileNotFound, seatExists, seatFrozen, seatHalted, seatNotFound, tooLarge } from './errors.js';
 import { seatLabels, seatObjectName } from './labels.js';
 
 /**
@@ -121,7 +122,8 @@ function treeOrder(a: string, b: string): number {
 function unsupportedHere(what: Bilingual, ref: SeatRef): DeploylabError {
   return new DeploylabError({
     code: 'SANDBOX_UNSUPPORTED',
-    fault: 'infrastructure',
+    // As every driver says it (sandbox/errors.ts `unsupported`): the driver chosen cannot do this.
+    fault: 'config',
     message: {
       zh: `内存驱动不运行任何进程，无法${what.zh}：${ref.session}/${ref.seat}`,
       en: `the in-memory driver runs no processes, so it cannot ${what.en}: ${ref.session}/${ref.seat}`,
@@ -240,12 +242,7 @@ export class FakeDriver implements SandboxDriver {
     this.reach('provision', ref);
     const injected = this.failProvision?.(plan);
     if (injected) throw injected;
-    if (this.seatsByKey.has(keyOf(ref))) {
-      // Both real drivers hit a name conflict here and, in leaving nothing half-made, destroy the
-      // seat that was there. Mirrored so a lifecycle test that provisions twice fails as it would there.
-      this.seatsByKey.delete(keyOf(ref));
-      throw engineError('fake', 'provision', Object.assign(new Error(`Conflict. The container name "/${seatObjectName(ref, 'workspace')}" is already in use`), { statusCode: 409 }), ref);
-    }
+    if (this.seatsByKey.has(keyOf(ref))) throw seatExists(ref);
     const missing = [plan.workspace.image, ...plan.services.map((s) => s.image), ...(plan.dockerInSeat.enabled ? [plan.dockerInSeat.image ?? plan.workspace.image] : [])].find(
       (i) => this.images !== null && !this.images.has(i),
     );
@@ -448,5 +445,16 @@ export class FakeDriver implements SandboxDriver {
       for (const c of s.containers.values()) removed.push({ kind: 'container', id: c.id, name: seatObjectName(ref, c.role), ...ref });
     }
     return removed;
+  }
+
+  /** The fake's containers of the session: all it ever holds. */
+  async leftovers(filter: { session: string }): Promise<Leftover[]> {
+    this.reach('leftovers');
+    const out: Leftover[] = [];
+    for (const s of this.seatsByKey.values()) {
+      if (s.plan.session !== filter.session) continue;
+      for (const c of s.containers.values()) out.push({ kind: 'container', name: seatObjectName({ session: s.plan.session, seat: s.plan.seat }, c.role) });
+    }
+    return out;
   }
 }

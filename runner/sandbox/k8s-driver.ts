@@ -13,6 +13,7 @@ import type {
   ExecOptions,
   ExecResult,
   FileEntry,
+  Leftover,
   SandboxDriver,
   SeatPlan,
   SeatProcess,
@@ -26,7 +27,7 @@ import type {
   WriteFile,
 } from './driver.js';
 import { TERMINAL_HANGUP_GRACE_MS } from './driver.js';
-import { driverOp, fileContent, fileNotFound, seatFrozen, seatNotFound, tooLarge, unsupported } from './errors.js';
+import { driverOp, fileContent, fileNotFound, seatExists, seatFrozen, seatNotFound, tooLarge, unsupported } from './errors.js';
 import { FILES_CONTAINER, FROZEN_LABEL, namespaceOf, renderSeat, type K8sRenderOptions } from './k8s-manifests.js';
 import { COMPONENT_SEAT, LABEL } from './labels.js';
 import { TarTooLarge, buildTar, readTar } from './tar.js';
@@ -98,6 +99,15 @@ export class K8sDriver implements SandboxDriver {
   async provision(plan: SeatPlan): Promise<SeatStatus> {
     const ref = { session: plan.session, seat: plan.seat };
     return this.op('provision', async () => {
+      // A seat that exists is left as it is: the cleanup below would otherwise delete it.
+      const there = await this.core.readNamespace({ name: namespaceOf(ref) }).then(
+        () => true,
+        (e: unknown) => {
+          if (codeOf(e) === 404) return false;
+          throw e;
+        },
+      );
+      if (there) throw seatExists(ref);
       try {
         for (const obj of renderSeat(plan, this.opts)) await this.objects.create(obj as KubernetesObject);
         await this.waitRunning(ref);
@@ -462,6 +472,17 @@ export class K8sDriver implements SandboxDriver {
         out.push({ kind: 'namespace', id: ns.metadata!.uid ?? '', name: ns.metadata!.name!, session: labels[LABEL.session] ?? '', seat: labels[LABEL.seat] ?? '' });
       }
       return out;
+    });
+  }
+
+  /**
+   * Every namespace labelled for the session, whatever its component: a seat namespace that a
+   * sweep deleted stays listed while it is still terminating, since its pods may still run.
+   */
+  async leftovers(filter: { session: string }): Promise<Leftover[]> {
+    return this.op('leftovers', async () => {
+      const list = await this.core.listNamespace({ labelSelector: `${LABEL.session}=${filter.session}` });
+      return list.items.map((ns) => ({ kind: ns.status?.phase === 'Terminating' ? 'namespace (terminating)' : 'namespace', name: ns.metadata?.name ?? '' }));
     });
   }
 }

@@ -60,7 +60,7 @@ export async function gradeRoom(ctx: RoomContext, id: string, opts: { concurrenc
           driver: ctx.driver,
           ref: boxes[i]!.ref,
           task: t.task.id,
-          ...(ctx.docker && spec.toolboxImage ? { toolbox: { docker: ctx.docker, image: spec.toolboxImage } } : {}),
+          toolboxImage: spec.toolboxImage,
         });
         await gradeSeat(t.task, handle, {
           concurrency: 2,

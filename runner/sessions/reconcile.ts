@@ -1,5 +1,4 @@
 import { log } from '../core/logger.js';
-import { sweepToolboxes } from '../grading/seat-handle.js';
 import { seatSandboxes, type RoomContext } from './room-context.js';
 
 const slog = log.child({ module: 'sessions' });
@@ -45,7 +44,8 @@ export async function reconcile(ctx: RoomContext, id: string): Promise<Reconcile
       out.orphans.push(seat);
     }
   }
-  if (ctx.docker) await sweepToolboxes(ctx.docker, id).catch(() => 0);
+  // What a grading run that crashed left in the toolbox; the seats themselves stay.
+  await ctx.driver.toolbox?.sweep({ session: id }).catch(() => []);
   if (out.missing.length + out.orphans.length + out.refrozen.length + out.thawed.length > 0) slog.warn({ session: id, ...out }, 'reconciled with the engine');
   return out;
 }

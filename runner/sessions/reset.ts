@@ -1,6 +1,4 @@
 import { DeploylabError } from '../core/errors.js';
-import { sweepToolboxes } from '../grading/seat-handle.js';
-import { LABEL } from '../sandbox/labels.js';
 import { gpuMemoryUsedMiB } from './planning.js';
 import { sessionDir, type RoomContext } from './room-context.js';
 import { removeSeatCards } from './seat-cards.js';
@@ -34,27 +32,15 @@ export async function resetSession(ctx: RoomContext, id: string, opts: { force?:
   ledger.moveSession(id, state === 'archived' || state === 'reset' ? 'reset' : 'force-reset');
   for (const s of ledger.seats(id)) if (s.state !== 'removed') ledger.moveSeat(id, s.seat_id, 'remove');
   ledger.revokeSeatLogins(id);
-  let removed = (await ctx.driver.sweep({ session: id })).length;
-  if (ctx.docker) removed += await sweepToolboxes(ctx.docker, id);
+  const removed = (await ctx.driver.sweep({ session: id })).length;
   return { ...(await verifyClean(ctx, id, removed)), cardsRemoved: removeSeatCards(sessionDir(ctx, id)) };
 }
 
-/** What the engine still holds for the session, as the engine itself lists it. */
+/** What the engine still holds for the session, as the engine itself lists it (anything labelled counts, whoever made it). */
 export async function verifyClean(ctx: RoomContext, id: string, removed = 0): Promise<Omit<ResetReport, 'cardsRemoved'>> {
-  const leftovers: { kind: string; name: string }[] = [];
-  const portsHeld: string[] = [];
-  const label = [`${LABEL.session}=${id}`];
-  if (ctx.docker) {
-    // Straight from the engine, not through the driver: anything labelled counts, whoever made it.
-    for (const c of await ctx.docker.listContainers({ all: true, filters: { label } })) {
-      leftovers.push({ kind: 'container', name: c.Names[0] ?? c.Id });
-      for (const p of c.Ports ?? []) if (p.PublicPort) portsHeld.push(`${p.IP ?? ''}:${p.PublicPort}`);
-    }
-    for (const n of await ctx.docker.listNetworks({ filters: { label } })) leftovers.push({ kind: 'network', name: n.Name });
-    for (const v of (await ctx.docker.listVolumes({ filters: { label } })).Volumes ?? []) leftovers.push({ kind: 'volume', name: v.Name });
-  } else {
-    for (const s of await ctx.driver.list({ session: id })) leftovers.push({ kind: 'seat', name: s.ref.seat });
-  }
+  const held = await ctx.driver.leftovers({ session: id });
+  const leftovers = held.map(({ kind, name }) => ({ kind, name }));
+  const portsHeld = held.flatMap((l) => l.hostPorts ?? []);
   const baseline = ctx.ledger.spec(id).gpuBaselineMiB;
   let gpu: ResetReport['gpu'] = null;
   const now = baseline ? gpuMemoryUsedMiB() : null;

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import type Docker from 'dockerode';
 import type { Bilingual } from '../core/errors.js';
 import type { SandboxDriver } from '../sandbox/driver.js';
 import type { DiskPolicy } from './disk-watch.js';
@@ -18,8 +17,6 @@ export interface RoomContext {
   readonly ledger: Ledger;
   readonly driver: SandboxDriver;
   readonly dataDir: string;
-  /** Engine for the trusted toolbox (model-load checks); without it such checks are `error`. */
-  readonly docker: Docker | undefined;
   readonly progress: Progress;
   readonly now: () => number;
   /** Monotonic milliseconds: how wall-clock jumps are noticed. */

@@ -1,4 +1,3 @@
-import type Docker from 'dockerode';
 import type { SandboxDriver } from '../sandbox/driver.js';
 import type { DB } from '../store/db.js';
 import { defaultDiskPolicy, hostFreeBytes, type DiskPolicy, type DiskStepResult, type SeatDiskRow } from './disk-watch.js';
@@ -30,8 +29,6 @@ export interface SessionDeps {
   db: DB;
   driver: SandboxDriver;
   dataDir: string;
-  /** Engine for the trusted toolbox (model-load checks); without it such checks are `error`. */
-  docker?: Docker;
   progress?: Progress;
   now?: () => number;
   /** Monotonic milliseconds (performance.now by default): how wall-clock jumps are noticed. */
@@ -71,12 +68,10 @@ export class SessionService {
     this.dataDir = deps.dataDir;
     this.disk = deps.disk ?? defaultDiskPolicy();
     this.lockWaitMs = deps.lockWaitMs ?? 10_000;
-    const docker = deps.docker;
     this.ctx = {
       ledger: this.ledger,
       driver: deps.driver,
       dataDir: deps.dataDir,
-      docker,
       progress: deps.progress ?? (() => undefined),
       now: deps.now ?? Date.now,
       monotonic: deps.monotonic ?? (() => performance.now()),
@@ -84,7 +79,7 @@ export class SessionService {
       hostFree:
         deps.hostFree ??
         (async () => {
-          const root = docker ? await docker.info().then((i: { DockerRootDir?: string }) => i.DockerRootDir ?? null, () => null) : null;
+          const root = (await deps.driver.hostEngine?.dataRoot().catch(() => null)) ?? null;
           return hostFreeBytes([deps.dataDir, ...(root ? [root] : [])]);
         }),
     };

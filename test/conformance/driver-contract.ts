@@ -134,6 +134,14 @@ export function runDriverContract(opts: ContractOptions): void {
       expect(left.stdout.trim()).toBe('0');
     });
 
+    it('a second provision of a seat that exists is refused, typed, and leaves that seat as it was', async () => {
+      const before = await driver.status(a);
+      await expectCode(driver.provision(parseSeatPlan(plan('a'))), 'SANDBOX_SEAT_EXISTS', 'bug');
+      const after = await driver.status(a);
+      expect(after.state).toBe('running');
+      expect(after.containers.map((c) => c.id)).toEqual(before.containers.map((c) => c.id));
+    });
+
     it('writes files and reads them back through the archive API', async () => {
       await driver.writeFiles(a, [
         { path: '/workspace/notes/a.txt', content: 'alpha\n' },
@@ -255,7 +263,7 @@ export function runDriverContract(opts: ContractOptions): void {
       expect((await driver.status(a)).state).toBe('running');
       if (procs) expect((await driver.exec(a, { cmd: ['echo', 'back'] })).stdout).toBe('back\n');
       // Access is open again: what refuses the candidate now is only that nothing runs here.
-      else await expectCode(driver.exec(a, { cmd: ['echo', 'back'] }), 'SANDBOX_UNSUPPORTED', 'infrastructure');
+      else await expectCode(driver.exec(a, { cmd: ['echo', 'back'] }), 'SANDBOX_UNSUPPORTED', 'config');
     });
 
     it('disk: the engine counts what a seat writes, to that seat only; halt stops every process of it, release lets them go on', async () => {
@@ -335,7 +343,7 @@ export function runDriverContract(opts: ContractOptions): void {
           () => driver.endpoint(a, 8000),
         ];
         for (const call of calls) {
-          const e = await expectCode(call(), 'SANDBOX_UNSUPPORTED', 'infrastructure');
+          const e = await expectCode(call(), 'SANDBOX_UNSUPPORTED', 'config');
           // Both languages say why (the Chinese text is not the English one copied).
           expect(e.zh).toMatch(/[\u4e00-\u9fff]/);
           expect(e.message).toMatch(/process/i);
@@ -346,13 +354,18 @@ export function runDriverContract(opts: ContractOptions): void {
       });
     }
 
-    it('destroy removes a seat; a sweep leaves nothing carrying the session labels', async () => {
+    it('destroy removes a seat; a sweep leaves nothing carrying the session labels, as leftovers and the engine agree', async () => {
+      // Both seats' objects are listed; another session's never are.
+      const before = await driver.leftovers({ session });
+      expect(before.length).toBeGreaterThanOrEqual(2);
+      expect(await driver.leftovers({ session: `${session}-other` })).toEqual([]);
       await driver.destroy(a);
       await expectCode(driver.status(a), 'SANDBOX_SEAT_NOT_FOUND');
       expect((await driver.status(b)).state).toBe('running');
       const swept = await driver.sweep({ session });
       expect(swept.some((s) => s.seat === 'b')).toBe(true);
       expect(await opts.leftovers(session)).toBe(0);
+      expect(await driver.leftovers({ session })).toEqual([]);
       expect(await driver.sweep({ session })).toEqual([]);
     });
   });

@@ -65,12 +65,12 @@ describe('fake driver: what the contract does not cover', () => {
     expect(d.held()).toEqual([]);
   });
 
-  it('a second provision of the same seat fails SANDBOX_ENGINE_ERROR and, as on the real engines, the seat is gone after it', async () => {
+  it('a second provision of the same seat is refused SANDBOX_SEAT_EXISTS and, as on the real engines, the seat stays', async () => {
     const d = new FakeDriver();
     await d.provision(plan('a'));
     const e = await codeOf(d.provision(plan('a')));
-    expect([e.code, e.fault]).toEqual(['SANDBOX_ENGINE_ERROR', 'infrastructure']);
-    expect(d.held('fk')).toEqual([]);
+    expect([e.code, e.fault]).toEqual(['SANDBOX_SEAT_EXISTS', 'bug']);
+    expect(d.held('fk')).toEqual([{ session: 'fk', seat: 'a' }]);
   });
 
   it('failProvision injects an error and leaves nothing behind; the next try may succeed', async () => {

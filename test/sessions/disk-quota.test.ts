@@ -24,7 +24,7 @@ describe.skipIf(!hasEngine)('seat disk quota', () => {
   const docker = new Docker();
   const policy: DiskPolicy = { ...defaultDiskPolicy(), seatQuotaMiB: 64, warnPercent: 50, sampleSeconds: 1, reserveGiB: 0, graceSeconds: 5 };
   const progress: string[] = [];
-  const svc = new SessionService({ db: base.db, driver: base.driver, dataDir, docker, disk: policy, progress: (l) => progress.push(l.en) });
+  const svc = new SessionService({ db: base.db, driver: base.driver, dataDir, disk: policy, progress: (l) => progress.push(l.en) });
   const ref = (seat: string): { session: string; seat: string } => svc.sandboxes(id, seat)[0]!.ref;
   const containersOf = async (seat: string): Promise<Docker.ContainerInspectInfo[]> => {
     const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL.session}=${id}`, `${LABEL.seat}=${ref(seat).seat}`] } });
@@ -91,7 +91,7 @@ describe.skipIf(!hasEngine)('seat disk quota', () => {
 
   it('below the host reserve a seat still growing is stopped, one that is not keeps running', async () => {
     let free = 100 * 1024 * MiB;
-    const short = new SessionService({ db: base.db, driver: base.driver, dataDir, docker, disk: { ...policy, seatQuotaMiB: 4096, reserveGiB: 1 }, hostFree: async () => free });
+    const short = new SessionService({ db: base.db, driver: base.driver, dataDir, disk: { ...policy, seatQuotaMiB: 4096, reserveGiB: 1 }, hostFree: async () => free });
     await short.diskCheck(id);
     expect(short.diskReadings(id).get('s02')?.halted).toBe(0);
     expect((await svc.driver.exec(ref('s02'), { cmd: ['sh', '-c', 'head -c 8388608 /dev/zero > /workspace/more && sync'], user: 'root' })).exitCode).toBe(0);
@@ -106,7 +106,7 @@ describe.skipIf(!hasEngine)('seat disk quota', () => {
   }, 120_000);
 
   it('seats are not opened into the reserve: refused before anything is made', async () => {
-    const big = new SessionService({ db: base.db, driver: base.driver, dataDir, docker, disk: { ...policy, reserveGiB: 1_000_000 } });
+    const big = new SessionService({ db: base.db, driver: base.driver, dataDir, disk: { ...policy, reserveGiB: 1_000_000 } });
     const other = `${id}-r`;
     big.open({ id: other, paperId: 'one-task', tasksRoot, room: 'D2', roster: ROSTER.slice(0, 1), images: await images(), baseUrl: 'http://127.0.0.1:8700/' });
     const e = await big.provision(other).catch((x: unknown) => x);

@@ -20,7 +20,7 @@ export const ROSTER: RosterEntry[] = [
 export function newService(prefix: string): { svc: SessionService; dataDir: string; id: string } {
   const dataDir = mkdtempSync(join(tmpdir(), `dl-${prefix}-`));
   const driver = new DockerDriver();
-  return { svc: new SessionService({ db: openStore(dataDir), driver, dataDir, docker: driver.docker }), dataDir, id: `${prefix}-${randomBytes(3).toString('hex')}` };
+  return { svc: new SessionService({ db: openStore(dataDir), driver, dataDir }), dataDir, id: `${prefix}-${randomBytes(3).toString('hex')}` };
 }
 
 /**

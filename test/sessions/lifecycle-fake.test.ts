@@ -214,3 +214,22 @@ describe('a seat whose sandbox cannot be made', () => {
     expect(await driver.list({ session: id })).toEqual([]);
   });
 });
+
+describe('a reset whose sweep misses something', () => {
+  const id = `lf-${randomBytes(3).toString('hex')}`;
+
+  it('is reported unclean, naming what the engine still holds: the report reads the engine, not the sweep', async () => {
+    // The same driver, except that its sweep removes nothing and says so.
+    const lazySweep = new Proxy(driver, { get: (t, p) => (p === 'sweep' ? async () => [] : (Reflect.get(t, p, t) as unknown)) });
+    const leaky = new SessionService({ db: svc.db, driver: lazySweep, dataDir, now: () => now, hostFree: async () => 1024 ** 4 });
+    open(id, ROSTER);
+    expect(await leaky.provision(id)).toEqual({ ready: ['s01', 's02'], failed: [] });
+    const r = await leaky.reset(id, { force: true });
+    expect([r.clean, r.removed]).toEqual([false, 0]);
+    expect(r.leftovers.map((l) => l.kind)).toEqual(['container', 'container', 'container', 'container']);
+    expect(r.leftovers.map((l) => l.name).join(' ')).toContain('s01-quantize');
+    // The real sweep then leaves it clean.
+    await driver.sweep({ session: id });
+    expect((await svc.verifyClean(id)).clean).toBe(true);
+  });
+});

@@ -59,7 +59,7 @@ describe.skipIf(!hasEngine || !hasChromium)('examiner room dashboard', () => {
 
   beforeAll(async () => {
     db = openStore(dataDir);
-    svc = new SessionService({ db, driver, dataDir, docker: driver.docker });
+    svc = new SessionService({ db, driver, dataDir });
     svc.open({
       id,
       paperId: MINI_PAPER,
@@ -205,7 +205,7 @@ describe.skipIf(!hasEngine || !hasChromium)('examiner room dashboard', () => {
 
   it('a seat the disk watch stops is shown to the examiner and to the candidate; resume lets it go on', async () => {
     // The same store under a 64 MiB quota: s01 writes 70 MiB, one sample stops it.
-    const watch = new SessionService({ db, driver, dataDir, docker: driver.docker, disk: { ...svc.disk, seatQuotaMiB: 64, reserveGiB: 0 } });
+    const watch = new SessionService({ db, driver, dataDir, disk: { ...svc.disk, seatQuotaMiB: 64, reserveGiB: 0 } });
     const box = svc.sandboxes(id, 's01')[0]!.ref;
     expect((await driver.exec(box, { cmd: ['sh', '-c', 'head -c 73400320 /dev/zero > /workspace/fill && sync'] })).exitCode).toBe(0);
     expect((await watch.diskCheck(id)).halted.map((h) => [h.seat, h.reason])).toEqual([['s01', 'quota']]);

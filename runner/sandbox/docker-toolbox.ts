@@ -1,23 +1,19 @@
 /**
- * The trusted toolbox image at work for the graders: a one-off run on copies of seat files with no
- * network (`runInToolbox`), and a reference service the harness alone can reach (`startReference`).
- * Both are labelled containers of their own, removed afterwards even on failure, and swept by
- * session when a crash leaves one behind.
+ * The Docker driver's trusted toolbox (driver.ts `TrustedToolbox`): a one-off run on copies of seat
+ * files with no network (`runInToolbox`), and a reference service the harness alone can reach
+ * (`startReference`). Both are labelled containers of their own, removed afterwards even on
+ * failure, and swept with the session (`sweepToolboxes`) when a crash leaves one behind.
  */
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import type { ReferenceService, ReferenceSpec } from '../../graders/capabilities.js';
-import type { TrustedRun } from '../../graders/probe.js';
 import { DeploylabError, isDeploylabError } from '../core/errors.js';
-import type { SandboxDriver, SeatRef, WriteFile } from '../sandbox/driver.js';
-import { CONTAINER_LOG_CONFIG } from '../sandbox/docker-driver.js';
-import { BRIDGE_PREFIX, closeHostToSeat, removeHostRules } from '../sandbox/host-firewall.js';
-import { LABEL } from '../sandbox/labels.js';
-import { buildTar, readTar } from '../sandbox/tar.js';
+import { CONTAINER_LOG_CONFIG } from './docker-seat-objects.js';
+import { TOOLBOX_FILE_MAX_BYTES, type SeatRef, type SweepFilter, type SweptItem, type ToolboxRun, type ToolboxService, type ToolboxServiceSpec, type TrustedToolbox, type WriteFile } from './driver.js';
+import { BRIDGE_PREFIX, closeHostToSeat, removeHostRules } from './host-firewall.js';
+import { LABEL } from './labels.js';
+import { buildTar, readTar } from './tar.js';
 
-/** A file copied into the toolbox is held in memory on the way: models for CPU seats stay far below. */
-const TOOLBOX_COPY_MAX_BYTES = 1024 * 1024 * 1024;
 const TOOLBOX_OUTPUT_CAP = 256 * 1024;
 const logConfig = (): Docker.HostConfig['LogConfig'] => ({ Type: CONTAINER_LOG_CONFIG.Type, Config: { ...CONTAINER_LOG_CONFIG.Config } });
 
@@ -46,24 +42,6 @@ export function toolboxLabels(ref: SeatRef, task: string, role?: string): Record
   };
 }
 
-/** Seat files through the archive API, as entries to put into a toolbox container (root-owned, 0644). */
-export async function seatCopies(driver: SandboxDriver, ref: SeatRef, copy: readonly { from: string; to: string; container?: string }[]): Promise<WriteFile[]> {
-  const files: WriteFile[] = [];
-  for (const c of copy) {
-    let data: Buffer;
-    try {
-      data = await driver.readFile(ref, c.from, { maxBytes: TOOLBOX_COPY_MAX_BYTES, ...(c.container ? { container: c.container } : {}) });
-    } catch (e) {
-      if (isDeploylabError(e) && e.code === 'SANDBOX_FILE_NOT_FOUND') {
-        throw new DeploylabError({ code: 'SEAT_FILE_MISSING', fault: 'candidate', message: { zh: `考位中没有该文件：${c.from}`, en: `no such file in the seat: ${c.from}` } });
-      }
-      throw e;
-    }
-    files.push({ path: c.to, content: data, mode: 0o644, uid: 0, gid: 0 });
-  }
-  return files;
-}
-
 function toolboxFailed(e: unknown): DeploylabError {
   if (isDeploylabError(e)) return e;
   return new DeploylabError({
@@ -80,7 +58,7 @@ export async function runInToolbox(
   labels: Record<string, string>,
   files: WriteFile[],
   o: { cmd: string[]; timeoutMs: number; collect?: string[] },
-): Promise<TrustedRun> {
+): Promise<ToolboxRun> {
   const started = Date.now();
   let container: Docker.Container | undefined;
   try {
@@ -117,7 +95,7 @@ export async function runInToolbox(
         if (e.statusCode === 404) return null;
         throw e;
       });
-      const [entry] = archive ? await readTar(archive as unknown as Readable, TOOLBOX_COPY_MAX_BYTES) : [];
+      const [entry] = archive ? await readTar(archive as unknown as Readable, TOOLBOX_FILE_MAX_BYTES) : [];
       if (entry?.type === 'file' && entry.content) collected[path] = entry.content;
     }
     return {
@@ -154,7 +132,7 @@ function demuxLogs(buf: Buffer): string {
  * harness reaches it at its address on that network. Everything is removed by `stop()`, also when
  * starting fails half-way.
  */
-export async function startReference(tb: Toolbox, labels: Record<string, string>, files: WriteFile[], spec: ReferenceSpec): Promise<ReferenceService> {
+export async function startReference(tb: Toolbox, labels: Record<string, string>, files: WriteFile[], spec: ToolboxServiceSpec): Promise<ToolboxService> {
   const id = randomBytes(5).toString('hex').slice(0, 9);
   const netName = `dl-ref-${id}`;
   // Linux interface names are at most 15 characters; the seat prefix makes sweeps find the rule.
@@ -230,14 +208,44 @@ export async function startReference(tb: Toolbox, labels: Record<string, string>
   }
 }
 
-/** Remove toolbox containers and reference networks a crashed run left behind for a session. */
-export async function sweepToolboxes(docker: Docker, session: string): Promise<number> {
-  const label = [`${LABEL.component}=${TOOLBOX_COMPONENT}`, `${LABEL.session}=${session}`];
-  const list = await docker.listContainers({ all: true, filters: { label } });
+/** Remove toolbox containers and reference networks a crashed run left behind (by session and age, or all). */
+export async function sweepToolboxes(docker: Docker, filter: SweepFilter = {}): Promise<SweptItem[]> {
+  const label = [`${LABEL.component}=${TOOLBOX_COMPONENT}`, ...(filter.session ? [`${LABEL.session}=${filter.session}`] : [])];
+  const now = Date.now();
+  const old = (createdMs: number): boolean => filter.olderThanMs === undefined || now - createdMs >= filter.olderThanMs;
+  const item = (kind: string, id: string, name: string, labels: Record<string, string> | undefined): SweptItem => ({
+    kind, id, name, session: labels?.[LABEL.session] ?? '', seat: labels?.[LABEL.seat] ?? '',
+  });
+  const list = (await docker.listContainers({ all: true, filters: { label } })).filter((c) => old(c.Created * 1000));
   await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
-  const nets = await docker.listNetworks({ filters: { label } });
+  const nets = (await docker.listNetworks({ filters: { label } })).filter((n) => old(Date.parse(n.Created)));
   await Promise.all(nets.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
   // The INPUT rules of bridges that are gone now (only ever set on a local engine).
   if (nets.length > 0 && !(docker.modem as { host?: string }).host) await removeHostRules().catch(() => undefined);
-  return list.length + nets.length;
+  return [
+    ...list.map((c) => item('container', c.Id, c.Names[0]?.replace(/^\//, '') ?? '', c.Labels)),
+    ...nets.map((n) => item('network', n.Id, n.Name, n.Labels)),
+  ];
+}
+
+/** The toolbox of a Docker driver: containers on the same engine as its seats. */
+export class DockerToolbox implements TrustedToolbox {
+  constructor(
+    private readonly docker: Docker,
+    private readonly hostFirewall: boolean,
+  ) {}
+
+  run(ref: SeatRef, o: Parameters<TrustedToolbox['run']>[1]): Promise<ToolboxRun> {
+    const { image, task, files, ...cmd } = o;
+    return runInToolbox({ docker: this.docker, image, hostFirewall: this.hostFirewall }, toolboxLabels(ref, task), files, cmd);
+  }
+
+  startService(ref: SeatRef, o: Parameters<TrustedToolbox['startService']>[1]): Promise<ToolboxService> {
+    const { image, task, files, ...spec } = o;
+    return startReference({ docker: this.docker, image, hostFirewall: this.hostFirewall }, toolboxLabels(ref, task), files, spec);
+  }
+
+  sweep(filter: SweepFilter = {}): Promise<SweptItem[]> {
+    return sweepToolboxes(this.docker, filter);
+  }
 }
