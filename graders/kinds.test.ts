@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { DeploylabError } from '../runner/core/errors.js';
 import { SEAT_CAPABILITIES, SEAT_CAPABILITY_NAMES, type CapableSeat, type SeatCapability } from './capabilities.js';
@@ -66,6 +67,41 @@ describe('probe kinds: one list', () => {
       toolbox: 'PROBE_NEEDS_TOOLBOX',
       reference: 'PROBE_NEEDS_REFERENCE',
     });
+  });
+});
+
+/** Relative module specifiers a TypeScript source imports: static, type-only, re-exported and import(). */
+function importsIn(text: string): string[] {
+  return ts.preProcessFile(text, true, true).importedFiles.map((f) => f.fileName).filter((s) => s.startsWith('.'));
+}
+
+describe('kind folders: what several kinds use lives in shared/', () => {
+  const kinds: readonly string[] = PROBE_KIND_NAMES;
+  /** The kind whose folder holds a path, if any. */
+  const kindOf = (path: string): string | undefined => {
+    const top = relative(GRADERS, path).split(sep)[0]!;
+    return kinds.includes(top) ? top : undefined;
+  };
+
+  it('reads every kind of import', () => {
+    const text = "import a from '../http/http.js';\nimport type { B } from './b.js';\nexport * from '../c.js';\nconst k = await import('../kinds.js');\nimport { z } from 'zod';";
+    expect(importsIn(text)).toEqual(['../http/http.js', './b.js', '../c.js', '../kinds.js']);
+  });
+
+  it('no file of a kind folder imports from another kind\'s folder, nor does shared/ or parsers/', () => {
+    const crossings: string[] = [];
+    for (const folder of [...kinds, 'shared', 'parsers']) {
+      const dir = join(GRADERS, folder);
+      const files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts'));
+      expect(files.length, folder).toBeGreaterThan(0);
+      for (const f of files) {
+        for (const spec of importsIn(readFileSync(join(dir, f), 'utf8'))) {
+          const to = kindOf(resolve(dirname(join(dir, f)), spec));
+          if (to !== undefined && to !== folder) crossings.push(`${folder}/${f} imports ${spec}`);
+        }
+      }
+    }
+    expect(crossings).toEqual([]);
   });
 });
 

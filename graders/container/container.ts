@@ -8,48 +8,19 @@
  * Containers: running, count, health, restart policy, CPU/memory limits, published ports, user.
  * Images (`image`): exposed ports, a non-root user, labels, built FROM a preloaded base.
  */
-import { readdir, readFile } from 'node:fs/promises';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { z } from 'zod';
 import { DeploylabError } from '../../runner/core/errors.js';
 import { ContainerParamsSchema } from './params.js';
-import { judge, show, type Assertion } from '../assertions.js';
+import { judge, show, type Assertion } from '../shared/assertions.js';
+import { containerName, matchesContainer } from '../shared/container-match.js';
+import { DIND_ROLE, innerDocker } from '../shared/inner-docker.js';
+import { hostPidsOfInner, procStatus } from '../shared/inner-pids.js';
 import { capability } from '../capabilities.js';
 import { DockerfileError, finalImageSteps, historyKeyword, parseDockerfile, type HistoryEntry } from '../parsers/dockerfile.js';
 import { defineProbe, failed, note, type Deadline, type Evidence, type SeatHandle } from '../probe.js';
 
 export type ContainerParams = z.output<typeof ContainerParamsSchema>;
-
-/** Port of the docker-in-seat sidecar's daemon on the seat network (runner/sandbox/docker-driver.ts). */
-export const DIND_PORT = 2375;
-export const DIND_ROLE = 'dind';
-
-function dindDown(cause: unknown): DeploylabError {
-  return new DeploylabError({
-    code: 'PROBE_INNER_DAEMON_UNREACHABLE',
-    fault: 'infrastructure',
-    message: { zh: '无法连接考位内的 Docker 守护进程（dind 边车）', en: "the seat's own Docker daemon (dind sidecar) is unreachable" },
-    hint: { zh: '检查考位是否以 docker-in-seat 方式创建、dind 容器是否运行', en: 'check the seat was provisioned docker-in-seat and its dind container runs' },
-    cause,
-  });
-}
-
-/** dockerode for the seat's own daemon; throws (infrastructure) when it does not answer. */
-export async function innerDocker(seat: SeatHandle, deadline: Deadline): Promise<Docker> {
-  let ep;
-  try {
-    ep = await seat.endpoint(DIND_PORT, { container: DIND_ROLE });
-  } catch (e) {
-    throw dindDown(e);
-  }
-  const docker = new Docker({ host: ep.host, port: ep.port, protocol: 'http', timeout: Math.max(1_000, Math.min(15_000, deadline.remainingMs())) });
-  try {
-    await docker.ping();
-  } catch (e) {
-    throw dindDown(e);
-  }
-  return docker;
-}
 
 /** Config.User names root: empty, "root", "0", or a "0:group" / "root:group" form. */
 export function isRootUser(user: string | undefined): boolean {
@@ -84,19 +55,6 @@ export function checkImage(info: Docker.ImageInspectInfo, spec: NonNullable<Cont
   return a;
 }
 
-function nameOf(c: Docker.ContainerInspectInfo): string {
-  return c.Name.replace(/^\//, '');
-}
-
-export function matchesContainer(c: Docker.ContainerInspectInfo, m: NonNullable<ContainerParams['match']>, role?: string): boolean {
-  if (m.name !== undefined && !new RegExp(m.name).test(role ?? nameOf(c))) return false;
-  if (m.image !== undefined && !new RegExp(m.image).test(c.Config.Image)) return false;
-  const labels = c.Config.Labels ?? {};
-  for (const [k, v] of Object.entries(m.labels ?? {})) if (labels[k] !== v) return false;
-  if (m.composeService !== undefined && labels['com.docker.compose.service'] !== m.composeService) return false;
-  return true;
-}
-
 export function checkContainers(found: Docker.ContainerInspectInfo[], e: ContainerParams['expect']): Assertion[] {
   const a: Assertion[] = [];
   const running = found.filter((c) => c.State.Running);
@@ -113,7 +71,7 @@ export function checkContainers(found: Docker.ContainerInspectInfo[], e: Contain
     actual: `${running.length} running of ${found.length}`,
   });
   const each = (id: string, expected: string, f: (c: Docker.ContainerInspectInfo) => [boolean, string]): void => {
-    const r = running.map((c) => ({ name: nameOf(c), ...((([ok, actual]) => ({ ok, actual }))(f(c))) }));
+    const r = running.map((c) => ({ name: containerName(c), ...((([ok, actual]) => ({ ok, actual }))(f(c))) }));
     a.push({ id, ok: r.length > 0 && r.every((x) => x.ok), expected, actual: r.map((x) => `${x.name}: ${x.actual}`).join('; ') || '(no container)' });
   };
   if (e.healthy !== undefined) {
@@ -229,48 +187,6 @@ export function runsImageCommand(c: Docker.ContainerInspectInfo, image: Docker.I
   const ok = eq(c.Config.Entrypoint, image.Config.Entrypoint) && eq(c.Config.Cmd, image.Config.Cmd);
   const cmd = [...(c.Config.Entrypoint ?? []), ...((c.Config.Cmd as string[] | null) ?? [])].join(' ');
   return [ok, ok ? `the image's own (${show(cmd, 80)})` : `overridden: ${show(cmd, 120)}`];
-}
-
-/** Status line values of a host process: parent, and its PIDs from the host's namespace inwards. */
-async function procStatus(pid: number): Promise<{ ppid: number; nspid: number[] } | null> {
-  try {
-    const text = await readFile(`/proc/${pid}/status`, 'utf8');
-    return {
-      ppid: Number(/^PPid:\s+(\d+)/m.exec(text)?.[1] ?? 0),
-      nspid: (/^NSpid:\s+(.*)$/m.exec(text)?.[1] ?? '').trim().split(/\s+/).map(Number),
-    };
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Host PIDs of processes the seat's daemon names by PID (its own PID namespace): the host process
- * whose second NSpid is that PID and which descends from one of the sidecar's own processes
- * (other seats' daemons number their processes alike). One pass over the host's /proc.
- */
-export async function hostPidsOfInner(dindHostPids: readonly number[], pidsInDind: readonly number[]): Promise<Map<number, number>> {
-  const roots = new Set(dindHostPids);
-  const wanted = new Set(pidsInDind);
-  const info = new Map<number, { ppid: number; nspid: number[] }>();
-  for (const e of await readdir('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const st = await procStatus(Number(e));
-    if (st) info.set(Number(e), st);
-  }
-  const out = new Map<number, number>();
-  for (const [pid, st] of info) {
-    if (st.nspid.length < 2 || !wanted.has(st.nspid[1]!)) continue;
-    let cur = st.ppid;
-    for (let hops = 0; hops < 64 && cur > 1; hops++) {
-      if (roots.has(cur)) {
-        out.set(st.nspid[1]!, pid);
-        break;
-      }
-      cur = info.get(cur)?.ppid ?? 0;
-    }
-  }
-  return out;
 }
 
 /** Cap on how long a healthcheck may take while its container is stopped (Docker's default timeout). */
@@ -453,7 +369,7 @@ export const containerProbe = defineProbe({
       found = (await inspectAll(docker)).filter((c) => matchesContainer(c, match));
       const running = found.filter((c) => c.State.Running);
       if (p.expect.imageCommand !== undefined) {
-        const r = await Promise.all(running.map(async (c) => ({ name: nameOf(c), v: runsImageCommand(c, await imageInfo(docker, c.Image)) })));
+        const r = await Promise.all(running.map(async (c) => ({ name: containerName(c), v: runsImageCommand(c, await imageInfo(docker, c.Image)) })));
         const ok = r.length > 0 && r.every((x) => x.v[0] === p.expect.imageCommand);
         extra.push({ id: 'imageCommand', ok, expected: p.expect.imageCommand ? "the image's own ENTRYPOINT and CMD" : 'an overridden command', actual: r.map((x) => `${x.name}: ${x.v[1]}`).join('; ') || '(no container)' });
       }
@@ -462,12 +378,12 @@ export const containerProbe = defineProbe({
         // One container at a time: only one service is ever stopped.
         for (const c of running) {
           if (p.expect.healthy && c.State.Health?.Status !== 'healthy') {
-            r.push({ name: nameOf(c), ok: false, actual: 'not judged: the container is not healthy' });
+            r.push({ name: containerName(c), ok: false, actual: 'not judged: the container is not healthy' });
             continue;
           }
           const proof = await healthcheckProof(seat, docker, c, deadline);
-          r.push({ name: nameOf(c), ok: proof.ok, actual: proof.actual });
-          extraEvidence.push(note(`健康检查验证：${nameOf(c)}`, `healthcheck proof: ${nameOf(c)}`, proof.data));
+          r.push({ name: containerName(c), ok: proof.ok, actual: proof.actual });
+          extraEvidence.push(note(`健康检查验证：${containerName(c)}`, `healthcheck proof: ${containerName(c)}`, proof.data));
           deadline.check();
         }
         extra.push({
@@ -486,7 +402,7 @@ export const containerProbe = defineProbe({
         scope: p.scope,
         match,
         containers: found.slice(0, 20).map((c) => ({
-          name: nameOf(c),
+          name: containerName(c),
           image: c.Config.Image,
           state: c.State.Status,
           health: c.State.Health?.Status ?? null,

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FileParamsSchema } from './params.js';
-import { judge, show, type Assertion } from '../assertions.js';
+import { judge, show, type Assertion } from '../shared/assertions.js';
 import { clip, defineProbe, failed, passed, type ClippedText, type Evidence, type SeatFile, type SeatHandle } from '../probe.js';
 
 export type FileParams = z.output<typeof FileParamsSchema>;

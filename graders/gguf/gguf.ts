@@ -8,7 +8,7 @@
 import type { z } from 'zod';
 import { DeploylabError, isDeploylabError } from '../../runner/core/errors.js';
 import { GgufParamsSchema } from './params.js';
-import { judge, type Assertion } from '../assertions.js';
+import { judge, type Assertion } from '../shared/assertions.js';
 import { capability } from '../capabilities.js';
 import {
   bulkWeightType,

@@ -7,7 +7,7 @@
  */
 import type { z } from 'zod';
 import { JsonFileParamsSchema } from './params.js';
-import { judge, jsonPointer, show, type Assertion } from '../assertions.js';
+import { judge, jsonPointer, show, type Assertion } from '../shared/assertions.js';
 import { defineProbe, failed, note } from '../probe.js';
 
 export type JsonFileParams = z.output<typeof JsonFileParamsSchema>;

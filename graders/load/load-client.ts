@@ -11,7 +11,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { getPriority, setPriority } from 'node:os';
-import type { HttpAttempt } from '../http/http.js';
+import type { HttpAttempt } from '../shared/http-request.js';
 import { clip, clipHeaders, type Deadline, type HttpEvidence } from '../probe.js';
 
 /** Stated in the evidence beside the figures. */

@@ -8,8 +8,9 @@
 import type { z } from 'zod';
 import { asDeploylabError } from '../../runner/core/errors.js';
 import { LoadParamsSchema } from './params.js';
-import { judge, type Assertion } from '../assertions.js';
-import { noResponseOutcome, seatUrl } from '../http/http.js';
+import { judge, type Assertion } from '../shared/assertions.js';
+import { noResponseOutcome } from '../shared/http-request.js';
+import { seatUrl } from '../shared/seat-url.js';
 import { figuresOf, LATENCY_METHOD, runLoad } from './load-client.js';
 import { evidenceOf, measureReference, type ReferenceMeasurement } from './load-reference.js';
 import { defineProbe, errored, note, type Evidence } from '../probe.js';

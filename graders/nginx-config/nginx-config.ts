@@ -29,10 +29,10 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { DeploylabError, isDeploylabError } from '../../runner/core/errors.js';
-import { judge, show, type Assertion } from '../assertions.js';
+import { judge, show, type Assertion } from '../shared/assertions.js';
 import { capability } from '../capabilities.js';
-import { globInRoot, HostRoot, RootError } from '../host-root.js';
-import { executableOf } from '../process-identity.js';
+import { globInRoot, HostRoot, RootError } from '../shared/host-root.js';
+import { executableOf } from '../shared/process-identity.js';
 import {
   followRequest,
   loadNginxConfig,

@@ -21,7 +21,7 @@ import { execFile } from 'node:child_process';
 import type { z } from 'zod';
 import { DeploylabError } from '../../runner/core/errors.js';
 import { NvidiaSmiParamsSchema } from './params.js';
-import { judge, show, type Assertion } from '../assertions.js';
+import { judge, show, type Assertion } from '../shared/assertions.js';
 import {
   COMPUTE_APPS_ARGS,
   GPU_QUERY_ARGS,
@@ -34,7 +34,7 @@ import {
   type GpuRecord,
   type ListedGpu,
 } from '../parsers/nvidia-smi.js';
-import { matches } from '../process/process.js';
+import { matches } from '../shared/process-match.js';
 import { clip, defineProbe, note, type Evidence, type Probe, type SeatProcess } from '../probe.js';
 
 export type NvidiaSmiParams = z.output<typeof NvidiaSmiParamsSchema>;

@@ -15,8 +15,9 @@
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
 import { OpenAIChatParamsSchema } from './params.js';
-import { judge, show, type Assertion } from '../assertions.js';
-import { httpRequest, seatUrl, type Target } from '../http/http.js';
+import { judge, show, type Assertion } from '../shared/assertions.js';
+import { httpRequest } from '../shared/http-request.js';
+import { seatUrl, type Target } from '../shared/seat-url.js';
 import { counterDelta, parsePrometheusText, samples, type Exposition } from '../parsers/prometheus.js';
 import { parseChatCompletion, readChatStream, type ChatStream } from '../parsers/openai.js';
 import {
@@ -35,7 +36,7 @@ import {
   type SeatHandle,
 } from '../probe.js';
 import { DeploylabError, isDeploylabError } from '../../runner/core/errors.js';
-import { freshFetch } from '../fresh-fetch.js';
+import { freshFetch } from '../shared/fresh-fetch.js';
 
 export type OpenaiChatParams = z.output<typeof OpenAIChatParamsSchema>;
 type Counter = { target: Target; path: string; metric: string };

@@ -16,7 +16,7 @@ import { parseSeatPlan } from '../../runner/sandbox/driver.js';
 import { hasEngine } from '../../test/helpers/docker-env.js';
 import { requireImage } from '../../test/helpers/images.js';
 import { closedPort, tempSeat, type TempSeat } from '../__helpers__/temp-seat.js';
-import { show } from '../assertions.js';
+import { show } from '../shared/assertions.js';
 import { optionValue, processProbe } from './process.js';
 import { Deadline, runProbe, type ProbeOutcome, type SeatHandle, type SeatProcess } from '../probe.js';
 

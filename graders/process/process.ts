@@ -21,11 +21,11 @@ import { readdir, readFile, readlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { z } from 'zod';
 import { DeploylabError, isDeploylabError } from '../../runner/core/errors.js';
-import { judge, show, type Assertion } from '../assertions.js';
+import { judge, show, type Assertion } from '../shared/assertions.js';
 import { capability } from '../capabilities.js';
-import type { ProcessMatchSchema } from '../params.js';
 import { ProcessParamsSchema } from './params.js';
-import { executableOf, holdsFile } from '../process-identity.js';
+import { executableOf, holdsFile, PROC } from '../shared/process-identity.js';
+import { argvOf, matches } from '../shared/process-match.js';
 import {
   cmdlineText,
   judgeOwnership,
@@ -41,25 +41,6 @@ import {
 import { defineProbe, errored, note, judgeUnreachable, type Deadline, type Evidence, type SeatHandle, type SeatProcess } from '../probe.js';
 
 export type ProcessParams = z.output<typeof ProcessParamsSchema>;
-type ProcessMatch = z.output<typeof ProcessMatchSchema>;
-
-/** argv from a host `ps` args column: whitespace-separated (quoting is not recoverable there). */
-export function argvOf(command: string): string[] {
-  return command.trim().split(/\s+/).filter(Boolean);
-}
-
-/** Executable basename of argv[0] (`sh -c 'exec llama-server …'` shows as llama-server once exec'd). */
-export function exeOf(argv: readonly string[]): string {
-  const base = (s: string): string => s.slice(s.lastIndexOf('/') + 1);
-  return base(argv[0] ?? '');
-}
-
-export function matches(p: SeatProcess, m: ProcessMatch): boolean {
-  const argv = argvOf(p.command);
-  if (m.exe !== undefined && exeOf(argv) !== m.exe) return false;
-  if (m.commandMatches !== undefined && !new RegExp(m.commandMatches).test(p.command)) return false;
-  return true;
-}
 
 /**
  * The value of an option under any of its spellings: `-t 2`, `--threads 2`, `--threads=2`.
@@ -90,7 +71,6 @@ async function accepts(seat: SeatHandle, container: string, port: number, deadli
   });
 }
 
-const PROC = '/proc';
 /** fd links read per process at most: a server holds its listening sockets among its first fds. */
 const MAX_FDS_PER_PROCESS = 65_536;
 

@@ -6,8 +6,8 @@
 import { z } from 'zod';
 import { PrometheusParamsSchema } from './params.js';
 import { isDeploylabError } from '../../runner/core/errors.js';
-import { judge, type Assertion } from '../assertions.js';
-import { httpRequest, noResponseOutcome } from '../http/http.js';
+import { judge, type Assertion } from '../shared/assertions.js';
+import { httpRequest, noResponseOutcome } from '../shared/http-request.js';
 import { parseFloatStrict, parsePrometheusText } from '../parsers/prometheus.js';
 import { boundSamples, defineProbe, failed, note, type Evidence, type MetricSample } from '../probe.js';
 

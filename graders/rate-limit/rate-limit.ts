@@ -6,8 +6,8 @@
  */
 import type { z } from 'zod';
 import { RateLimitParamsSchema } from './params.js';
-import { judge, type Assertion } from '../assertions.js';
-import { httpRequest, noResponseOutcome, type HttpAttempt } from '../http/http.js';
+import { judge, type Assertion } from '../shared/assertions.js';
+import { httpRequest, noResponseOutcome, type HttpAttempt } from '../shared/http-request.js';
 import { defineProbe, note, type Evidence } from '../probe.js';
 
 export type RateLimitParams = z.output<typeof RateLimitParamsSchema>;

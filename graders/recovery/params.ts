@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { ContainerRole, ProcessMatchSchema, Regex, TargetSchema, Timeout, UrlPath } from '../params.js';
-import { ProcessParamsSchema } from '../process/params.js';
+import { ContainerRole, ProcessExpectSchema, ProcessMatchSchema, Regex, TargetSchema, Timeout, UrlPath } from '../params.js';
 
 export const DisruptSchema = z.discriminatedUnion('action', [
   z.strictObject({
@@ -41,7 +40,7 @@ export const RecoveryParamsSchema = z.strictObject({
       .strictObject({
         container: ContainerRole.default('workspace'),
         match: ProcessMatchSchema,
-        expect: ProcessParamsSchema.shape.expect,
+        expect: ProcessExpectSchema,
       })
       .optional(),
     /**

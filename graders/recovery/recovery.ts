@@ -17,14 +17,15 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ErrorCode } from '../../runner/core/error-codes.js';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { z } from 'zod';
 import { DeploylabError, asDeploylabError } from '../../runner/core/errors.js';
 import { capability, type SeatControl, type Signal } from '../capabilities.js';
-import { innerDocker } from '../container/container.js';
-import { httpRequest } from '../http/http.js';
-import { matches, processProbe } from '../process/process.js';
+import { httpRequest } from '../shared/http-request.js';
+import { DIND_ROLE, innerDocker } from '../shared/inner-docker.js';
+import { hostPidsOfInner } from '../shared/inner-pids.js';
+import { matches } from '../shared/process-match.js';
 import {
   defineProbe,
   errored,
@@ -90,45 +91,19 @@ export async function hostSignal(p: SeatProcess & { pidNamespace?: 'host' | 'pod
   }
 }
 
-/**
- * Host PID of an inner container's main process. `pidInDind` is the PID in the sidecar's namespace
- * (what the inner daemon reports); the host process whose NSpid chain holds it, below the sidecar's
- * own processes, is the one.
- */
+/** Host PID of an inner container's main process (`pidInDind`: its PID as the seat's daemon reports it). */
 export async function hostPidOfInner(dindHostPids: readonly number[], pidInDind: number): Promise<number | null> {
-  const roots = new Set(dindHostPids);
-  const parentOf = async (pid: number): Promise<{ ppid: number; nspid: number[] } | null> => {
-    try {
-      const status = await readFile(`/proc/${pid}/status`, 'utf8');
-      const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-      const nspid = (/^NSpid:\s+(.*)$/m.exec(status)?.[1] ?? '').trim().split(/\s+/).map(Number);
-      return { ppid, nspid };
-    } catch {
-      return null;
-    }
-  };
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    const info = await parentOf(pid);
-    if (!info || info.nspid.length < 2 || info.nspid[1] !== pidInDind) continue;
-    // Walk up: it must descend from one of the sidecar's processes.
-    let cur = info.ppid;
-    for (let hops = 0; hops < 32 && cur > 1; hops++) {
-      if (roots.has(cur)) return pid;
-      cur = (await parentOf(cur))?.ppid ?? 0;
-    }
-  }
-  return null;
+  return (await hostPidsOfInner(dindHostPids, [pidInDind])).get(pidInDind) ?? null;
 }
-
 
 type Identity = NonNullable<RecoveryParams['then']['identity']>;
 type StartedBy = NonNullable<RecoveryParams['then']['startedBy']>;
 
 /** The `process` check of the service's identity, and the PIDs it matched. */
 async function proveIdentity(seat: SeatHandle, id: Identity, deadline: Deadline): Promise<{ outcome: ProbeOutcome; pids: number[] }> {
-  const outcome = await runProbe(processProbe, seat, { kind: 'process', container: id.container, match: id.match, expect: id.expect }, deadline);
+  // Another kind's check, taken from the list of kinds; loaded when it runs, as that list loads this kind too.
+  const { KINDS } = await import('../kinds.js');
+  const outcome = await runProbe(KINDS.process.probe, seat, { kind: 'process', container: id.container, match: id.match, expect: id.expect }, deadline);
   const pids = (await seat.listProcesses()).filter((x) => x.role === id.container && matches(x, id.match)).map((x) => x.hostPid);
   return { outcome, pids };
 }
@@ -197,7 +172,7 @@ async function disrupt(seat: SeatHandle & SeatControl, p: RecoveryParams, deadli
   const re = new RegExp(d.match.name);
   const hit = list.filter((c) => c.Names.some((n) => re.test(n.replace(/^\//, ''))));
   if (hit.length === 0) return { nothing: note('考位内 Docker 中没有匹配的运行中容器', "no running container in the seat's daemon matches", { match: d.match }) };
-  const dindPids = (await seat.listProcesses()).filter((x) => x.role === 'dind').map((x) => x.hostPid);
+  const dindPids = (await seat.listProcesses()).filter((x) => x.role === DIND_ROLE).map((x) => x.hostPid);
   const killed: number[] = [];
   for (const c of hit) {
     const info = await docker.getContainer(c.Id).inspect();

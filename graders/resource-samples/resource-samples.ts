@@ -15,9 +15,9 @@ import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { DeploylabError } from '../../runner/core/errors.js';
 import { ResourceSamplesParamsSchema } from './params.js';
-import { judge, show, type Assertion } from '../assertions.js';
-import { httpRequest } from '../http/http.js';
-import { matches } from '../process/process.js';
+import { judge, show, type Assertion } from '../shared/assertions.js';
+import { httpRequest } from '../shared/http-request.js';
+import { matches } from '../shared/process-match.js';
 import { defineProbe, failed, note, type Deadline, type Evidence, type SeatHandle, type SeatProcess } from '../probe.js';
 
 export type ResourceSamplesParams = z.output<typeof ResourceSamplesParamsSchema>;

@@ -10,7 +10,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NOT_ERROR_CODES: Record<string, string> = {
   // A Node errno in a synthetic socket error (load client).
   ECONNRESET: 'errno',
-  // The code of graders/host-root.ts's own RootError, turned into a harness error by its callers.
+  // The code of graders/shared/host-root.ts's own RootError, turned into a harness error by its callers.
   NOT_A_FILE: 'RootError code',
   // Findings of the task loader (Problem.code), reported inside TASKS_INVALID / PAPER_INVALID.
   TASK_MISSING_FILE: 'task loader finding',

@@ -1,5 +1,5 @@
 /** Named expectations a probe checked, and how they turn into a score. */
-import { graded, note, type Evidence, type ProbeOutcome } from './probe.js';
+import { graded, note, type Evidence, type ProbeOutcome } from '../probe.js';
 
 export interface Assertion {
   /** Short stable name, e.g. `status`, `mode`, `json:$.usage.total_tokens`. */
