@@ -23,7 +23,8 @@ export type Signal = 'SIGKILL' | 'SIGTERM' | 'SIGINT';
 
 /**
  * What the recovery probe may do to a seat beyond looking at it. Both are optional: the docker
- * adapter supplies `restartContainer`; without `signalProcess` the host's own process.kill is used
+ * adapter supplies both (a signal only reaches a process the engine still lists in that seat
+ * container); without `signalProcess` the host's own process.kill is used
  * (so signals are no capability a kind needs: a seat whose PIDs the host cannot signal is found
  * out from its process list, at run time).
  */

@@ -92,4 +92,18 @@ describe('deploylab tasks list / show, standard show', () => {
     expect(t.stdout).toContain('== 中级 Intermediate (intermediate)');
     expect(t.stdout).toMatch(/4\.2\.1 +能诊断内存泄漏等资源竞争问题，并使用Valgrind等工具修复 +Diagnose resource-contention/);
   });
+
+  it('standard coverage: covered items with their tasks, uncovered ones with the reason, as a table or JSON', async () => {
+    const j = await cli('--json', 'standard', 'coverage', '--level', 'junior');
+    expect(j.code).toBe(0);
+    const doc = JSON.parse(j.stdout) as { ok: boolean; levels: { level: string; covered: number; total: number; items: { skill: { code: string }; tasks: { id: string }[] }[] }[] };
+    expect(doc.ok).toBe(true);
+    const [junior] = doc.levels;
+    expect(junior).toMatchObject({ level: 'junior', total: 26 });
+    expect(junior!.items.find((i) => i.skill.code === '3.2.2')!.tasks.map((t) => t.id)).toContain('ratelimit');
+    const t = await cli('--lang', 'en', 'standard', 'coverage', '--level', 'junior');
+    expect(t.stdout).toContain(`${junior!.covered} of 26 skill items graded by a task`);
+    expect(t.stdout).toMatch(/2\.4\.1 +— the exam room is offline/);
+    expect(t.stdout).toMatch(/1\.3\.1 +— no task grades it yet/);
+  });
 });

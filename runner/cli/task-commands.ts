@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { DeploylabError } from '../core/errors.js';
 import { EXIT, printJson, printText, say, table } from '../core/output.js';
 import { LEVELS, levelOf, loadCatalogue, findSkill, type Level } from '../tasks/catalogue.js';
+import { levelCoverage, loadNotGraded, NOT_GRADED_FILE } from '../tasks/coverage.js';
 import { DEFAULT_TASKS_ROOT, formatProblem, loadTaskTree, validatePaths, pointsByFunction, type LoadedTask } from '../tasks/loader.js';
 import { contextOf } from './context.js';
 import { verifyDepsFromConfig, verifyTasks, type TaskVerifyReport } from '../grading/verify.js';
@@ -234,6 +235,41 @@ export function registerTaskCommands(program: Command): void {
         out.push(table([say(ctx.lang, '编号', 'code'), '中文', 'English'], rows), '');
       }
       printText(out.join('\n'));
+    });
+
+  standard
+    .command('coverage')
+    .description('题库覆盖了哪些技能项、由哪些考题评分，未覆盖的及其理由 (which skill items the task bank grades and by which tasks; the uncovered ones and why)')
+    .option('--level <level>', 'junior | intermediate | senior')
+    .action((opts: { level?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const level = parseLevel(opts.level);
+      const cat = loadCatalogue();
+      const root = tasksRoot(cmd);
+      const tree = loadTaskTree(root, cat);
+      const notes = loadNotGraded(root, cat);
+      const levels = (level ? [level] : LEVELS).map((l) => levelCoverage(cat, tree, l, notes));
+      if (ctx.json) {
+        printJson({ ok: tree.problems.length === 0 && levels.every((l) => l.staleNotes.length === 0), levels, problems: tree.problems });
+        return;
+      }
+      const out: string[] = [];
+      for (const l of levels) {
+        const name = levelOf(cat, l.level);
+        out.push(`== ${name.zh} ${name.en}: ${say(ctx.lang, `考题覆盖 ${l.covered}/${l.total} 个技能项`, `${l.covered} of ${l.total} skill items graded by a task`)}`);
+        const rows = l.items.map((i) => [
+          i.skill.code,
+          i.tasks.length > 0
+            ? i.tasks.map((t) => `${t.id} (${t.checks.length} ${say(ctx.lang, '项检查', 'check(s)')}, ${+t.points.toFixed(2)} ${say(ctx.lang, '分', 'pts')}${t.papers.length > 0 ? `; ${t.papers.join(', ')}` : ''})`).join('; ')
+            : `— ${say(ctx.lang, i.uncovered!.zh, i.uncovered!.en)}`,
+        ]);
+        out.push(table([say(ctx.lang, '技能项', 'skill item'), say(ctx.lang, '评分考题（检查项、分值；所在试卷）', 'graded by (checks, points; papers)')], rows));
+        for (const s of l.staleNotes) out.push(say(ctx.lang, `! ${s} 记为不评分，但已有考题评分它：请更新 ${NOT_GRADED_FILE}`, `! ${s} is recorded as not graded, yet a task grades it: update ${NOT_GRADED_FILE}`));
+        out.push('');
+      }
+      for (const p of tree.problems) out.push(`  ${formatProblem(p)}`);
+      printText(out.join('\n'));
+      if (tree.problems.length > 0 || levels.some((l) => l.staleNotes.length > 0)) process.exitCode = EXIT.badInput;
     });
 }
 

@@ -145,6 +145,7 @@ export const ERROR_CODES = {
   SANDBOX_PLAN_INVALID: { fault: 'config', retryable: false, meaning: { zh: '考位计划无效', en: 'the seat plan is invalid' } },
   SANDBOX_SEAT_FROZEN: { fault: 'candidate', retryable: false, meaning: { zh: '考位已冻结，考生不能再操作', en: 'the seat is frozen; candidate access is closed' } },
   SANDBOX_SEAT_HALTED: { fault: 'infrastructure', retryable: true, meaning: { zh: '考位进程已被磁盘看管暂停', en: 'the seat\'s processes are stopped by the disk watch' } },
+  SANDBOX_SIGNAL_FAILED: { fault: 'infrastructure', retryable: false, meaning: { zh: '无法向考位进程发送信号', en: 'a signal to a seat process could not be sent' } },
   SANDBOX_SEAT_EXISTS: { fault: 'bug', retryable: false, meaning: { zh: '考位已存在', en: 'the seat already exists' } },
   SANDBOX_SEAT_NOT_FOUND: { fault: 'infrastructure', retryable: true, meaning: { zh: '考位不存在', en: 'the seat does not exist' } },
   SANDBOX_SUBNETS_EXHAUSTED: { fault: 'infrastructure', retryable: true, meaning: { zh: '考位网络地址池已用完', en: 'the seat network pool is used up' } },

@@ -103,6 +103,9 @@ export function seatHandleFor(opts: SeatHandleOptions): FullSeatHandle {
     handle.inspectContainers = () => engine.inspectContainers(ref);
     handle.imageFile = (path, o) => engine.imageFile(ref, path, { ...(o?.container ? { container: o.container } : {}), task: opts.task });
     handle.restartContainer = (role: string) => engine.restartContainer(ref, role);
+    handle.signalProcess = async (p, signal) => {
+      await engine.signal(ref, p, signal);
+    };
   }
   return handle;
 }

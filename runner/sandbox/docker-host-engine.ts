@@ -11,10 +11,10 @@ import { readTar } from './tar.js';
 /**
  * What the Docker engine on this host tells graders beyond the common driver interface: its own
  * record of each seat container, the bytes an image ships at a path, and restarting one container
- * (the recovery probe's failure injection). `afterRestart` re-applies what a new interface needs
- * (the seat's address guard).
+ * or signalling one process (the recovery probe's failure injection). `afterRestart` re-applies
+ * what a new interface needs (the seat's address guard).
  */
-export function dockerHostEngine(engine: Docker, driver: Pick<SandboxDriver, 'status'>, afterRestart: (ref: SeatRef, role: string) => Promise<void>): HostEngineAccess {
+export function dockerHostEngine(engine: Docker, driver: Pick<SandboxDriver, 'status' | 'processes'>, afterRestart: (ref: SeatRef, role: string) => Promise<void>): HostEngineAccess {
   const containerOf = async (ref: SeatRef, role: string): Promise<string> => {
     const st = await driver.status(ref);
     const c = st.containers.find((x) => x.role === role);
@@ -51,6 +51,26 @@ export function dockerHostEngine(engine: Docker, driver: Pick<SandboxDriver, 'st
     async restartContainer(ref, role) {
       await engine.getContainer(await containerOf(ref, role)).restart({ t: 5 });
       await afterRestart(ref, role);
+    },
+    async signal(ref, p, signal) {
+      // Listed again now, as graders listed it: the PID is still that seat's, in that container.
+      const now = (await driver.processes(ref)).find((x) => x.hostPid === p.hostPid && x.role === p.role);
+      // ps clips long argument lists: the listed text must be a prefix of the live one.
+      if (!now || !now.command.trim().startsWith(p.command.trim())) return 'gone';
+      try {
+        process.kill(p.hostPid, signal);
+        return 'sent';
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ESRCH') return 'gone';
+        throw new DeploylabError({
+          code: 'SANDBOX_SIGNAL_FAILED',
+          fault: 'infrastructure',
+          message: { zh: `无法向考位进程 ${p.hostPid} 发送 ${signal}：${(e as Error).message}`, en: `cannot send ${signal} to seat process ${p.hostPid}: ${(e as Error).message}` },
+          hint: { zh: '在容器引擎所在主机上以 root 运行评分程序', en: "run the grader as root on the engine's host" },
+          details: { ...ref, pid: p.hostPid, role: p.role, signal },
+          cause: e,
+        });
+      }
     },
   };
 }

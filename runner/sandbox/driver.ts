@@ -318,6 +318,12 @@ export interface HostEngineAccess {
   /** sha256 of `path` in the image the seat container (workspace by default) was created from; null when absent. */
   imageFile(ref: SeatRef, path: string, opts: { container?: string; task: string }): Promise<ImageFileDigest | null>;
   restartContainer(ref: SeatRef, role: string): Promise<void>;
+  /**
+   * Signal one of the seat's processes by its host PID, only while it is still that process of
+   * that seat: listed now in the same container with the same command (PIDs are reused). `gone`
+   * when it is not (it exited, or the PID is another process's now); nothing is signalled then.
+   */
+  signal(ref: SeatRef, p: { hostPid: number; role: string; command: string }, signal: 'SIGKILL' | 'SIGTERM' | 'SIGINT'): Promise<'sent' | 'gone'>;
   /** The directory on this host's disk where the engine keeps seats' layers and volumes. */
   dataRoot(): Promise<string | null>;
 }

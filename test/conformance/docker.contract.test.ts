@@ -1,17 +1,23 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
+import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hasEngine } from '../helpers/docker-env.js';
 import { CONTAINER_LOG_CONFIG, DockerDriver } from '../../runner/sandbox/docker-driver.js';
 import { parseSeatPlan } from '../../runner/sandbox/driver.js';
-import { LABEL } from '../../runner/sandbox/labels.js';
+import { guardChain } from '../../runner/sandbox/host-firewall.js';
+import { LABEL, seatObjectName } from '../../runner/sandbox/labels.js';
 import { requireImage } from '../helpers/images.js';
 import { runDockerInSeatContract } from './docker-in-seat-contract.js';
 import { runDriverContract } from './driver-contract.js';
 import { seatImage } from './seat-image.js';
 
-/** Objects of any kind still carrying the session label, counted straight from the engine. */
+/**
+ * Objects of any kind still carrying the session label, counted straight from the engine, and
+ * the host's address-guard chains of the contract's seats (a and b), read from ebtables itself.
+ */
 async function leftovers(session: string): Promise<number> {
   const docker = new Docker();
   const label = [`${LABEL.session}=${session}`];
@@ -20,7 +26,9 @@ async function leftovers(session: string): Promise<number> {
     docker.listNetworks({ filters: { label } }),
     docker.listVolumes({ filters: { label } }),
   ]);
-  return cs.length + ns.length + (vs.Volumes ?? []).length;
+  const tables = await promisify(execFile)('ebtables', ['-L']).then((r) => r.stdout, () => '');
+  const guards = ['a', 'b'].filter((seat) => tables.includes(`Bridge chain: ${guardChain(seatObjectName({ session, seat }, 'workspace'))},`));
+  return cs.length + ns.length + (vs.Volumes ?? []).length + guards.length;
 }
 
 describe.skipIf(!hasEngine)('docker', () => {
@@ -41,6 +49,28 @@ describe.skipIf(!hasEngine)('docker, docker-in-seat', () => {
     workspaceImage: () => requireImage('workspace-cpu'),
     dindImage: () => requireImage('dind'),
     nestedImage: () => requireImage('app-base'),
+  });
+});
+
+// The address guard is the host's ebtables chain per workspace: made with the seat, gone with it.
+describe.skipIf(!hasEngine)('docker: a seat’s address guard lives exactly as long as the seat', () => {
+  const session = `ct-guard-${randomBytes(3).toString('hex')}`;
+  const driver = new DockerDriver();
+  afterAll(async () => {
+    await driver.sweep({ session });
+  });
+
+  it('provision adds the chain with its rules and jumps; destroy removes all of it', async () => {
+    const chain = guardChain(seatObjectName({ session, seat: 'g' }, 'workspace'));
+    const tables = async (): Promise<string> => (await promisify(execFile)('ebtables', ['-L', '--Lx'])).stdout;
+    await driver.provision(parseSeatPlan({ session, seat: 'g', task: 'contract', workspace: { image: await seatImage() }, resources: { cpus: 0.5, memoryMiB: 256, pids: 64 } }));
+    const made = await tables();
+    // Four rules in the chain, and a jump to it from INPUT and FORWARD.
+    expect(made).toContain(`Bridge chain: ${chain}, entries: 4,`);
+    expect(made.split('\n').filter((l) => l.trim().endsWith(`-j ${chain}`))).toHaveLength(2);
+    expect(await leftovers(session)).toBeGreaterThan(0);
+    await driver.destroy({ session, seat: 'g' });
+    expect(await tables()).not.toContain(chain);
   });
 });
 
