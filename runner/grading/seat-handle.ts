@@ -142,4 +142,3 @@ async function seatCopies(driver: SandboxDriver, ref: SeatRef, copy: readonly { 
   }
   return files;
 }
-

@@ -377,7 +377,7 @@ export interface TrustedToolbox {
 
 /** Something the engine still holds for a session, as the engine itself lists it. */
 export interface Leftover {
-  /** The engine's own kind (container, network, volume; namespace, pod, ...; seat on the fake). */
+  /** The engine's own kind: container, network, volume (Docker, and the fake's containers); namespace (Kubernetes). */
   kind: string;
   name: string;
   /** Host ports it holds, as `address:port`. */
