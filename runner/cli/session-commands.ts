@@ -132,6 +132,8 @@ export function registerSessionCommands(program: Command): void {
       const ctx = contextOf(cmd);
       const roster = readRoster(o.roster);
       const svc = await sessionServiceFor(ctx.config, ctx.lang);
+      // Disk for every seat at its quota, before any code is hashed or any row stored.
+      if (o.provision) await svc.checkDiskReserve(roster.length);
       const images = {
         workspaceCpu: await currentImageRef(ctx.config, 'workspace-cpu'),
         toolbox: await currentImageRef(ctx.config, 'toolbox'),

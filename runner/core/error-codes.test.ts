@@ -28,8 +28,8 @@ const BUILT_CODES: readonly ErrorCode[] = [
   'TEST_TOOLS_MISSING_NOT_ROOT',
 ];
 
-/** Infrastructure codes that a retry cannot fix (images or driver features missing). */
-const NOT_RETRYABLE: readonly ErrorCode[] = ['SANDBOX_IMAGE_MISSING', 'SANDBOX_UNSUPPORTED', 'IMAGES_MISSING', 'GRADING_PROFILE_UNAVAILABLE'];
+/** Infrastructure codes that a retry cannot fix (images or driver features missing, a runner without the right to signal). */
+const NOT_RETRYABLE: readonly ErrorCode[] = ['SANDBOX_IMAGE_MISSING', 'SANDBOX_UNSUPPORTED', 'IMAGES_MISSING', 'GRADING_PROFILE_UNAVAILABLE', 'SANDBOX_SIGNAL_FAILED'];
 
 function sources(dirs: readonly string[]): { file: string; text: string }[] {
   const out: { file: string; text: string }[] = [];

@@ -12,7 +12,7 @@ import { mark, report, scoreSheetDoc, writePrintableReport, writeReport, type Se
 import { resetSession, verifyClean, type ResetReport } from './reset.js';
 import * as clock from './room-clock.js';
 import { examinedPaper, seatSandboxes, sessionDir, type Progress, type RoomContext } from './room-context.js';
-import { diskCheck, diskHalted, diskReadings, releaseHalted, sampleDisk } from './room-disk.js';
+import { checkDiskReserve, diskCheck, diskHalted, diskReadings, releaseHalted, sampleDisk } from './room-disk.js';
 import type { PdfWarning } from './score-sheet-pdf.js';
 import type { ScoreSheetDoc } from './score-sheet.js';
 import { withSessionLock } from './session-lock.js';
@@ -142,6 +142,14 @@ export class SessionService {
 
   open(opts: OpenOptions): Opened {
     return openSession(this.ctx, opts);
+  }
+
+  /**
+   * HOST_DISK_RESERVE unless the host keeps its disk reserve with `seats` more seats at their
+   * quota: what `session open` asks before anything is hashed or stored (provisioning asks again).
+   */
+  checkDiskReserve(seats: number): Promise<void> {
+    return checkDiskReserve(this.ctx, seats);
   }
 
   reissueCodes(id: string, opts: { seat?: string } = {}): { codes: SeatCodes; cards: { html: string; csv: string } } {

@@ -233,3 +233,15 @@ describe('a reset whose sweep misses something', () => {
     expect((await svc.verifyClean(id)).clean).toBe(true);
   });
 });
+
+describe('a room the host disk cannot hold', () => {
+  it('is refused by the disk reserve check before anything is stored, naming what it needs', async () => {
+    const small = new SessionService({ db: svc.db, driver, dataDir, now: () => now, hostFree: async () => 2 * 1024 ** 3, disk: { ...svc.disk, seatQuotaMiB: 4096, reserveGiB: 1 } });
+    const e = await small.checkDiskReserve(ROSTER.length).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(DeploylabError);
+    expect((e as DeploylabError).code).toBe('HOST_DISK_RESERVE');
+    expect((e as DeploylabError).message).toMatch(/2\.0 GiB free, not enough for 2 seat\(s\) at 4096 MiB each plus the 1 GiB reserve: 9\.0 GiB needed/);
+    // Room enough: it passes.
+    await expect(svc.checkDiskReserve(ROSTER.length)).resolves.toBeUndefined();
+  });
+});
