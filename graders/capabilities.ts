@@ -8,8 +8,8 @@
  * a Docker engine.
  */
 import { DeploylabError } from '../runner/core/errors.js';
-import type { SeatContainerRecord } from '../runner/sandbox/driver.js';
-import type { Endpoint, SeatHandle, SeatProcess } from './probe.js';
+import type { SeatContainerRecord, ToolboxService } from '../runner/sandbox/driver.js';
+import type { SeatHandle, SeatProcess } from './probe.js';
 
 /** A seat container as an engine reports it, with the seat role it plays (the driver's own type). */
 export type SeatContainerInfo = SeatContainerRecord;
@@ -41,18 +41,8 @@ export interface ReferenceSpec {
   memoryMiB: number;
 }
 
-/** A running reference service, reachable from the harness only. */
-export interface ReferenceService {
-  endpoint: Endpoint;
-  /** Where it runs, for the evidence (e.g. "toolbox deploylab/toolbox:<tag>"). */
-  where: string;
-  /** Whether its process still runs (a reference that exited will never be ready). */
-  running(): Promise<{ running: boolean; exitCode: number | null }>;
-  /** The tail of its output, for the evidence when it fails. */
-  logs(): Promise<string>;
-  /** Remove it and everything made for it; never throws. */
-  stop(): Promise<void>;
-}
+/** A running reference service, reachable from the harness only: the driver toolbox's service. */
+export type ReferenceService = ToolboxService;
 
 /**
  * Optional seat capability: start a reference service from the trusted toolbox image. Seat files

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { DeploylabError, asDeploylabError, type Bilingual } from '../runner/core/errors.js';
 import { issuesOf } from '../runner/core/validation.js';
+import type { Endpoint as DriverEndpoint, ToolboxRun } from '../runner/sandbox/driver.js';
 
 // ---------------------------------------------------------------------------------------------
 // Outcome and evidence
@@ -271,10 +272,8 @@ export const FETCH_BAD_PORTS: ReadonlySet<number> = new Set([
   6697, 10080,
 ]);
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
+/** Where a seat service answers: the driver's own type. */
+export type Endpoint = DriverEndpoint;
 
 export interface SeatFile {
   path: string;
@@ -363,17 +362,8 @@ export interface SeatHandle {
   }): Promise<TrustedRun>;
 }
 
-export interface TrustedRun {
-  exitCode: number | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-  durationMs: number;
-  /** Where it ran, for the evidence (e.g. "toolbox deploylab/toolbox:<tag>"). */
-  where: string;
-  /** The `collect` files that exist after the command, by path. */
-  files?: Record<string, Buffer>;
-}
+/** One run in the trusted toolbox, as the driver's toolbox reports it. */
+export type TrustedRun = ToolboxRun;
 
 // ---------------------------------------------------------------------------------------------
 // The probe interface and the runner's wrapper

@@ -7,7 +7,7 @@
 import type { ErrorCode } from '../../runner/core/error-codes.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
-import { pack } from 'tar-stream';
+import { buildTar } from '../../runner/sandbox/tar.js';
 import type { z } from 'zod';
 import { judge, jsonPointer, show, type Assertion } from '../shared/assertions.js';
 import { HttpParamsSchema } from './params.js';
@@ -88,21 +88,9 @@ function keyProblem(code: ErrorCode, zh: string, en: string): DeploylabError {
 }
 
 /** A tar of one root-owned file (and its folder) for the engine's archive API. */
-async function keyTar(path: string, content: string): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  p.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const ended = new Promise<void>((resolve, reject) => {
-    p.on('end', resolve);
-    p.on('error', reject);
-  });
-  const rel = path.replace(/^\/+/, '');
-  const dir = rel.slice(0, rel.lastIndexOf('/'));
-  if (dir) p.entry({ name: `${dir}/`, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: new Date() });
-  p.entry({ name: rel, mode: 0o644, uid: 0, gid: 0, mtime: new Date(), size: Buffer.byteLength(content) }, content);
-  p.finalize();
-  await ended;
-  return Buffer.concat(chunks);
+function keyTar(path: string, content: string): Promise<Buffer> {
+  const dir = path.slice(0, path.lastIndexOf('/'));
+  return buildTar([{ path, content, mode: 0o644, uid: 0, gid: 0 }], dir ? [dir] : [], { uid: 0, gid: 0 });
 }
 
 /**

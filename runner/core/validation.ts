@@ -1,4 +1,5 @@
 import type { ZodError, ZodType } from 'zod';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DeploylabError, type ErrorCode } from './errors.js';
 
@@ -50,6 +51,27 @@ export function parseOrThrow<S extends ZodType>(
     hint: { zh: '按上面列出的文件和路径逐项修改', en: 'fix each file and path listed above' },
     details: { issues },
   });
+}
+
+/** A YAML file's text parsed, then validated as `parseOrThrow` does; a syntax error gets the same code, naming the file. */
+export function parseYamlOrThrow<S extends ZodType>(
+  schema: S,
+  text: string,
+  opts: { source: string; code: ErrorCode; what: { zh: string; en: string } },
+): z.output<S> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true });
+  } catch (e) {
+    throw new DeploylabError({
+      code: opts.code,
+      fault: 'config',
+      message: { zh: `${opts.what.zh} YAML 语法错误：${opts.source}`, en: `${opts.what.en}: YAML syntax error: ${opts.source}` },
+      details: { error: String(e) },
+      cause: e,
+    });
+  }
+  return parseOrThrow(schema, doc ?? {}, opts);
 }
 
 /** An issue with what was found and what is expected, for files people edit by hand. */

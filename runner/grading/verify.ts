@@ -281,8 +281,9 @@ export async function verifyTasks(tasks: readonly LoadedTask[], deps: VerifyDeps
  * runs the same engine's images). IMAGES_MISSING, ENGINE_UNREACHABLE or CLUSTER_UNREACHABLE (exit 2).
  */
 export async function verifyDepsFromConfig(config: Config): Promise<Omit<VerifyDeps, 'progress' | 'keep' | 'session'>> {
-  await requireEngine(dockerFor(config));
   await requireBackend(config);
+  // On Kubernetes the images are still looked up on this host's engine, so it must answer too.
+  if (config.sandbox.driver === 'k8s') await requireEngine(dockerFor(config));
   const [workspaceImage, toolboxImage] = [await currentImageRef(config, 'workspace-cpu'), await currentImageRef(config, 'toolbox')];
   return {
     driver: sandboxDriverFor(config),

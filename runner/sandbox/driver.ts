@@ -354,9 +354,11 @@ export interface ToolboxServiceSpec {
 /** A service started from the toolbox image that only the harness can reach. */
 export interface ToolboxService {
   endpoint: Endpoint;
+  /** Where it runs, for the evidence (e.g. "toolbox deploylab/toolbox:<tag>"). */
   where: string;
+  /** Whether its process still runs (a reference that exited will never be ready). */
   running(): Promise<{ running: boolean; exitCode: number | null }>;
-  /** The tail of its output. */
+  /** The tail of its output, for the evidence when it fails. */
   logs(): Promise<string>;
   /** Remove it and everything made for it; never throws. */
   stop(): Promise<void>;

@@ -88,9 +88,9 @@ export async function readTar(stream: Readable, maxBytes: number, opts: { prefix
 
 /**
  * Build an uncompressed tar of absolute paths, rooted at `/` (extract it at `/`). `dirs` become
- * directory entries owned by the candidate (uid/gid 1000).
+ * directory entries owned by `dirOwner`, the candidate (uid/gid 1000) by default.
  */
-export async function buildTar(files: WriteFile[], dirs: string[] = []): Promise<Buffer> {
+export async function buildTar(files: WriteFile[], dirs: string[] = [], dirOwner: { uid: number; gid: number } = { uid: 1000, gid: 1000 }): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
   p.on('data', (c: unknown) => chunks.push(c as Buffer));
@@ -99,7 +99,7 @@ export async function buildTar(files: WriteFile[], dirs: string[] = []): Promise
     p.on('error', reject);
   });
   for (const d of dirs) {
-    p.entry({ name: `${d.replace(/^\/+|\/+$/g, '')}/`, type: 'directory', mode: 0o755, uid: 1000, gid: 1000, mtime: new Date() });
+    p.entry({ name: `${d.replace(/^\/+|\/+$/g, '')}/`, type: 'directory', mode: 0o755, uid: dirOwner.uid, gid: dirOwner.gid, mtime: new Date() });
   }
   for (const f of files) {
     const content = typeof f.content === 'string' ? Buffer.from(f.content) : f.content;

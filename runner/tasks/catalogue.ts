@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { DeploylabError } from '../core/errors.js';
-import { parseOrThrow } from '../core/validation.js';
+import { parseYamlOrThrow } from '../core/validation.js';
 
 /**
  * The skill standard as data (tasks/standard/catalogue.yaml): levels, occupational functions,
@@ -125,19 +123,7 @@ export interface SkillRef {
 export const DEFAULT_CATALOGUE_PATH = fileURLToPath(new URL('../../tasks/standard/catalogue.yaml', import.meta.url));
 
 export function parseCatalogue(text: string, source: string): Catalogue {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { prettyErrors: true });
-  } catch (e) {
-    throw new DeploylabError({
-      code: 'CATALOGUE_INVALID',
-      fault: 'config',
-      message: { zh: `标准目录 YAML 语法错误：${source}`, en: `standard catalogue YAML syntax error: ${source}` },
-      details: { error: String(e) },
-      cause: e,
-    });
-  }
-  return parseOrThrow(CatalogueSchema, doc, { source, code: 'CATALOGUE_INVALID', what: { zh: '标准目录', en: 'standard catalogue' } });
+  return parseYamlOrThrow(CatalogueSchema, text, { source, code: 'CATALOGUE_INVALID', what: { zh: '标准目录', en: 'standard catalogue' } });
 }
 
 const cache = new Map<string, Catalogue>();

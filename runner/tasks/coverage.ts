@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DeploylabError, type Bilingual } from '../core/errors.js';
-import { parseOrThrow } from '../core/validation.js';
+import { parseYamlOrThrow } from '../core/validation.js';
 import { BilingualSchema, LevelSchema, findSkill, skillsOf, type Catalogue, type Level, type SkillRef } from './catalogue.js';
 import type { TaskTree } from './loader.js';
 
@@ -40,19 +39,7 @@ export function loadNotGraded(tasksRoot: string, catalogue: Catalogue): NotGrade
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { prettyErrors: true });
-  } catch (e) {
-    throw new DeploylabError({
-      code: 'TASKS_INVALID',
-      fault: 'config',
-      message: { zh: `YAML 语法错误：${file}`, en: `YAML syntax error: ${file}` },
-      details: { error: String(e) },
-      cause: e,
-    });
-  }
-  const entries = parseOrThrow(NotGradedSchema, doc ?? {}, { source: file, code: 'TASKS_INVALID', what: { zh: '不评分技能项清单', en: 'list of skill items not graded' } }).notGraded;
+  const entries = parseYamlOrThrow(NotGradedSchema, text, { source: file, code: 'TASKS_INVALID', what: { zh: '不评分技能项清单', en: 'list of skill items not graded' } }).notGraded;
   for (const [i, n] of entries.entries()) {
     if (!findSkill(catalogue, n.level, n.skill)) {
       throw new DeploylabError({
