@@ -317,7 +317,7 @@ async function startWeb(config: Config, dataDir: string, tasksRoot: string): Pro
       note(`web: the examiner feed sent ${bytes} byte(s)`);
       server.closeAllConnections();
       server.close();
-      app.close();
+      void app.close();
     },
   };
 }

@@ -71,7 +71,7 @@ export function registerDemoCommands(program: Command): void {
           http.server.closeAllConnections();
           await new Promise<void>((resolve) => http!.server.close(() => resolve()));
         }
-        app.close();
+        await app.close();
         if (!finished) {
           // Clean up after ourselves even on failure: remove everything labelled for the demo session.
           try {

@@ -10,10 +10,11 @@ export function registerServeCommands(program: Command): void {
     .description('启动考点服务：考生页面、浏览器终端、考官接口、/healthz、/metrics (start the runner server: candidate pages, browser terminals, examiner API, /healthz, /metrics)')
     .option('--host <host>', '监听地址 (listen address)', '127.0.0.1')
     .option('--port <port>', '端口 (port)', '8700')
-    .action(async (opts: { host: string; port: string }, cmd: Command) => {
+    .option('--no-supervise', '不看管各场次的计时（改用 deploylab session supervise）(do not keep the rooms\' clocks; use `deploylab session supervise` instead)')
+    .action(async (opts: { host: string; port: string; supervise: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const log = createLogger(ctx.config.logLevel);
-      const app = webAppFromConfig(ctx.config, log);
+      const app = webAppFromConfig(ctx.config, log, { supervise: opts.supervise });
       const { server } = await startServer({ host: opts.host, port: Number(opts.port), log, web: app.web });
       // Keep running until signalled, then close connections and the store.
       await new Promise<void>((resolve) => {
@@ -22,6 +23,6 @@ export function registerServeCommands(program: Command): void {
       });
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      app.close();
+      await app.close();
     });
 }

@@ -167,6 +167,7 @@ export const ERROR_CODES = {
   SESSION_NO_CODES_TO_REISSUE: { fault: 'config', retryable: false, meaning: { zh: '没有可重发的登录码', en: 'no access codes to reissue' } },
   SESSION_PINNED_TASKS_ALTERED: { fault: 'infrastructure', retryable: true, meaning: { zh: '场次固定的题目副本被改动', en: 'the session\'s pinned copy of the tasks was altered' } },
   SESSION_PINNED_TASKS_MISSING: { fault: 'infrastructure', retryable: true, meaning: { zh: '场次固定的题目副本不见了', en: 'the session\'s pinned copy of the tasks is gone' } },
+  SESSION_SUPERVISED: { fault: 'config', retryable: false, meaning: { zh: '场次已有看管进程', en: 'another process already supervises the session' } },
   STORE_CORRUPT: { fault: 'config', retryable: false, meaning: { zh: '数据库记录无效', en: 'a store record is invalid' } },
   STORE_TOO_NEW: { fault: 'config', retryable: false, meaning: { zh: '数据库版本比本程序新', en: 'the store schema is newer than this program' } },
   STORE_UNAVAILABLE: { fault: 'infrastructure', retryable: true, meaning: { zh: '无法打开数据库', en: 'the store cannot be opened' } },

@@ -1,3 +1,4 @@
+import { log } from '../core/logger.js';
 import type { SandboxDriver } from '../sandbox/driver.js';
 import type { DB } from '../store/db.js';
 import { defaultDiskPolicy, hostFreeBytes, type DiskPolicy, type DiskStepResult, type SeatDiskRow } from './disk-watch.js';
@@ -17,7 +18,8 @@ import type { PdfWarning } from './score-sheet-pdf.js';
 import type { ScoreSheetDoc } from './score-sheet.js';
 import { withSessionLock } from './session-lock.js';
 import type { SessionState } from './state-machine.js';
-import { superviseRoom } from './supervisor.js';
+import { superviseRoom, type SuperviseOptions } from './supervisor.js';
+import { SUPERVISOR_LEASE_MS, takeSupervisorLease } from './supervisor-lease.js';
 import { taskDrift, type TaskDrift } from './pinned-tasks.js';
 
 export type { Progress } from './room-context.js';
@@ -43,6 +45,8 @@ export interface SessionDeps {
   /** Free bytes on the host where seats and the store live; null where it cannot be measured. */
   hostFree?: () => Promise<number | null>;
 }
+
+const slog = log.child({ module: 'sessions' });
 
 /**
  * The exam-room lifecycle, one method per thing an examiner or the clock does. A thin facade: each
@@ -192,8 +196,39 @@ export class SessionService {
     return this.locked(id, () => clock.tick(this.ctx, id, wallJumpMs));
   }
 
-  supervise(id: string, opts: { pollMs?: number; grade?: boolean; concurrency?: number } = {}): Promise<SessionState> {
-    return superviseRoom(this.ctx, this, id, opts);
+  /**
+   * Keeps the room's clock (supervisor.ts) while holding its supervisor lease, renewed on a timer
+   * so a long tick or grade does not let it lapse; SESSION_SUPERVISED when another process holds
+   * it. Losing the lease later (this process stalled past its expiry and another took over) stops
+   * supervising without grading.
+   */
+  async supervise(id: string, opts: SuperviseOptions & { leaseMs?: number } = {}): Promise<SessionState> {
+    this.ledger.session(id);
+    const lease = takeSupervisorLease(this.db, id, opts.leaseMs ? { ttlMs: opts.leaseMs } : {});
+    const lost = new AbortController();
+    const gone = (): void => {
+      if (lost.signal.aborted) return;
+      slog.warn({ session: id }, 'supervisor lease taken over by another process; this one stops supervising');
+      this.ctx.progress({ zh: `场次 ${id} 的看管已由另一个进程接手，本进程停止看管`, en: `another process took over supervising session ${id}; this one stops` });
+      lost.abort();
+    };
+    const heartbeat = setInterval(() => {
+      if (!lease.renew()) gone();
+    }, Math.max(100, Math.floor((opts.leaseMs ?? SUPERVISOR_LEASE_MS) / 3)));
+    heartbeat.unref();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, lost.signal]) : lost.signal;
+    // Checked before each step too: between two heartbeats a taken-over supervisor must not tick.
+    const stillSupervising = (): boolean => {
+      if (lease.held()) return true;
+      gone();
+      return false;
+    };
+    try {
+      return await superviseRoom(this.ctx, this, id, { ...opts, signal, stillSupervising });
+    } finally {
+      clearInterval(heartbeat);
+      lease.release();
+    }
   }
 
   // ---- disk --------------------------------------------------------------------------------

@@ -16,12 +16,31 @@ export interface SupervisedOps {
   grade(id: string, opts: { concurrency?: number }): Promise<unknown>;
 }
 
+export interface SuperviseOptions {
+  pollMs?: number;
+  grade?: boolean;
+  concurrency?: number;
+  /** Stops supervising (the server shutting down, the lease lost): no grading after it. */
+  signal?: AbortSignal;
+  /** Asked before every step that changes the room: false stops supervising, as signal does. */
+  stillSupervising?: () => boolean;
+}
+
+/** Waits ms, or less when signal aborts first (never throws for the abort). */
+async function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  await sleep(ms, undefined, signal ? { signal } : {}).catch((e: unknown) => {
+    if ((e as Error).name !== 'AbortError') throw e;
+  });
+}
+
 /**
  * Keep the clock until the room is frozen, then grade. Safe to kill and start again: the clock
  * lives in the store (time keeps running while the runner is down) and a seat whose time ran
- * out meanwhile is frozen on the first tick.
+ * out meanwhile is frozen on the first tick. The caller holds the session's supervisor lease
+ * (supervisor-lease.ts), so no other process applies the same wall-clock jump.
  */
-export async function superviseRoom(ctx: RoomContext, ops: SupervisedOps, id: string, opts: { pollMs?: number; grade?: boolean; concurrency?: number } = {}): Promise<SessionState> {
+export async function superviseRoom(ctx: RoomContext, ops: SupervisedOps, id: string, opts: SuperviseOptions = {}): Promise<SessionState> {
+  const stopped = (): boolean => opts.signal?.aborted === true || opts.stillSupervising?.() === false;
   await ops.reconcile(id);
   let waiting = false;
   let announced = false;
@@ -30,6 +49,7 @@ export async function superviseRoom(ctx: RoomContext, ops: SupervisedOps, id: st
   let diskDue = 0;
   let diskWatched = true;
   for (;;) {
+    if (stopped()) return ctx.ledger.session(id).state;
     let state: SessionState;
     // A jump seen while another process held the room is kept for the next step.
     jump += watch.check();
@@ -43,7 +63,7 @@ export async function superviseRoom(ctx: RoomContext, ops: SupervisedOps, id: st
       if (!(e instanceof DeploylabError && e.code === 'SESSION_LOCKED')) throw e;
       if (!waiting) ctx.progress({ zh: `场次 ${id} 正由另一个进程操作，稍后继续看管`, en: `session ${id} is held by another process; supervising resumes when it lets go` });
       waiting = true;
-      await sleep(opts.pollMs ?? 1000);
+      await pause(opts.pollMs ?? 1000, opts.signal);
       continue;
     }
     if (!['ready', 'running', 'paused'].includes(state)) break;
@@ -75,8 +95,9 @@ export async function superviseRoom(ctx: RoomContext, ops: SupervisedOps, id: st
           : { zh: `看管场次 ${id}：计时尚未开始`, en: `supervising session ${id}: no clock is running yet` },
       );
     }
-    await sleep(Math.max(50, Math.min(opts.pollMs ?? 1000, Number.isFinite(next) ? next - ctx.now() : Infinity)));
+    await pause(Math.max(50, Math.min(opts.pollMs ?? 1000, Number.isFinite(next) ? next - ctx.now() : Infinity)), opts.signal);
   }
+  if (stopped()) return ctx.ledger.session(id).state;
   if (opts.grade !== false && ['frozen', 'grading'].includes(ctx.ledger.session(id).state)) await ops.grade(id, opts.concurrency ? { concurrency: opts.concurrency } : {});
   return ctx.ledger.session(id).state;
 }

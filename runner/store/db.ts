@@ -212,6 +212,16 @@ CREATE INDEX examiner_logins_created ON examiner_logins(created_at);`,
 ) STRICT;`,
   // 5: each grading run records the content hash of every task it graded (the session's pinned copy).
   'ALTER TABLE grading_runs ADD COLUMN task_hashes TEXT;',
+  // 6: who keeps each room's clock (runner/sessions/supervisor-lease.ts): one supervisor per session,
+  // so a wall-clock jump is applied once and the disk watch samples once.
+  `CREATE TABLE supervisors (
+  session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+  holder TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  taken_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT;`,
 ];
 
 export function migrate(db: DB): number {
@@ -276,7 +286,8 @@ export function nowIso(): string {
   return new Date().toISOString();
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process of this host with that pid is alive (EPERM: alive, someone else's). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -12,7 +12,7 @@ describe('webAppFromConfig (what `deploylab serve` mounts)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'dl-webcfg-'));
   let server: Server;
   let url: string;
-  let close: () => void;
+  let close: () => Promise<void>;
 
   beforeAll(async () => {
     const config = loadConfig({ env: { DEPLOYLAB_DATA_DIR: dataDir, DEPLOYLAB_SERVER_EXAMINER_TOKEN: 'tok-0123456789abcdef-0123456789' }, file: undefined });
@@ -22,7 +22,7 @@ describe('webAppFromConfig (what `deploylab serve` mounts)', () => {
   });
   afterAll(async () => {
     await new Promise<void>((r) => server.close(() => r()));
-    close();
+    await close();
     rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -341,7 +341,7 @@ describe('the dashboard as `deploylab serve` mounts it', () => {
       await fn(s.url);
     } finally {
       await new Promise<void>((r) => s.server.close(() => r()));
-      app.close();
+      await app.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
   }
