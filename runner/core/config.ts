@@ -87,8 +87,12 @@ export const ConfigSchema = z.strictObject({
       warnPercent: z.number().min(1).max(100).default(90),
       /** How often the supervisor samples. */
       sampleSeconds: z.number().min(1).default(15),
+      /** Per exam seat, names (inodes) in its writable layers and volumes: empty files fill a host's inode table before its disk. */
+      seatQuotaFiles: z.number().int().min(1000).default(200_000),
       /** Free space the host keeps for the store, evidence and archives: no seat is opened into it. */
       reserveGiB: z.number().min(0).default(10),
+      /** Free inodes the host keeps, likewise. */
+      reserveFiles: z.number().int().min(0).default(500_000),
       /** After an examiner's release a seat is warned but not stopped again for this long (time to delete files). */
       graceSeconds: z.number().min(0).default(120),
     })

@@ -7,6 +7,7 @@ import type {
   Endpoint,
   EvidenceArchive,
   ExecOptions,
+  DiskUsageFilter,
   ExecResult,
   FileEntry,
   Leftover,
@@ -116,7 +117,7 @@ class LazyDriver implements SandboxDriver {
   async thaw(ref: SeatRef): Promise<void> {
     return (await this.real()).thaw(ref);
   }
-  async diskUsage(filter?: { session?: string }): Promise<SeatDiskUsage[]> {
+  async diskUsage(filter?: DiskUsageFilter): Promise<SeatDiskUsage[]> {
     return (await this.real()).diskUsage(filter);
   }
   async halt(ref: SeatRef): Promise<void> {

@@ -12,6 +12,7 @@ import type {
   Endpoint,
   EvidenceArchive,
   ExecOptions,
+  DiskUsageFilter,
   ExecResult,
   FileEntry,
   Leftover,
@@ -321,7 +322,7 @@ export class DockerDriver implements SandboxDriver {
     await this.op('thaw', () => clearFrozen(this.docker, ref), ref);
   }
 
-  async diskUsage(filter: { session?: string } = {}): Promise<SeatDiskUsage[]> {
+  async diskUsage(filter: DiskUsageFilter = {}): Promise<SeatDiskUsage[]> {
     return this.op('diskUsage', () => seatDiskUsage(this.docker, filter));
   }
 

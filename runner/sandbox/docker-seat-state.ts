@@ -1,5 +1,7 @@
 import type Docker from 'dockerode';
-import type { SeatDiskUsage, SeatProcess, SeatRef, SeatStatus, SweepFilter } from './driver.js';
+import { mapLimit } from '../core/concurrency.js';
+import type { DiskUsageFilter, SeatDiskUsage, SeatProcess, SeatRef, SeatStatus, SweepFilter } from './driver.js';
+import { countEntries } from './entry-count.js';
 import { statusCodeOf } from './docker-replies.js';
 import { LABEL, labelFilters, seatObjectName } from './labels.js';
 
@@ -141,25 +143,52 @@ export async function containerProcesses(docker: Docker, containers: SeatContain
  * size, the nested daemon's images and containers included in its data volume), one call for every
  * seat; the seat cannot shape what is counted.
  */
-export async function seatDiskUsage(docker: Docker, filter: { session?: string }): Promise<SeatDiskUsage[]> {
+/** Per container id: its writable layer's directory on the host (fixed for the container's life). */
+const upperDirs = new Map<string, string | null>();
+
+async function upperDirOf(docker: Docker, id: string): Promise<string | null> {
+  if (!upperDirs.has(id)) {
+    const info = await docker.getContainer(id).inspect().catch(() => null);
+    const dir = (info?.GraphDriver?.Data as Record<string, string> | undefined)?.UpperDir ?? null;
+    if (!info) return null; // gone: asked again if it shows up once more
+    upperDirs.set(id, dir);
+  }
+  return upperDirs.get(id) ?? null;
+}
+
+export async function seatDiskUsage(docker: Docker, filter: DiskUsageFilter): Promise<SeatDiskUsage[]> {
   const df = (await docker.df()) as {
-    Containers?: { Labels?: Record<string, string>; SizeRw?: number }[];
-    Volumes?: { Labels?: Record<string, string> | null; UsageData?: { Size?: number } | null }[];
+    Containers?: { Id?: string; Labels?: Record<string, string>; SizeRw?: number }[];
+    Volumes?: { Labels?: Record<string, string> | null; Mountpoint?: string; UsageData?: { Size?: number } | null }[];
   };
   const seats = new Map<string, SeatDiskUsage>();
-  const add = (labels: Record<string, string> | null | undefined, kind: 'container' | 'volume', bytes: number): void => {
+  const counting: (() => Promise<void>)[] = [];
+  const limit = filter.filesUpTo ?? 0;
+  const add = (labels: Record<string, string> | null | undefined, kind: 'container' | 'volume', bytes: number, dir: () => Promise<string | null>): void => {
     if (!labels || labels[LABEL.component] !== 'seat') return;
     const session = labels[LABEL.session];
     const seat = labels[LABEL.seat];
     if (!session || !seat || (filter.session && session !== filter.session)) return;
     const key = `${session}/${seat}`;
     let u = seats.get(key);
-    if (!u) seats.set(key, (u = { ref: { session, seat }, bytes: 0, parts: [] }));
+    if (!u) seats.set(key, (u = { ref: { session, seat }, bytes: 0, files: limit > 0 ? 0 : null, parts: [] }));
     const b = Math.max(0, bytes);
     u.bytes += b;
-    u.parts.push({ kind, role: labels[LABEL.role] ?? '?', bytes: b });
+    const part: SeatDiskUsage['parts'][number] = { kind, role: labels[LABEL.role] ?? '?', bytes: b, files: null };
+    u.parts.push(part);
+    if (limit > 0) {
+      const seatUsage = u;
+      counting.push(async () => {
+        const d = await dir();
+        part.files = d ? await countEntries(d, limit) : null;
+        // One part that cannot be counted makes the seat's figure unknown, never a low one.
+        seatUsage.files = part.files === null || seatUsage.files === null ? null : seatUsage.files + part.files;
+      });
+    }
   };
-  for (const c of df.Containers ?? []) add(c.Labels, 'container', c.SizeRw ?? 0);
-  for (const v of df.Volumes ?? []) add(v.Labels, 'volume', v.UsageData?.Size ?? 0);
+  for (const c of df.Containers ?? []) add(c.Labels, 'container', c.SizeRw ?? 0, async () => (c.Id ? upperDirOf(docker, c.Id) : null));
+  for (const v of df.Volumes ?? []) add(v.Labels, 'volume', v.UsageData?.Size ?? 0, async () => v.Mountpoint ?? null);
+  // A few walks at once: each is disk-bound, and the clock's tick waits for none of them.
+  await mapLimit(counting, 4, (count) => count());
   return [...seats.values()];
 }

@@ -290,8 +290,19 @@ export interface SweptItem {
 export interface SeatDiskUsage {
   ref: SeatRef;
   bytes: number;
+  /**
+   * Names (inodes) in its writable layers and volumes, counted on the host up to the caller's
+   * `filesUpTo` per part; null where the engine's directories cannot be read from here.
+   */
+  files: number | null;
   /** Writable layers by container role, volumes by role (the nested daemon's data is `dind-data`). */
-  parts: { kind: 'container' | 'volume'; role: string; bytes: number }[];
+  parts: { kind: 'container' | 'volume'; role: string; bytes: number; files: number | null }[];
+}
+
+export interface DiskUsageFilter {
+  session?: string;
+  /** Count names up to this many per part (a seat's quota of files); 0 or absent: do not count. */
+  filesUpTo?: number;
 }
 
 /** The engine's own record of one seat container (Docker's inspect format), by its role in the seat. */
@@ -418,7 +429,7 @@ export interface SandboxDriver {
   freeze(ref: SeatRef): Promise<void>;
   thaw(ref: SeatRef): Promise<void>;
   /** Every seat of the filter with its bytes on the host's disk; seats holding nothing may be left out. */
-  diskUsage(filter?: { session?: string }): Promise<SeatDiskUsage[]>;
+  diskUsage(filter?: DiskUsageFilter): Promise<SeatDiskUsage[]>;
   /**
    * Every process of the seat stopped where it stands (nothing killed, nothing lost): what the disk
    * watch does to a seat at its quota. Execs and terminals fail while halted. `release` lets them go on.

@@ -11,6 +11,7 @@ import type {
   Endpoint,
   EvidenceArchive,
   ExecOptions,
+  DiskUsageFilter,
   ExecResult,
   FileEntry,
   Leftover,
@@ -412,9 +413,10 @@ export class FakeDriver implements SandboxDriver {
     this.seatOf('release', ref).halted = false;
   }
 
-  /** Bytes of the files written into each container (what a writable layer holds); nothing else is counted. */
-  async diskUsage(filter: { session?: string } = {}): Promise<SeatDiskUsage[]> {
+  /** Bytes of the files written into each container (what a writable layer holds), and how many; nothing else is counted. */
+  async diskUsage(filter: DiskUsageFilter = {}): Promise<SeatDiskUsage[]> {
     this.reach('diskUsage');
+    const limit = filter.filesUpTo ?? 0;
     return [...this.seatsByKey.values()]
       .filter((s) => filter.session === undefined || s.plan.session === filter.session)
       .map((s) => {
@@ -422,8 +424,10 @@ export class FakeDriver implements SandboxDriver {
           kind: 'container' as const,
           role: c.role,
           bytes: [...c.fs.values()].reduce((n, x) => n + (x.content?.length ?? 0), 0),
+          files: limit > 0 ? Math.min(limit, c.fs.size) : null,
         }));
-        return { ref: { session: s.plan.session, seat: s.plan.seat }, bytes: parts.reduce((n, x) => n + x.bytes, 0), parts };
+        const files = limit > 0 ? parts.reduce((n, x) => n + (x.files ?? 0), 0) : null;
+        return { ref: { session: s.plan.session, seat: s.plan.seat }, bytes: parts.reduce((n, x) => n + x.bytes, 0), files, parts };
       });
   }
 

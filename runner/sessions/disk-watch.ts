@@ -37,12 +37,22 @@ export function diskLevel(bytes: number, quota: number, warnPercent: number): Di
   return bytes >= (quota * warnPercent) / 100 ? 'warn' : 'ok';
 }
 
+/** The worse of the bytes' level and the files' (when the files could be counted). */
+export function seatLevel(s: { bytes: number; files: number | null }, p: DiskPolicy): DiskLevel {
+  const b = diskLevel(s.bytes, quotaBytes(p), p.warnPercent);
+  const f = s.files === null ? 'ok' : diskLevel(s.files, p.seatQuotaFiles, p.warnPercent);
+  return DISK_LEVELS[Math.max(DISK_LEVELS.indexOf(b), DISK_LEVELS.indexOf(f))]!;
+}
+
 /** The stored reading of one seat (the state table `seat_disk`, updated in place). */
 export interface SeatDiskRow {
   session_id: string;
   seat_id: string;
   bytes: number;
   quota_bytes: number;
+  /** Names in its layers and volumes; null where they could not be counted. */
+  files: number | null;
+  quota_files: number;
   level: DiskLevel;
   /** 1 while its processes are stopped by the watch. */
   halted: number;
@@ -56,11 +66,19 @@ export interface SeatDiskRow {
 export interface DiskSample {
   seat: string;
   bytes: number;
+  files: number | null;
+}
+
+/** The host's free space: bytes and inodes, each null where it cannot be measured. */
+export interface HostFree {
+  bytes: number | null;
+  files: number | null;
 }
 
 export interface DiskJudgement {
   seat: string;
   bytes: number;
+  files: number | null;
   level: DiskLevel;
   /** Set when this step stops the seat's processes. */
   halt: 'quota' | 'host-reserve' | null;
@@ -69,29 +87,31 @@ export interface DiskJudgement {
 }
 
 /**
- * One step of the watch. A seat is stopped when it reaches its quota (outside the grace after a
- * release), or when the host is below its reserve and the seat grew since the last reading.
+ * One step of the watch. A seat is stopped when it reaches its quota of bytes or of files
+ * (outside the grace after a release), or when the host is below its reserve of either and the
+ * seat grew in that since the last reading.
  */
 export function judgeDisk(
   samples: readonly DiskSample[],
   previous: ReadonlyMap<string, SeatDiskRow>,
   policy: DiskPolicy,
-  hostFreeBytes: number | null,
+  free: HostFree,
   now: number,
 ): DiskJudgement[] {
-  const quota = quotaBytes(policy);
-  const short = hostFreeBytes !== null && hostFreeBytes < reserveBytes(policy);
+  const shortBytes = free.bytes !== null && free.bytes < reserveBytes(policy);
+  const shortFiles = free.files !== null && free.files < policy.reserveFiles;
   return samples.map((s) => {
     const prev = previous.get(s.seat);
-    const level = diskLevel(s.bytes, quota, policy.warnPercent);
+    const level = seatLevel(s, policy);
     const inGrace = prev?.released_at != null && now - prev.released_at < policy.graceSeconds * 1000;
     const already = prev?.halted === 1;
+    const grew = prev !== undefined && ((shortBytes && s.bytes > prev.bytes) || (shortFiles && s.files !== null && s.files > (prev.files ?? 0)));
     let halt: DiskJudgement['halt'] = null;
     if (!already && !inGrace) {
       if (level === 'over') halt = 'quota';
-      else if (short && prev !== undefined && s.bytes > prev.bytes) halt = 'host-reserve';
+      else if (grew) halt = 'host-reserve';
     }
-    return { seat: s.seat, bytes: s.bytes, level, halt, levelChanged: prev?.level !== level };
+    return { seat: s.seat, bytes: s.bytes, files: s.files, level, halt, levelChanged: prev?.level !== level };
   });
 }
 
@@ -107,6 +127,12 @@ export function reserveCheck(freeBytes: number, seats: number, policy: DiskPolic
   return { ok: freeBytes >= requiredBytes, freeBytes, requiredBytes };
 }
 
+/** The same for inodes. */
+export function inodeReserveCheck(freeFiles: number, seats: number, policy: DiskPolicy): { ok: boolean; freeFiles: number; requiredFiles: number } {
+  const requiredFiles = policy.reserveFiles + seats * policy.seatQuotaFiles;
+  return { ok: freeFiles >= requiredFiles, freeFiles, requiredFiles };
+}
+
 export function readDiskRows(db: DB, session: string): Map<string, SeatDiskRow> {
   const rows = db.prepare('SELECT * FROM seat_disk WHERE session_id = ?').all(session) as SeatDiskRow[];
   return new Map(rows.map((r) => [r.seat_id, r]));
@@ -114,28 +140,39 @@ export function readDiskRows(db: DB, session: string): Map<string, SeatDiskRow> 
 
 export function writeDiskRow(db: DB, row: SeatDiskRow): void {
   db.prepare(
-    `INSERT INTO seat_disk (session_id, seat_id, bytes, quota_bytes, level, halted, halted_reason, released_at, sampled_at)
-     VALUES (@session_id, @seat_id, @bytes, @quota_bytes, @level, @halted, @halted_reason, @released_at, @sampled_at)
-     ON CONFLICT (session_id, seat_id) DO UPDATE SET bytes = @bytes, quota_bytes = @quota_bytes, level = @level,
+    `INSERT INTO seat_disk (session_id, seat_id, bytes, quota_bytes, files, quota_files, level, halted, halted_reason, released_at, sampled_at)
+     VALUES (@session_id, @seat_id, @bytes, @quota_bytes, @files, @quota_files, @level, @halted, @halted_reason, @released_at, @sampled_at)
+     ON CONFLICT (session_id, seat_id) DO UPDATE SET bytes = @bytes, quota_bytes = @quota_bytes, files = @files, quota_files = @quota_files, level = @level,
        halted = @halted, halted_reason = @halted_reason, released_at = @released_at, sampled_at = @sampled_at`,
   ).run(row);
 }
 
 export const formatMiB = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
 
-/** Free bytes where seats and the store live: the lower of the data dir's and the engine's (when local) filesystems. */
-export async function hostFreeBytes(paths: readonly string[]): Promise<number | null> {
-  let low: number | null = null;
+/**
+ * Free bytes and inodes where seats and the store live: the lower of the data dir's and the
+ * engine's (when local) filesystems. A filesystem without an inode table (ffree 0 and files 0,
+ * e.g. btrfs reports none) gives no inode figure.
+ */
+export async function hostFree(paths: readonly string[]): Promise<HostFree> {
+  let bytes: number | null = null;
+  let files: number | null = null;
   for (const p of paths) {
     try {
       const s = await statfs(p);
       const free = s.bavail * s.bsize;
-      low = low === null ? free : Math.min(low, free);
+      bytes = bytes === null ? free : Math.min(bytes, free);
+      if (s.files > 0) files = files === null ? s.ffree : Math.min(files, s.ffree);
     } catch {
       // A remote engine's directory is not here: the data dir is what we can measure.
     }
   }
-  return low;
+  return { bytes, files };
+}
+
+/** Free bytes alone (see hostFree). */
+export async function hostFreeBytes(paths: readonly string[]): Promise<number | null> {
+  return (await hostFree(paths)).bytes;
 }
 
 /** What the watch needs of the session service: the seats, and the moves it may make on them. */
@@ -149,8 +186,9 @@ export interface DiskWatchHost {
 
 export interface DiskStepResult {
   sampled: number;
-  halted: { seat: string; reason: 'quota' | 'host-reserve'; bytes: number }[];
+  halted: { seat: string; reason: 'quota' | 'host-reserve'; bytes: number; files: number | null }[];
   hostFreeBytes: number | null;
+  hostFreeFiles: number | null;
 }
 
 /**
@@ -164,27 +202,36 @@ export async function diskStep(
   sampled: readonly SeatDiskUsage[],
   policy: DiskPolicy,
   host: DiskWatchHost,
-  free: number | null,
+  free: HostFree,
   now: number,
 ): Promise<DiskStepResult> {
-  const usage = new Map(sampled.map((u) => [u.ref.seat, u.bytes]));
+  const usage = new Map(sampled.map((u) => [u.ref.seat, u]));
   const seats = host.seats().filter((s) => !['pending', 'removed', 'failed'].includes(s.state));
-  const samples = seats.map((s) => ({ seat: s.seat, bytes: s.refs.reduce((n, r) => n + (usage.get(r.seat) ?? 0), 0) }));
+  const samples = seats.map((s) => {
+    const parts = s.refs.map((r) => usage.get(r.seat));
+    // A sandbox whose files could not be counted leaves the seat's count unknown, not low.
+    const files = parts.some((u) => u !== undefined && u.files === null) ? null : parts.reduce((n, u) => n + (u?.files ?? 0), 0);
+    return { seat: s.seat, bytes: parts.reduce((n, u) => n + (u?.bytes ?? 0), 0), files };
+  });
   const previous = readDiskRows(db, session);
   const quota = quotaBytes(policy);
-  const out: DiskStepResult = { sampled: samples.length, halted: [], hostFreeBytes: free };
+  const quotaFiles = policy.seatQuotaFiles;
+  const out: DiskStepResult = { sampled: samples.length, halted: [], hostFreeBytes: free.bytes, hostFreeFiles: free.files };
+  const filesNote = (files: number | null): { zh: string; en: string } =>
+    files === null ? { zh: '', en: '' } : { zh: `，文件 ${files} 个（配额 ${quotaFiles}）`, en: `, ${files} files (quota ${quotaFiles})` };
   for (const j of judgeDisk(samples, previous, policy, free, now)) {
     const prev = previous.get(j.seat);
     const seat = seats.find((s) => s.seat === j.seat)!;
     const row: SeatDiskRow = {
-      session_id: session, seat_id: j.seat, bytes: j.bytes, quota_bytes: quota, level: j.level,
+      session_id: session, seat_id: j.seat, bytes: j.bytes, quota_bytes: quota, files: j.files, quota_files: quotaFiles, level: j.level,
       halted: prev?.halted ?? 0, halted_reason: prev?.halted_reason ?? null, released_at: prev?.released_at ?? null, sampled_at: now,
     };
     if (j.levelChanged && j.level !== 'ok') {
-      dlog.warn({ session, seat: j.seat, bytes: j.bytes, quota, level: j.level }, 'seat disk near or at its quota');
+      dlog.warn({ session, seat: j.seat, bytes: j.bytes, quota, files: j.files, quotaFiles, level: j.level }, 'seat disk near or at its quota');
+      const n = filesNote(j.files);
       host.say({
-        zh: `考位 ${j.seat} 磁盘用量 ${formatMiB(j.bytes)}，配额 ${formatMiB(quota)}`,
-        en: `seat ${j.seat} uses ${formatMiB(j.bytes)} of its ${formatMiB(quota)} disk quota`,
+        zh: `考位 ${j.seat} 磁盘用量 ${formatMiB(j.bytes)}，配额 ${formatMiB(quota)}${n.zh}`,
+        en: `seat ${j.seat} uses ${formatMiB(j.bytes)} of its ${formatMiB(quota)} disk quota${n.en}`,
       });
     }
     if (j.halt) {
@@ -192,13 +239,13 @@ export async function diskStep(
       for (const ref of seat.refs) await driver.halt(ref);
       row.halted = 1;
       row.halted_reason = j.halt;
-      host.record(j.seat, 'disk-halt', { reason: j.halt, bytes: j.bytes, quotaBytes: quota, hostFreeBytes: free });
-      out.halted.push({ seat: j.seat, reason: j.halt, bytes: j.bytes });
-      dlog.warn({ session, seat: j.seat, bytes: j.bytes, quota, reason: j.halt, hostFreeBytes: free }, 'seat halted by the disk watch');
+      host.record(j.seat, 'disk-halt', { reason: j.halt, bytes: j.bytes, quotaBytes: quota, files: j.files, quotaFiles, hostFreeBytes: free.bytes, hostFreeFiles: free.files });
+      out.halted.push({ seat: j.seat, reason: j.halt, bytes: j.bytes, files: j.files });
+      dlog.warn({ session, seat: j.seat, bytes: j.bytes, quota, files: j.files, quotaFiles, reason: j.halt, hostFreeBytes: free.bytes, hostFreeFiles: free.files }, 'seat halted by the disk watch');
       host.say(
         j.halt === 'quota'
-          ? { zh: `考位 ${j.seat} 已达磁盘配额，其进程已全部暂停`, en: `seat ${j.seat} reached its disk quota: every process of it is stopped` }
-          : { zh: `主机可用空间低于保留量，仍在写入的考位 ${j.seat} 已暂停`, en: `the host is below its disk reserve: seat ${j.seat}, still writing, is stopped` },
+          ? { zh: `考位 ${j.seat} 已达磁盘配额（容量或文件数），其进程已全部暂停`, en: `seat ${j.seat} reached its disk quota (bytes or files): every process of it is stopped` }
+          : { zh: `主机可用空间或 inode 低于保留量，仍在写入的考位 ${j.seat} 已暂停`, en: `the host is below its disk or inode reserve: seat ${j.seat}, still writing, is stopped` },
       );
     }
     writeDiskRow(db, row);

@@ -1,3 +1,4 @@
+import type { HostFree } from './disk-watch.js';
 import { join } from 'node:path';
 import type { Bilingual } from '../core/errors.js';
 import type { SandboxDriver } from '../sandbox/driver.js';
@@ -22,8 +23,8 @@ export interface RoomContext {
   /** Monotonic milliseconds: how wall-clock jumps are noticed. */
   readonly monotonic: () => number;
   readonly disk: DiskPolicy;
-  /** Free bytes on the host where seats and the store live; null where it cannot be measured. */
-  readonly hostFree: () => Promise<number | null>;
+  /** Free bytes and inodes on the host where seats and the store live; each null where it cannot be measured. */
+  readonly hostFree: () => Promise<HostFree>;
 }
 
 export const sessionDir = (ctx: Pick<RoomContext, 'dataDir'>, id: string): string => join(ctx.dataDir, 'sessions', id);

@@ -1,6 +1,6 @@
 import { DeploylabError } from '../core/errors.js';
 import type { SeatDiskUsage } from '../sandbox/driver.js';
-import { diskStep, readDiskRows, reserveCheck, writeDiskRow, type DiskStepResult, type SeatDiskRow } from './disk-watch.js';
+import { diskStep, inodeReserveCheck, readDiskRows, reserveCheck, writeDiskRow, type DiskStepResult, type HostFree, type SeatDiskRow } from './disk-watch.js';
 import { clockOf } from './ledger-store.js';
 import { seatSandboxes, type RoomContext } from './room-context.js';
 import { stopClock } from './state-machine.js';
@@ -9,8 +9,23 @@ import { stopClock } from './state-machine.js';
 export async function checkDiskReserve(ctx: RoomContext, seats: number): Promise<void> {
   if (seats === 0) return;
   const free = await ctx.hostFree();
-  if (free === null) return;
-  const c = reserveCheck(free, seats, ctx.disk);
+  if (free.files !== null) {
+    const f = inodeReserveCheck(free.files, seats, ctx.disk);
+    if (!f.ok) {
+      throw new DeploylabError({
+        code: 'HOST_DISK_RESERVE',
+        fault: 'infrastructure',
+        message: {
+          zh: `主机可用 inode ${f.freeFiles} 个，不足以开设 ${seats} 个考位（每个 ${ctx.disk.seatQuotaFiles} 个文件）并保留 ${ctx.disk.reserveFiles} 个：需要 ${f.requiredFiles} 个`,
+          en: `the host has ${f.freeFiles} free inodes, not enough for ${seats} seat(s) at ${ctx.disk.seatQuotaFiles} files each plus the reserve of ${ctx.disk.reserveFiles}: ${f.requiredFiles} needed`,
+        },
+        hint: { zh: '清理小文件，或调低配置 disk.seatQuotaFiles / disk.reserveFiles，或分批开设考位', en: 'remove small files, or lower config disk.seatQuotaFiles / disk.reserveFiles, or open fewer seats at a time' },
+        details: { freeFiles: f.freeFiles, requiredFiles: f.requiredFiles, seats },
+      });
+    }
+  }
+  if (free.bytes === null) return;
+  const c = reserveCheck(free.bytes, seats, ctx.disk);
   if (c.ok) return;
   const gib = (b: number): string => (b / 1024 ** 3).toFixed(1);
   throw new DeploylabError({
@@ -27,12 +42,12 @@ export async function checkDiskReserve(ctx: RoomContext, seats: number): Promise
 
 /** The engine's reading and the host's free space, taken before the session's lock is held. */
 export interface DiskSample {
-  free: number | null;
+  free: HostFree;
   sampled: SeatDiskUsage[];
 }
 
 export async function sampleDisk(ctx: RoomContext, id: string): Promise<DiskSample> {
-  const [free, sampled] = await Promise.all([ctx.hostFree(), ctx.driver.diskUsage({ session: id })]);
+  const [free, sampled] = await Promise.all([ctx.hostFree(), ctx.driver.diskUsage({ session: id, filesUpTo: ctx.disk.seatQuotaFiles })]);
   return { free, sampled };
 }
 

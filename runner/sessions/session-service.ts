@@ -1,7 +1,7 @@
 import { log } from '../core/logger.js';
 import type { SandboxDriver } from '../sandbox/driver.js';
 import type { DB } from '../store/db.js';
-import { defaultDiskPolicy, hostFreeBytes, type DiskPolicy, type DiskStepResult, type SeatDiskRow } from './disk-watch.js';
+import { defaultDiskPolicy, hostFree, type DiskPolicy, type DiskStepResult, type SeatDiskRow } from './disk-watch.js';
 import { archiveSession, type Archived } from './archive.js';
 import { gradeRoom, type Graded } from './grading-run.js';
 import { Ledger, type SeatCodes, type SeatRow, type SessionRow, type SessionSpec } from './ledger-store.js';
@@ -44,6 +44,8 @@ export interface SessionDeps {
   disk?: DiskPolicy;
   /** Free bytes on the host where seats and the store live; null where it cannot be measured. */
   hostFree?: () => Promise<number | null>;
+  /** Free inodes there, likewise (with hostFree; without it both are measured on the filesystems). */
+  hostFreeFiles?: () => Promise<number | null>;
 }
 
 const slog = log.child({ module: 'sessions' });
@@ -80,12 +82,12 @@ export class SessionService {
       now: deps.now ?? Date.now,
       monotonic: deps.monotonic ?? (() => performance.now()),
       disk: this.disk,
-      hostFree:
-        deps.hostFree ??
-        (async () => {
-          const root = (await deps.driver.hostEngine?.dataRoot().catch(() => null)) ?? null;
-          return hostFreeBytes([deps.dataDir, ...(root ? [root] : [])]);
-        }),
+      hostFree: deps.hostFree
+        ? async () => ({ bytes: await deps.hostFree!(), files: (await deps.hostFreeFiles?.()) ?? null })
+        : async () => {
+            const root = (await deps.driver.hostEngine?.dataRoot().catch(() => null)) ?? null;
+            return hostFree([deps.dataDir, ...(root ? [root] : [])]);
+          },
     };
   }
 

@@ -222,6 +222,9 @@ CREATE INDEX examiner_logins_created ON examiner_logins(created_at);`,
   taken_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL
 ) STRICT;`,
+  // 7: the disk watch counts each seat's files (inodes) too; null where the host cannot read them.
+  `ALTER TABLE seat_disk ADD COLUMN files INTEGER;
+ALTER TABLE seat_disk ADD COLUMN quota_files INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export function migrate(db: DB): number {

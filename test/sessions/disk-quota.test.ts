@@ -98,11 +98,34 @@ describe.skipIf(!hasEngine)('seat disk quota', () => {
     // The faked reading: the host has less free than its reserve (this test does not fill the real disk).
     free = 1024 * MiB - 1;
     const step = await short.diskCheck(id);
-    expect(step.halted).toEqual([{ seat: 's02', reason: 'host-reserve', bytes: expect.any(Number) }]);
+    expect(step.halted).toEqual([{ seat: 's02', reason: 'host-reserve', bytes: expect.any(Number), files: expect.any(Number) }]);
     expect((await containersOf('s02')).every((c) => c.State.Paused)).toBe(true);
     expect((await containersOf('s01')).every((c) => !c.State.Paused)).toBe(true);
     expect((await short.releaseDisk(id, 's02'))?.halted).toBe(0);
     expect((await containersOf('s02')).every((c) => !c.State.Paused)).toBe(true);
+  }, 120_000);
+
+  // The layers' and volumes' directories are read on the host: the runner runs as root there.
+  it.skipIf(process.getuid?.() !== 0)('a seat making empty files is stopped at its quota of files, counted on the host', async () => {
+    const files = new SessionService({ db: base.db, driver: base.driver, dataDir, disk: { ...policy, seatQuotaMiB: 4096, seatQuotaFiles: 3000, graceSeconds: 0 } });
+    await files.diskCheck(id);
+    const before = files.diskReadings(id).get('s01')!;
+    expect(before.files).not.toBeNull();
+    expect(before.files!).toBeLessThan(3000);
+    expect(before).toMatchObject({ halted: 0, quota_files: 3000 });
+    // 3000 empty files: next to nothing in bytes.
+    const made = await svc.driver.exec(ref('s01'), { cmd: ['sh', '-c', 'mkdir -p /workspace/many && cd /workspace/many && seq 1 3000 | xargs touch && ls | wc -l'], user: 'root' });
+    expect(made.stdout.trim()).toBe('3000');
+    const step = await files.diskCheck(id);
+    expect(step.halted).toEqual([{ seat: 's01', reason: 'quota', bytes: expect.any(Number), files: expect.any(Number) }]);
+    const after = files.diskReadings(id).get('s01')!;
+    expect(after.files!).toBeGreaterThanOrEqual(3000);
+    expect(after.bytes - before.bytes).toBeLessThan(4 * MiB);
+    expect((await containersOf('s01')).every((c) => c.State.Paused)).toBe(true);
+    expect((await containersOf('s02')).every((c) => !c.State.Paused)).toBe(true);
+    const halts = svc.db.prepare("SELECT data FROM transitions WHERE session_id = ? AND seat_id = 's01' AND event = 'disk-halt' ORDER BY seq DESC LIMIT 1").get(id) as { data: string };
+    expect(JSON.parse(halts.data)).toMatchObject({ reason: 'quota', quotaFiles: 3000 });
+    expect((await files.releaseDisk(id, 's01'))?.halted).toBe(0);
   }, 120_000);
 
   it('seats are not opened into the reserve: refused before anything is made', async () => {
