@@ -235,8 +235,8 @@ export function registerSessionCommands(program: Command): void {
       const mib = (b: number): string => (b / 1024 / 1024).toFixed(1);
       printText(
         table(
-          ['seat', 'MiB', 'quota MiB', 'level', 'halted'],
-          rows.map((r) => [r.seat_id, mib(r.bytes), mib(r.quota_bytes), r.level, r.halted ? (r.halted_reason ?? 'yes') : '']),
+          ['seat', 'MiB', 'quota MiB', 'files', 'quota files', 'level', 'halted'],
+          rows.map((r) => [r.seat_id, mib(r.bytes), mib(r.quota_bytes), r.files === null ? '?' : String(r.files), String(r.quota_files), r.level, r.halted ? (r.halted_reason ?? 'yes') : '']),
         ),
       );
       if (step.hostFreeBytes !== null) printText(say(ctx.lang, `主机可用 ${(step.hostFreeBytes / 1024 ** 3).toFixed(1)} GiB（保留 ${svc.disk.reserveGiB} GiB）`, `host free ${(step.hostFreeBytes / 1024 ** 3).toFixed(1)} GiB (reserve ${svc.disk.reserveGiB} GiB)`));
