@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { missingCapability, type SeatCapability } from './capabilities.js';
 import { containerKind } from './container/index.js';
+import { datasetKind } from './dataset/index.js';
 import { fileKind } from './file/index.js';
 import { ggufKind } from './gguf/index.js';
 import { httpKind } from './http/index.js';
@@ -22,6 +23,7 @@ import { prometheusKind } from './prometheus/index.js';
 import { rateLimitKind } from './rate-limit/index.js';
 import { recoveryKind } from './recovery/index.js';
 import { resourceSamplesKind } from './resource-samples/index.js';
+import { sysenvKind } from './sysenv/index.js';
 
 /** In this order in the task schema's union (and so in the generated JSON Schema). */
 export const PROBE_KINDS = [
@@ -39,6 +41,8 @@ export const PROBE_KINDS = [
   nvidiaSmiKind,
   jsonFileKind,
   resourceSamplesKind,
+  sysenvKind,
+  datasetKind,
 ] as const satisfies readonly ProbeKind[];
 
 type Kinds = typeof PROBE_KINDS;

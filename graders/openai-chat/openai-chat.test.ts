@@ -123,3 +123,33 @@ describe('openai-chat probe: whose fault', () => {
     expect(o.summary.en).toContain('unreachable (ECONNREFUSED)');
   });
 });
+
+describe('openai-chat probe: cachePrompt', () => {
+  it('chatBody sends cache_prompt only when the check gives cachePrompt', async () => {
+    const { chatBody } = await import('./openai-chat.js');
+    expect(chatBody({ maxTokens: 8, cachePrompt: false }, 'hi', false)).toMatchObject({ cache_prompt: false, temperature: 0 });
+    expect(chatBody({ maxTokens: 8, cachePrompt: true }, 'hi', false)).toMatchObject({ cache_prompt: true });
+    expect('cache_prompt' in chatBody({ maxTokens: 8 }, 'hi', false)).toBe(false);
+  });
+  it('the request the server receives carries cache_prompt: false', async () => {
+    const bodies: unknown[] = [];
+    const rec = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(CANNED));
+      });
+    });
+    const recPort = await listenOnLoopback(rec);
+    try {
+      seat.ports.set(8001, recPort);
+      await runProbe(openaiChatProbe, seat, { kind: 'openai-chat', target: { port: 8001 }, cachePrompt: false }, Deadline.after(10_000));
+      expect(bodies).toHaveLength(1);
+      expect(bodies[0]).toMatchObject({ cache_prompt: false, temperature: 0 });
+    } finally {
+      await closeServer(rec);
+    }
+  });
+});

@@ -77,7 +77,7 @@ interface Answer {
 /** One chat completion as sent: to the candidate, and byte for byte the same to the reference. */
 type ChatBody = Record<string, unknown> & { stream: boolean };
 
-export function chatBody(p: Pick<OpenaiChatParams, 'model' | 'maxTokens'>, content: string, stream: boolean): ChatBody {
+export function chatBody(p: Pick<OpenaiChatParams, 'model' | 'maxTokens' | 'cachePrompt'>, content: string, stream: boolean): ChatBody {
   return {
     ...(p.model ? { model: p.model } : {}),
     messages: [{ role: 'user', content }],
@@ -85,6 +85,7 @@ export function chatBody(p: Pick<OpenaiChatParams, 'model' | 'maxTokens'>, conte
     stream,
     ...(stream ? { stream_options: { include_usage: true } } : {}),
     temperature: 0,
+    ...(p.cachePrompt !== undefined ? { cache_prompt: p.cachePrompt } : {}),
   };
 }
 

@@ -12,6 +12,13 @@ export const OpenAIChatParamsSchema = z.strictObject({
   stream: z.boolean().default(false),
   headers: z.record(z.string(), z.string()).default({}),
   /**
+   * Sent as llama-server's own `cache_prompt` request field when given (never otherwise). false
+   * makes a candidate's llama-server decode each request from scratch like a --no-cache-prompt
+   * reference: a prefix reused from an earlier request shifts the random model's numerics enough
+   * to flip its greedy tokens, so an honest server would fail `provenance` without it.
+   */
+  cachePrompt: z.boolean().optional(),
+  /**
    * Provenance: the answers must be the reference model server's own answers to exactly the
    * grader's requests. The probe sends `requests` requests, each with a fresh random nonce in its
    * one user message (`prompt` replaced by `message` with `{nonce}` filled in), and the same

@@ -8,6 +8,9 @@
  * (the model file is mapped or open), judged from the host (process-identity.ts). A service's
  * other checks depend on the check that proves its identity.
  *
+ * `threads` (threads.ts) reads each thread's CPU affinity and CPU time from the host's /proc: a
+ * server pinned to one core, or computing on fewer threads than it claims, shows there.
+ *
  * `listens` is judged host-side from /proc: the TCP tables of the matched process's network
  * namespace give the sockets listening on the port, the fd tables of the seat's processes say who
  * holds them (rule: proc-net.ts judgeOwnership). Another program answering on the port while the
@@ -26,6 +29,7 @@ import { capability } from '../capabilities.js';
 import { ProcessParamsSchema } from './params.js';
 import { executableOf, holdsFile, PROC } from '../shared/process-identity.js';
 import { argvOf, matches } from '../shared/process-match.js';
+import { judgeThreads, readThreads } from './threads.js';
 import {
   cmdlineText,
   judgeOwnership,
@@ -408,6 +412,31 @@ export const processProbe = defineProbe({
       } catch (err) {
         if (!isDeploylabError(err) || err.code === 'PROBE_DEADLINE' || err.fault === 'config') throw err;
         unjudged = err;
+      }
+    }
+    if (e.threads !== undefined) {
+      try {
+        if (found.length === 0) a.push(...judgeThreads([], e.threads).assertions);
+        else {
+          const visible = await visibleOnHost(all, found, deadline);
+          const per = [];
+          for (const x of found) {
+            let threads = null;
+            try {
+              threads = visible.has(x.hostPid) ? await readThreads(x.hostPid) : null;
+            } catch (err) {
+              procError(err, x.hostPid, 'task/*/stat and status');
+            }
+            per.push({ hostPid: x.hostPid, threads });
+          }
+          deadline.check();
+          const t = judgeThreads(per, e.threads);
+          a.push(...t.assertions);
+          evidence.push(note('各线程的 CPU 使用（主机 /proc）', "the process's threads and their CPU use (the host's /proc)", { expect: e.threads, processes: t.figures }));
+        }
+      } catch (err) {
+        if (!isDeploylabError(err) || err.code === 'PROBE_DEADLINE') throw err;
+        unjudged ??= err;
       }
     }
     if (e.listens !== undefined) {
