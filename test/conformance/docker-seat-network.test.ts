@@ -86,6 +86,12 @@ describe.skipIf(!hasEngine)('docker: seat networks (IPv6, one address per seat)'
     const { ip: ipB, mac: macB } = addr.b!;
     const { mac: macA } = addr.a!;
     await driver.exec(b, { cmd: ['sh', '-c', 'mkdir -p /tmp/b && cd /tmp/b && echo seat-b > index.html && nohup python3 -m http.server 8001 >/dev/null 2>&1 &'] });
+    // Seat b answers before the attack starts (its server starts in the background).
+    for (let i = 0; i < 50; i++) {
+      const up = await fetch(`http://${ipB}:8001/`, { signal: AbortSignal.timeout(1000) }).then((r) => r.text(), () => '');
+      if (up.trim() === 'seat-b') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     // The strongest candidate, from the host: seat a's interface also takes b's address, serves on
     // it, and tells the bridge over and over (gratuitous ARP replies) that b's address is at a's MAC.
     await run('nsenter', ['-t', String(pids.a), '-n', 'ip', 'addr', 'add', `${ipB}/32`, 'dev', 'eth0']);
