@@ -138,11 +138,6 @@ export async function containerProcesses(docker: Docker, containers: SeatContain
   return out;
 }
 
-/**
- * From the engine's own accounting (`/system/df`: each container's writable layer, each volume's
- * size, the nested daemon's images and containers included in its data volume), one call for every
- * seat; the seat cannot shape what is counted.
- */
 /** Per container id: its writable layer's directory on the host (fixed for the container's life). */
 const upperDirs = new Map<string, string | null>();
 
@@ -156,6 +151,11 @@ async function upperDirOf(docker: Docker, id: string): Promise<string | null> {
   return upperDirs.get(id) ?? null;
 }
 
+/**
+ * From the engine's own accounting (`/system/df`: each container's writable layer, each volume's
+ * size, the nested daemon's images and containers included in its data volume), one call for every
+ * seat; the seat cannot shape what is counted.
+ */
 export async function seatDiskUsage(docker: Docker, filter: DiskUsageFilter): Promise<SeatDiskUsage[]> {
   const df = (await docker.df()) as {
     Containers?: { Id?: string; Labels?: Record<string, string>; SizeRw?: number }[];
@@ -171,18 +171,15 @@ export async function seatDiskUsage(docker: Docker, filter: DiskUsageFilter): Pr
     if (!session || !seat || (filter.session && session !== filter.session)) return;
     const key = `${session}/${seat}`;
     let u = seats.get(key);
-    if (!u) seats.set(key, (u = { ref: { session, seat }, bytes: 0, files: limit > 0 ? 0 : null, parts: [] }));
+    if (!u) seats.set(key, (u = { ref: { session, seat }, bytes: 0, files: null, parts: [] }));
     const b = Math.max(0, bytes);
     u.bytes += b;
     const part: SeatDiskUsage['parts'][number] = { kind, role: labels[LABEL.role] ?? '?', bytes: b, files: null };
     u.parts.push(part);
     if (limit > 0) {
-      const seatUsage = u;
       counting.push(async () => {
         const d = await dir();
         part.files = d ? await countEntries(d, limit) : null;
-        // One part that cannot be counted makes the seat's figure unknown, never a low one.
-        seatUsage.files = part.files === null || seatUsage.files === null ? null : seatUsage.files + part.files;
       });
     }
   };
@@ -190,5 +187,10 @@ export async function seatDiskUsage(docker: Docker, filter: DiskUsageFilter): Pr
   for (const v of df.Volumes ?? []) add(v.Labels, 'volume', v.UsageData?.Size ?? 0, async () => v.Mountpoint ?? null);
   // A few walks at once: each is disk-bound, and the clock's tick waits for none of them.
   await mapLimit(counting, 4, (count) => count());
+  // Containers gone since: their layers' directories are not asked for again.
+  const live = new Set((df.Containers ?? []).map((c) => c.Id));
+  for (const id of upperDirs.keys()) if (!live.has(id)) upperDirs.delete(id);
+  // One part that cannot be counted makes the seat's figure unknown, never a low one.
+  if (limit > 0) for (const u of seats.values()) u.files = u.parts.some((p) => p.files === null) ? null : u.parts.reduce((n, p) => n + p.files!, 0);
   return [...seats.values()];
 }
