@@ -357,6 +357,13 @@ export interface SeatHandle {
     copy: { from: string; to: string; container?: string }[];
     cmd: string[];
     timeoutMs: number;
+    /**
+     * 'seat': the toolbox container joins the seat's network namespace (the live services on
+     * 127.0.0.1) instead of having none; the candidate's binaries still never run.
+     */
+    network?: 'none' | 'seat';
+    /** The grader's own files (scripts, inputs) put into the toolbox beside the seat copies, root-owned. */
+    put?: { path: string; content: string | Buffer; mode?: number }[];
     /** Toolbox files to bring back after the command (in `TrustedRun.files`; absent ones are left out). */
     collect?: string[];
   }): Promise<TrustedRun>;

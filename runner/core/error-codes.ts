@@ -85,6 +85,7 @@ export const ERROR_CODES = {
   NGINX_CONF_SYMLINK_LOOP: { fault: 'candidate', retryable: false, meaning: { zh: 'nginx 配置路径的符号链接层数过多', en: 'too many symlinks in an nginx config path' } },
   NGINX_CONF_TOO_LARGE: { fault: 'candidate', retryable: false, meaning: { zh: 'nginx 配置文件超过 1 MiB', en: 'an nginx config file is over 1 MiB' } },
   NGINX_CONF_TOO_MANY_FILES: { fault: 'candidate', retryable: false, meaning: { zh: 'nginx 配置包含的文件过多', en: 'the nginx config includes too many files' } },
+  NPM_PACKAGES_UNAVAILABLE: { fault: 'infrastructure', retryable: true, meaning: { zh: '无法安装镜像所需的 npm 包', en: 'the npm packages an image needs cannot be installed' } },
   NOT_FOUND: { fault: 'config', retryable: false, meaning: { zh: '请求的地址不存在', en: 'the requested path does not exist' } },
   NVIDIA_SMI_FAILED: { fault: 'infrastructure', retryable: true, meaning: { zh: 'nvidia-smi 执行失败', en: 'nvidia-smi failed' } },
   OPENAI_RESPONSE_INVALID: { fault: 'candidate', retryable: false, meaning: { zh: '对话补全响应不符合 OpenAI 格式', en: 'the chat completion response is not OpenAI-shaped' } },

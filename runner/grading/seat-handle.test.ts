@@ -21,6 +21,10 @@ describe.skipIf(!hasEngine)('seat handle on the docker driver', () => {
     await driver.provision(parseSeatPlan({ ...ref, task: 'handle-test', workspace: { image: ws } }));
     seat = seatHandleFor({ driver, ref, task: 'handle-test', toolboxImage: tb });
     await driver.exec(ref, { cmd: ['bash', '-c', 'setsid nohup sleep 300 >/dev/null 2>&1 </dev/null &'] });
+    // A service only the seat's own namespace reaches (loopback).
+    await driver.exec(ref, {
+      cmd: ['bash', '-c', 'mkdir -p /tmp/www && echo seat-page > /tmp/www/index.html && setsid nohup python3 -m http.server 8123 --bind 127.0.0.1 --directory /tmp/www >/dev/null 2>&1 </dev/null &'],
+    });
   }, 120_000);
   afterAll(async () => {
     await driver.sweep({ session: ref.session });
@@ -63,4 +67,18 @@ describe.skipIf(!hasEngine)('seat handle on the docker driver', () => {
     const left = await docker.listContainers({ all: true, filters: { label: [`${LABEL.component}=${TOOLBOX_COMPONENT}`, `${LABEL.session}=${ref.session}`] } });
     expect(left).toEqual([]);
   });
+
+  it('joins the seat’s network namespace only when asked, without any capability, and puts the grader’s own files in', async () => {
+    const script = 'for i in $(seq 50); do curl -sf http://127.0.0.1:8123/ && break; sleep 0.2; done; grep CapEff /proc/self/status; stat -c "%u %a" /work/own.sh';
+    const put = [{ path: '/work/own.sh', content: `#!/bin/sh\n${script}\n`, mode: 0o755 }];
+    const inSeat = await seat.runTrusted!({ copy: [], put, cmd: ['/work/own.sh'], timeoutMs: 30_000, network: 'seat' });
+    expect(inSeat.exitCode).toBe(0);
+    expect(inSeat.stdout).toContain('seat-page');
+    expect(inSeat.stdout).toMatch(/CapEff:\s+0000000000000000/);
+    expect(inSeat.stdout).toContain('0 755');
+    // The default has no network: the same service is out of reach.
+    const none = await seat.runTrusted!({ copy: [], put, cmd: ['sh', '-c', 'curl -s -m 2 http://127.0.0.1:8123/ || echo unreachable'], timeoutMs: 30_000 });
+    expect(none.stdout).toContain('unreachable');
+    expect(none.stdout).not.toContain('seat-page');
+  }, 60_000);
 });

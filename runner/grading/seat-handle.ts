@@ -92,8 +92,11 @@ export function seatHandleFor(opts: SeatHandleOptions): FullSeatHandle {
   const image = opts.toolboxImage;
   if (toolbox && image) {
     const task = opts.task;
-    handle.runTrusted = async ({ copy, cmd, timeoutMs, collect }) =>
-      toolbox.run(ref, { image, task, files: await seatCopies(driver, ref, copy), cmd, timeoutMs, ...(collect ? { collect } : {}) });
+    handle.runTrusted = async ({ copy, cmd, timeoutMs, collect, network, put }) => {
+      const own = (put ?? []).map((f) => ({ path: f.path, content: f.content, mode: f.mode ?? 0o644, uid: 0, gid: 0 }));
+      const files = [...own, ...(await seatCopies(driver, ref, copy))];
+      return toolbox.run(ref, { image, task, files, cmd, timeoutMs, ...(collect ? { collect } : {}), ...(network ? { network } : {}) });
+    };
     handle.startReference = async ({ copy, command, port, cpus, memoryMiB }) =>
       toolbox.startService(ref, { image, task, files: await seatCopies(driver, ref, copy), command, port, cpus, memoryMiB });
   }

@@ -9,6 +9,7 @@ import { metrics } from '../core/metrics.js';
 import { bootstrapBaseImage, planBootstrap, splitRef, type BootstrapPlan } from './bootstrap.js';
 import { contextFiles, IMAGE_DEFS, inputsHash, SANDBOX_IMAGES_DIR, tagOf } from './inputs.js';
 import { ensureLlamaBundle } from './llama-source.js';
+import { ensureNpmTree } from './npm-tree.js';
 import {
   IMAGE_NAMES,
   type BuildImages,
@@ -331,6 +332,12 @@ export const buildImages: BuildImages = async (opts) => {
         progress({ name, phase: 'source', line }),
       );
       extras.push({ name: 'gitRelease.bundle', path: bundle });
+    }
+    const npmTree = IMAGE_DEFS[name].npmTree;
+    if (npmTree) {
+      progress({ name, phase: 'source' });
+      const tar = await ensureNpmTree(config.dataDir, join(plan.dir, npmTree), (line) => progress({ name, phase: 'source', line }));
+      extras.push({ name: `${npmTree}.tar`, path: tar });
     }
     progress({ name, phase: 'build', line: `→ ${plan.ref}` });
     const labels = { ...labelsFor(name, plan.hash), 'deploylab.role': IMAGE_DEFS[name].role };

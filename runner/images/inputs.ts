@@ -18,6 +18,11 @@ export interface ImageDef {
   depArgs: Partial<Record<ImageName, string>>;
   /** Needs the llama.cpp git bundle in its context. */
   llamaBundle: boolean;
+  /**
+   * A folder of its context with a package.json and lockfile: installed on the host (npm-tree.ts)
+   * and added to the context as `<folder>.tar`.
+   */
+  npmTree?: string;
   /** Shown to candidates? The toolbox is the graders' own. */
   role: 'base' | 'build' | 'workspace' | 'toolbox' | 'sidecar';
 }
@@ -44,6 +49,7 @@ export const IMAGE_DEFS: Record<ImageName, ImageDef> = {
     deps: ['base', 'llama-build'],
     depArgs: { base: 'BASE', 'llama-build': 'LLAMA_BUILD' },
     llamaBundle: false,
+    npmTree: 'grader-node',
     role: 'toolbox',
   },
   dind: { name: 'dind', deps: ['base'], depArgs: { base: 'BASE' }, llamaBundle: false, role: 'sidecar' },
@@ -59,7 +65,7 @@ export function contextFiles(dir: string): string[] {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, entry.name);
       if (entry.isDirectory()) {
-        if (entry.name !== 'build' && entry.name !== '__pycache__') walk(p);
+        if (entry.name !== 'build' && entry.name !== '__pycache__' && entry.name !== 'node_modules') walk(p);
       } else if (entry.isFile()) out.push(relative(dir, p));
     }
   };

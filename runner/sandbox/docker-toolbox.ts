@@ -12,6 +12,7 @@ import { CONTAINER_LOG_CONFIG } from './docker-seat-objects.js';
 import { TOOLBOX_FILE_MAX_BYTES, type SeatRef, type SweepFilter, type SweptItem, type ToolboxRun, type ToolboxService, type ToolboxServiceSpec, type TrustedToolbox, type WriteFile } from './driver.js';
 import { BRIDGE_PREFIX, closeHostToSeat, removeHostRules } from './host-firewall.js';
 import { LABEL } from './labels.js';
+import { seatContainers } from './docker-seat-state.js';
 import { buildTar, readTar } from './tar.js';
 
 const TOOLBOX_OUTPUT_CAP = 256 * 1024;
@@ -57,7 +58,7 @@ export async function runInToolbox(
   tb: Toolbox,
   labels: Record<string, string>,
   files: WriteFile[],
-  o: { cmd: string[]; timeoutMs: number; collect?: string[] },
+  o: { cmd: string[]; timeoutMs: number; collect?: string[]; networkMode?: string },
 ): Promise<ToolboxRun> {
   const started = Date.now();
   let container: Docker.Container | undefined;
@@ -66,8 +67,20 @@ export async function runInToolbox(
       Image: tb.image,
       Cmd: ['sleep', 'infinity'],
       Labels: labels,
-      // No network: the toolbox judges copies, it never talks to the seat or anything else.
-      HostConfig: { NetworkMode: 'none', NanoCpus: 1e9, Memory: 2048 * 1024 * 1024, MemorySwap: 2048 * 1024 * 1024, PidsLimit: 256, Init: true, LogConfig: logConfig() },
+      // No network: the toolbox judges copies and talks to nothing; or (networkMode) the seat's own
+      // network namespace, which reaches no more than the candidate's shell does.
+      HostConfig: {
+        NetworkMode: o.networkMode ?? 'none',
+        // In the seat's namespace, candidate code (a page's scripts, a collection's) runs here: no
+        // capability at all, so no raw packets onto the seat network and no way back to more.
+        ...(o.networkMode ? { CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'] } : {}),
+        NanoCpus: 1e9,
+        Memory: 2048 * 1024 * 1024,
+        MemorySwap: 2048 * 1024 * 1024,
+        PidsLimit: 512,
+        Init: true,
+        LogConfig: logConfig(),
+      },
     });
     await container.putArchive(await buildTar(files), { path: '/' });
     await container.start();
@@ -235,9 +248,27 @@ export class DockerToolbox implements TrustedToolbox {
     private readonly hostFirewall: boolean,
   ) {}
 
-  run(ref: SeatRef, o: Parameters<TrustedToolbox['run']>[1]): Promise<ToolboxRun> {
-    const { image, task, files, ...cmd } = o;
-    return runInToolbox({ docker: this.docker, image, hostFirewall: this.hostFirewall }, toolboxLabels(ref, task), files, cmd);
+  async run(ref: SeatRef, o: Parameters<TrustedToolbox['run']>[1]): Promise<ToolboxRun> {
+    const { image, task, files, network, ...cmd } = o;
+    const networkMode = network === 'seat' ? `container:${await this.workspaceId(ref)}` : undefined;
+    return runInToolbox({ docker: this.docker, image, hostFirewall: this.hostFirewall }, toolboxLabels(ref, task), files, { ...cmd, ...(networkMode ? { networkMode } : {}) });
+  }
+
+  /** The seat's running workspace container, whose network namespace a `network: 'seat'` run joins. */
+  private async workspaceId(ref: SeatRef): Promise<string> {
+    const found = await seatContainers(this.docker, ref).catch((e: unknown) => {
+      throw toolboxFailed(e);
+    });
+    const ws = found.find((c) => c.role === 'workspace' && c.state === 'running');
+    if (!ws) {
+      throw new DeploylabError({
+        code: 'SEAT_WORKSPACE_DOWN',
+        fault: 'infrastructure',
+        message: { zh: `考位工作容器未运行，工具箱无法进入考位网络：${ref.session}/${ref.seat}`, en: `the seat's workspace container is not running, so the toolbox cannot join the seat network: ${ref.session}/${ref.seat}` },
+        details: { ...ref },
+      });
+    }
+    return ws.id;
   }
 
   startService(ref: SeatRef, o: Parameters<TrustedToolbox['startService']>[1]): Promise<ToolboxService> {

@@ -382,7 +382,12 @@ export interface ToolboxService {
  * crashed run left, and the driver's `sweep` removes it with the seats.
  */
 export interface TrustedToolbox {
-  run(ref: SeatRef, o: { image: string; task: string; files: WriteFile[]; cmd: string[]; timeoutMs: number; collect?: string[] }): Promise<ToolboxRun>;
+  /**
+   * `network`: 'none' (default) for judging copies; 'seat' joins the seat's own network namespace
+   * (its services on 127.0.0.1, and no more reach than the candidate's shell has), for the graders
+   * that must talk to the live service: a browser, an API collection runner.
+   */
+  run(ref: SeatRef, o: { image: string; task: string; files: WriteFile[]; cmd: string[]; timeoutMs: number; collect?: string[]; network?: 'none' | 'seat' }): Promise<ToolboxRun>;
   startService(ref: SeatRef, o: { image: string; task: string; files: WriteFile[] } & ToolboxServiceSpec): Promise<ToolboxService>;
   /** Remove the toolbox's own containers and networks (not the seats): what a crashed grading run left. */
   sweep(filter?: SweepFilter): Promise<SweptItem[]>;
