@@ -120,7 +120,9 @@ export function registerSessionCommands(program: Command): void {
   session
     .command('open')
     .description('校验名单、开设场次、并行准备考位并打印考位卡 (validate roster, open, provision seats, print seat cards)')
-    .requiredOption('--paper <id>', '试卷 (paper id, e.g. junior-v1)')
+    .option('--paper <id>', '试卷 (paper id, e.g. junior-v2)')
+    .option('--bank <id>', '从题库抽题，代替 --paper (draw the paper from a task bank instead, e.g. junior)')
+    .option('--seed <n>', '抽题种子，默认随机并记入场次 (draw seed; random by default, recorded with the session)')
     .requiredOption('--room <room>', '考场 (room, e.g. A101)')
     .requiredOption('--roster <file>', '考生名单 CSV：准考证号,姓名,身份证号 (roster CSV, UTF-8)')
     .option('--id <id>', '场次编号 (session id; default from room and time)')
@@ -128,8 +130,15 @@ export function registerSessionCommands(program: Command): void {
     .option('--url <url>', '考生页面地址 (candidate page URL on the cards)', 'http://127.0.0.1:8700/')
     .option('--concurrency <n>', '同时准备的考位数 (seats provisioned at once)', '3')
     .option('--no-provision', '只开设，不准备考位 (plan only)')
-    .action(async (o: { paper: string; room: string; roster: string; id?: string; duration?: string; url: string; concurrency: string; provision: boolean }, cmd: Command) => {
+    .action(async (o: { paper?: string; bank?: string; seed?: string; room: string; roster: string; id?: string; duration?: string; url: string; concurrency: string; provision: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
+      if ((o.paper === undefined) === (o.bank === undefined) || (o.seed !== undefined && o.bank === undefined)) {
+        throw new DeploylabError({
+          code: 'BAD_FLAG',
+          fault: 'config',
+          message: { zh: '请给出 --paper <试卷> 或 --bank <题库>（可加 --seed）之一', en: 'give either --paper <id> or --bank <id> (with an optional --seed), exactly one' },
+        });
+      }
       const roster = readRoster(o.roster);
       const svc = await sessionServiceFor(ctx.config, ctx.lang);
       // Disk for every seat at its quota, before any code is hashed or any row stored.
@@ -140,7 +149,7 @@ export function registerSessionCommands(program: Command): void {
         dockerInSeat: await dockerInSeatImages(ctx.config),
       };
       const { session: s, codes, cards, warnings } = svc.open({
-        paperId: o.paper,
+        ...(o.paper !== undefined ? { paperId: o.paper } : { draw: { bank: o.bank!, ...(o.seed !== undefined ? { seed: Number(o.seed) } : {}) } }),
         room: o.room,
         roster,
         images,
@@ -149,6 +158,8 @@ export function registerSessionCommands(program: Command): void {
         ...(o.duration ? { durationMinutes: minutes(o.duration) / 60_000 } : {}),
       });
       for (const w of warnings) process.stderr.write(say(ctx.lang, `注意：${w.zh}\n`, `warning: ${w.en}\n`));
+      const draw = svc.spec(s.id).draw;
+      if (draw) process.stderr.write(say(ctx.lang, `试卷 ${s.paper_id} 由题库 ${draw.bank} 以种子 ${draw.seed} 抽出\n`, `paper ${s.paper_id} drawn from bank ${draw.bank} with seed ${draw.seed}\n`));
       process.stderr.write(say(ctx.lang, `场次 ${s.id} 已开设，${roster.length} 个考位\n`, `session ${s.id} opened with ${roster.length} seat(s)\n`));
       const prov = o.provision ? await svc.provision(s.id, { concurrency: Number(o.concurrency) }) : { ready: [], failed: [] };
       if (ctx.json) printJson({ ok: prov.failed.length === 0, session: svc.session(s.id), seats: svc.seats(s.id).map((x) => ({ ...seatView(x), accessCode: codes[x.seat_id] })), cards, failed: prov.failed });

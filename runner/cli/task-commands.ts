@@ -6,6 +6,8 @@ import { LEVELS, levelOf, loadCatalogue, findSkill, type Level } from '../tasks/
 import { levelCoverage, loadNotGraded, NOT_GRADED_FILE } from '../tasks/coverage.js';
 import { DEFAULT_TASKS_ROOT, formatProblem, loadTaskTree, validatePaths, pointsByFunction, type LoadedTask } from '../tasks/loader.js';
 import { contextOf } from './context.js';
+import { drawCount, randomSeed } from '../tasks/bank.js';
+import { drawExamPaper } from '../sessions/paper.js';
 import { verifyDepsFromConfig, verifyTasks, type TaskVerifyReport } from '../grading/verify.js';
 
 function parseLevel(v: string | undefined): Level | undefined {
@@ -128,6 +130,42 @@ export function registerTaskCommands(program: Command): void {
         t.instructions.en.trimEnd(),
       ];
       printText(lines.join('\n'));
+    });
+
+  tasks
+    .command('draw')
+    .description('从题库抽一份试卷并显示（不开设场次）(draw a paper from a task bank and show it; opens nothing)')
+    .requiredOption('--bank <id>', '题库 (bank id, e.g. junior)')
+    .option('--seed <n>', '抽题种子，同一种子抽出同一份试卷；默认随机 (draw seed: the same seed draws the same paper; random by default)')
+    .action((o: { bank: string; seed?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const seed = o.seed === undefined ? randomSeed() : Number(o.seed);
+      const drawn = drawExamPaper(o.bank, seed, tasksRoot(cmd));
+      try {
+        const { exam, draw } = drawn;
+        const bank = loadTaskTree(tasksRoot(cmd)).banks.find((b) => b.bank.id === o.bank)!.bank;
+        const skills = [...new Set(exam.tasks.flatMap((t) => t.task.checks.map((c) => c.skill)))].sort();
+        if (ctx.json) {
+          printJson({ ok: true, draw, possiblePapers: drawCount(bank), paper: exam.paper, skills, pointsByFunction: pointsByFunction(exam.tasks.map((t) => t.task)) });
+          return;
+        }
+        printText(
+          [
+            `${exam.paper.title.zh}`,
+            `${exam.paper.title.en}`,
+            `${say(ctx.lang, '试卷', 'paper')}: ${exam.paper.id}   ${say(ctx.lang, '题库', 'bank')}: ${draw.bank}   ${say(ctx.lang, '种子', 'seed')}: ${draw.seed}   ${say(ctx.lang, '可能的试卷数', 'possible papers')}: ${drawCount(bank)}   ${exam.paper.durationMinutes} min`,
+            '',
+            table(
+              [say(ctx.lang, '编号', 'id'), say(ctx.lang, '标题', 'title'), say(ctx.lang, '技能项', 'skills'), say(ctx.lang, '分值', 'points')],
+              exam.tasks.map((t) => [t.task.id, `${t.task.title.zh} (${t.task.title.en})`, [...new Set(t.task.checks.map((c) => c.skill))].join(' '), String(t.task.checks.reduce((a, c) => a + c.points, 0))]),
+            ),
+            '',
+            `${say(ctx.lang, '覆盖技能项', 'skill items covered')} (${skills.length}): ${skills.join(' ')}`,
+          ].join('\n'),
+        );
+      } finally {
+        drawn.dispose();
+      }
     });
 
   tasks

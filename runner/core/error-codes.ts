@@ -19,6 +19,8 @@ export interface ErrorCodeInfo {
 
 export const ERROR_CODES = {
   BAD_FLAG: { fault: 'config', retryable: false, meaning: { zh: '命令行选项的值无效', en: 'a command-line option has an invalid value' } },
+  BANK_INVALID: { fault: 'config', retryable: false, meaning: { zh: '题库或其中的试题有问题', en: 'a task bank or one of its tasks has problems' } },
+  BANK_NOT_FOUND: { fault: 'config', retryable: false, meaning: { zh: '找不到题库', en: 'no such task bank' } },
   BASE_IMAGE_UNAVAILABLE: { fault: 'infrastructure', retryable: true, meaning: { zh: '无法拉取基础镜像', en: 'the base image cannot be pulled' } },
   BOOTSTRAP_FAILED: { fault: 'infrastructure', retryable: true, meaning: { zh: '从 Debian 镜像站自举基础镜像失败', en: 'bootstrapping the base image from the Debian mirror failed' } },
   BOOTSTRAP_NEEDS_ROOT: { fault: 'infrastructure', retryable: true, meaning: { zh: '离线自举基础镜像需要 root', en: 'bootstrapping the base image offline needs root' } },

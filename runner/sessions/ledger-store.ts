@@ -52,6 +52,8 @@ export const SessionSpecSchema = z.strictObject({
   baseUrl: z.string().url(),
   /** MiB used per GPU when the session was opened; null where there is no nvidia-smi. */
   gpuBaselineMiB: z.array(z.number()).nullable(),
+  /** The bank and seed the paper was drawn with (`session open --bank`); null for a fixed paper. */
+  draw: z.strictObject({ bank: z.string(), seed: z.number().int(), bankSha256: z.string().regex(/^[0-9a-f]{64}$/) }).nullable().default(null),
 });
 export type SessionSpec = z.output<typeof SessionSpecSchema>;
 

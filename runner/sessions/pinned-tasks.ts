@@ -25,12 +25,14 @@ export function folderSha256(dir: string): string {
 
 const fileSha256 = (f: string): string => createHash('sha256').update(readFileSync(f)).digest('hex');
 
-/** Copy the paper and its tasks from `tasksRoot` into `<sessionDir>/pinned-tasks`, keeping their relative paths. */
-export function pinTasks(p: LoadedExamPaper, tasksRoot: string, sessionDir: string): PinnedTasks {
+/**
+ * Copy the paper and its tasks from `tasksRoot` into `<sessionDir>/pinned-tasks`, keeping their
+ * relative paths. `paperFile`: a paper that is not in the tree (one drawn from a bank).
+ */
+export function pinTasks(p: LoadedExamPaper, tasksRoot: string, sessionDir: string, paperFile: string = join(tasksRoot, 'papers', `${p.paper.id}.yaml`)): PinnedTasks {
   const dest = join(sessionDir, PINNED_DIR);
   rmSync(dest, { recursive: true, force: true });
   mkdirSync(join(dest, 'papers'), { recursive: true });
-  const paperFile = join(tasksRoot, 'papers', `${p.paper.id}.yaml`);
   cpSync(paperFile, join(dest, 'papers', `${p.paper.id}.yaml`));
   const hashes: Record<string, string> = {};
   for (const t of p.tasks) {

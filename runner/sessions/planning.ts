@@ -6,14 +6,18 @@ import { nowIso } from '../store/db.js';
 import { DEFAULT_TASKS_ROOT } from '../tasks/loader.js';
 import { checkCapacity, roomDemand } from './capacity.js';
 import type { SeatCodes, SeatRow, SessionRow, SessionSpec } from './ledger-store.js';
-import { loadExamPaper } from './paper.js';
+import { randomSeed } from '../tasks/bank.js';
+import { drawExamPaper, loadExamPaper, type DrawnExamPaper, type LoadedExamPaper } from './paper.js';
 import { pinTasks } from './pinned-tasks.js';
 import { sessionDir, type RoomContext } from './room-context.js';
 import type { RosterEntry } from './roster.js';
 import { writeSeatCards } from './seat-cards.js';
 
 export interface OpenOptions {
-  paperId: string;
+  /** A fixed paper (tasks/papers/<id>.yaml), or `draw` from a bank: exactly one of them. */
+  paperId?: string;
+  /** A paper drawn from tasks/banks/<bank>.yaml; the seed is random unless given (and recorded). */
+  draw?: { bank: string; seed?: number };
   room: string;
   roster: RosterEntry[];
   images: { workspaceCpu: string; toolbox: string | null; dockerInSeat?: DockerInSeatImages };
@@ -54,7 +58,22 @@ export function gpuMemoryUsedMiB(): number[] | null {
  */
 export function openSession(ctx: RoomContext, opts: OpenOptions): Opened {
   const tasksRoot = opts.tasksRoot ?? DEFAULT_TASKS_ROOT;
-  const p = loadExamPaper(opts.paperId, tasksRoot);
+  if ((opts.paperId === undefined) === (opts.draw === undefined)) {
+    throw new DeploylabError({
+      code: 'BAD_FLAG',
+      fault: 'config',
+      message: { zh: '开设场次须指定试卷或题库之一（--paper 或 --bank）', en: 'a session opens with either a paper or a bank (--paper or --bank), exactly one' },
+    });
+  }
+  const drawn = opts.draw ? drawExamPaper(opts.draw.bank, opts.draw.seed ?? randomSeed(), tasksRoot) : undefined;
+  try {
+    return openWithPaper(ctx, opts, tasksRoot, drawn ? drawn.exam : loadExamPaper(opts.paperId!, tasksRoot), drawn);
+  } finally {
+    drawn?.dispose();
+  }
+}
+
+function openWithPaper(ctx: RoomContext, opts: OpenOptions, tasksRoot: string, p: LoadedExamPaper, drawn: DrawnExamPaper | undefined): Opened {
   const id = opts.id ?? sessionIdFor(opts.room);
   if (!/^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$/.test(id)) {
     throw new DeploylabError({ code: 'SESSION_ID_INVALID', fault: 'config', message: { zh: `场次编号无效：${id}`, en: `invalid session id: ${id}` }, hint: { zh: '小写字母、数字和 -，最多 30 个字符', en: 'lower-case letters, digits and "-", at most 30 characters' } });
@@ -69,12 +88,13 @@ export function openSession(ctx: RoomContext, opts: OpenOptions): Opened {
     paperId: p.paper.id,
     tasks: p.paper.tasks,
     tasksRoot,
-    pinned: pinTasks(p, tasksRoot, sessionDir(ctx, id)),
+    pinned: pinTasks(p, tasksRoot, sessionDir(ctx, id), drawn?.file),
     workspaceImage: opts.images.workspaceCpu,
     toolboxImage: opts.images.toolbox,
     dockerInSeat: opts.images.dockerInSeat ?? null,
     baseUrl: opts.baseUrl,
     gpuBaselineMiB: gpuMemoryUsedMiB(),
+    draw: drawn?.draw ?? null,
   };
   const durationMs = (opts.durationMinutes ?? p.paper.durationMinutes) * 60_000;
   const width = String(opts.roster.length).length < 2 ? 2 : String(opts.roster.length).length;

@@ -2,7 +2,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { PaperSchema, TaskSchema } from './task-schema.js';
+import { BankSchema, PaperSchema, TaskSchema } from './task-schema.js';
 
 /**
  * JSON Schemas generated from the zod schemas, for editors (yaml-language-server) and other tools.
@@ -11,7 +11,7 @@ import { PaperSchema, TaskSchema } from './task-schema.js';
  */
 export const SCHEMA_DIR = fileURLToPath(new URL('../../tasks/schema/', import.meta.url));
 
-export function jsonSchemas(): Record<'task.schema.json' | 'paper.schema.json', string> {
+export function jsonSchemas(): Record<'task.schema.json' | 'paper.schema.json' | 'bank.schema.json', string> {
   const render = (schema: z.ZodType, id: string, title: string): string => {
     // Input side: fields with defaults are optional in the files people write.
     const js = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' });
@@ -20,6 +20,7 @@ export function jsonSchemas(): Record<'task.schema.json' | 'paper.schema.json', 
   return {
     'task.schema.json': render(TaskSchema, 'task.schema.json', 'deploylab task (tasks/<level>/<id>/task.yaml)'),
     'paper.schema.json': render(PaperSchema, 'paper.schema.json', 'deploylab exam paper (tasks/papers/<id>.yaml)'),
+    'bank.schema.json': render(BankSchema, 'bank.schema.json', 'deploylab task bank (tasks/banks/<id>.yaml)'),
   };
 }
 

@@ -6,7 +6,7 @@ import type { ZodType } from 'zod';
 import { DeploylabError } from '../core/errors.js';
 import { detailedIssuesOf, formatPath } from '../core/validation.js';
 import { FUNCTION_CODES, LEVELS, findSkill, functionOfSkill, loadCatalogue, skillsOf, type Catalogue, type FunctionCode, type Level } from './catalogue.js';
-import { PaperSchema, TaskSchema, type Paper, type Task } from './task-schema.js';
+import { BankSchema, PaperSchema, TaskSchema, type Bank, type Paper, type Task } from './task-schema.js';
 
 /** One thing wrong with a task or paper file. All of them are gathered before anything is reported. */
 export interface Problem {
@@ -30,6 +30,11 @@ export interface LoadedTask {
 export interface LoadedPaper {
   file: string;
   paper: Paper;
+}
+
+export interface LoadedBank {
+  file: string;
+  bank: Bank;
 }
 
 export const DEFAULT_TASKS_ROOT = fileURLToPath(new URL('../../tasks/', import.meta.url));
@@ -287,7 +292,74 @@ export function loadPaperFile(
 export interface TaskTree {
   tasks: LoadedTask[];
   papers: LoadedPaper[];
+  banks: LoadedBank[];
   problems: Problem[];
+}
+
+/**
+ * A task bank (tasks/banks/<id>.yaml): its tasks exist at its level, no task sits in two slots, a
+ * slot picks no more than it holds, and every task of a slot has points in the slot's function,
+ * so that every paper drawn from it covers every occupational function (1.5.5's minutes too).
+ */
+export function loadBankFile(
+  file: string,
+  tasks: ReadonlyMap<string, LoadedTask>,
+  catalogue: Catalogue = loadCatalogue(),
+): { bank?: LoadedBank; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const y = readYaml(file, problems);
+  const bank = y.value === undefined ? undefined : (schemaProblems(BankSchema, y, file, 'BANK_SCHEMA', problems) as Bank | undefined);
+  const at = (code: string, path: PropertyKey[], problem: string, extra: Partial<Problem> = {}): void => {
+    const line = lineOf(y, path);
+    problems.push({ code, file, path: formatPath(path), ...(line !== undefined ? { line } : {}), problem, ...extra });
+  };
+  if (!bank) return { problems };
+  const stem = basename(file).replace(/\.ya?ml$/, '');
+  if (bank.id !== stem) at('BANK_ID_MISMATCH', ['id'], 'id differs from the file name', { found: bank.id, expected: stem });
+  const min = catalogue.exam.practicalMinMinutes[bank.level];
+  if (bank.durationMinutes < min) {
+    at('BANK_DURATION_SHORT', ['durationMinutes'], `the standard (1.5.5) requires at least ${min} minutes at ${bank.level}`, { found: String(bank.durationMinutes), expected: `>= ${min}` });
+  }
+  const seen = new Set<string>();
+  bank.slots.forEach((slot, i) => {
+    if (slot.pick > slot.from.length) {
+      at('BANK_PICK_TOO_MANY', ['slots', i, 'pick'], `the slot picks ${slot.pick} of ${slot.from.length} tasks`, { found: String(slot.pick), expected: `<= ${slot.from.length}` });
+    }
+    slot.from.forEach((id, j) => {
+      const where = ['slots', i, 'from', j];
+      if (seen.has(id)) at('BANK_DUPLICATE_TASK', where, `task ${id} is in the bank twice: a draw could take it twice`, { found: id });
+      seen.add(id);
+      const t = tasks.get(id);
+      if (!t) {
+        at('BANK_UNKNOWN_TASK', where, 'no valid task with this id', { found: id });
+        return;
+      }
+      if (t.task.level !== bank.level) {
+        at('BANK_LEVEL_MISMATCH', where, `task ${id} is a ${t.task.level} task`, { found: t.task.level, expected: bank.level });
+        return;
+      }
+      const pts = pointsByFunction([t.task])[slot.function];
+      if (pts === 0) {
+        at('BANK_SLOT_FUNCTION', where, `task ${id} has no check in function ${slot.function}: a draw of it would not evidence the slot's function`, { found: '0 points', expected: `points in function ${slot.function}` });
+      }
+    });
+  });
+  for (const f of FUNCTION_CODES) {
+    if (!bank.slots.some((s) => s.function === f)) {
+      const fn = catalogue.functions.find((x) => x.code === f)!;
+      at('BANK_FUNCTION_UNCOVERED', ['slots'], `no slot draws a task of function ${f} ${fn.zh} (${fn.en})`, { expected: 'one slot per occupational function at least' });
+    }
+  }
+  return problems.length === 0 ? { bank: { file, bank }, problems } : { problems };
+}
+
+export function discoverBankFiles(root: string): string[] {
+  const d = join(root, 'banks');
+  if (!existsSync(d)) return [];
+  return readdirSync(d)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .map((f) => join(d, f))
+    .sort();
 }
 
 /** Task folders under <root>/<level>/ (any sub-folder is meant to be a task). */
@@ -331,13 +403,19 @@ export function loadTaskTree(root: string = DEFAULT_TASKS_ROOT, catalogue: Catal
     problems.push(...r.problems);
     if (r.paper) papers.push(r.paper);
   }
-  return { tasks, papers, problems };
+  const banks: LoadedBank[] = [];
+  for (const f of discoverBankFiles(root)) {
+    const r = loadBankFile(f, byId, catalogue);
+    problems.push(...r.problems);
+    if (r.bank) banks.push(r.bank);
+  }
+  return { tasks, papers, banks, problems };
 }
 
 /** Validate what the paths name: a tasks root, a task folder, a task.yaml, or a paper file. */
 export function validatePaths(paths: readonly string[], root: string = DEFAULT_TASKS_ROOT, catalogue: Catalogue = loadCatalogue()): TaskTree {
   if (paths.length === 0) return loadTaskTree(root, catalogue);
-  const out: TaskTree = { tasks: [], papers: [], problems: [] };
+  const out: TaskTree = { tasks: [], papers: [], banks: [], problems: [] };
   let index: Map<string, LoadedTask> | undefined;
   for (const p of paths) {
     const abs = resolve(p);
@@ -346,22 +424,29 @@ export function validatePaths(paths: readonly string[], root: string = DEFAULT_T
       continue;
     }
     const isDir = statSync(abs).isDirectory();
-    if (isDir && (existsSync(join(abs, 'papers')) || LEVELS.some((l) => existsSync(join(abs, l))))) {
+    if (isDir && (existsSync(join(abs, 'papers')) || existsSync(join(abs, 'banks')) || LEVELS.some((l) => existsSync(join(abs, l))))) {
       const t = loadTaskTree(abs, catalogue);
       out.tasks.push(...t.tasks);
       out.papers.push(...t.papers);
+      out.banks.push(...t.banks);
       out.problems.push(...t.problems);
     } else if (isDir || basename(abs) === 'task.yaml') {
       const r = loadTaskDir(isDir ? abs : dirname(abs), catalogue);
       out.problems.push(...r.problems);
       if (r.task) out.tasks.push(r.task);
     } else {
-      // A paper refers to tasks: resolve them from the tree the paper sits in.
+      // A paper or bank refers to tasks: resolve them from the tree the file sits in.
       const paperRoot = dirname(dirname(abs));
       index ??= new Map(loadTaskTree(paperRoot, catalogue).tasks.map((t) => [t.task.id, t]));
-      const r = loadPaperFile(abs, index, catalogue);
-      out.problems.push(...r.problems);
-      if (r.paper) out.papers.push(r.paper);
+      if (basename(dirname(abs)) === 'banks') {
+        const r = loadBankFile(abs, index, catalogue);
+        out.problems.push(...r.problems);
+        if (r.bank) out.banks.push(r.bank);
+      } else {
+        const r = loadPaperFile(abs, index, catalogue);
+        out.problems.push(...r.problems);
+        if (r.paper) out.papers.push(r.paper);
+      }
     }
   }
   return out;

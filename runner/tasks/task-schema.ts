@@ -156,3 +156,27 @@ export const PaperSchema = z.strictObject({
 });
 
 export type Paper = z.output<typeof PaperSchema>;
+
+/**
+ * tasks/banks/<id>.yaml: a level's task bank. A session may open with a paper drawn from it
+ * (`session open --bank`): each slot picks `pick` tasks out of `from`, and every task of a slot
+ * carries points in the slot's occupational function, so every draw covers every function.
+ */
+export const BankSchema = z.strictObject({
+  id: TaskId,
+  level: LevelSchema,
+  /** Title of the drawn papers; the draw's seed is added to it. */
+  title: BilingualSchema,
+  durationMinutes: z.number().int().min(1).max(600),
+  slots: z
+    .array(
+      z.strictObject({
+        function: z.enum(['1', '2', '3', '4']),
+        pick: z.number().int().min(1),
+        from: z.array(TaskId).min(1),
+      }),
+    )
+    .min(1),
+});
+
+export type Bank = z.output<typeof BankSchema>;

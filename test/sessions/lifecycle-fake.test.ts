@@ -10,7 +10,8 @@ import { verifyManifest } from '../../runner/sessions/archive.js';
 import { SessionService } from '../../runner/sessions/session-service.js';
 import type { RosterEntry } from '../../runner/sessions/roster.js';
 import { openStore } from '../../runner/store/db.js';
-import { DEFAULT_TASKS_ROOT } from '../../runner/tasks/loader.js';
+import { drawPaper } from '../../runner/tasks/bank.js';
+import { DEFAULT_TASKS_ROOT, loadTaskTree } from '../../runner/tasks/loader.js';
 import { ROSTER } from './helpers.js';
 
 /**
@@ -243,5 +244,49 @@ describe('a room the host disk cannot hold', () => {
     expect((e as DeploylabError).message).toMatch(/2\.0 GiB free, not enough for 2 seat\(s\) at 4096 MiB each plus the 1 GiB reserve: 9\.0 GiB needed/);
     // Room enough: it passes.
     await expect(svc.checkDiskReserve(ROSTER.length)).resolves.toBeUndefined();
+  });
+
+  it('a paper drawn from the bank: the seed is recorded, the drawn paper pinned and graded from, the same seed draws it again', () => {
+    const base = { tasksRoot, room: 'F2', roster: ROSTER, images: { workspaceCpu: IMAGE, toolbox: null }, baseUrl: 'http://127.0.0.1:8700/' };
+    const drawnTmp = (): string[] => readdirSync(tmpdir()).filter((f) => f.startsWith('deploylab-draw-'));
+    const before = drawnTmp();
+    const id = `draw-${randomBytes(3).toString('hex')}`;
+    const opened = svc.open({ ...base, id, draw: { bank: 'junior', seed: 4217 } });
+    expect(opened.session.paper_id).toBe('junior-draw-004217');
+    const spec = svc.spec(id);
+    expect(spec.draw).toMatchObject({ bank: 'junior', seed: 4217 });
+    expect(spec.draw!.bankSha256).toMatch(/^[0-9a-f]{64}$/);
+    const bank = loadTaskTree(tasksRoot).banks.find((b) => b.bank.id === 'junior')!.bank;
+    expect(spec.tasks).toEqual(drawPaper(bank, 4217).tasks);
+    expect(svc.paper(id).tasks.map((t) => t.task.id)).toEqual(spec.tasks);
+    // The paper file is only in the session's pinned copy; the draw's scratch folder is gone.
+    expect(readdirSync(join(dataDir, 'sessions', id, 'pinned-tasks', 'papers'))).toEqual(['junior-draw-004217.yaml']);
+    expect(drawnTmp()).toEqual(before);
+    const again = `draw-${randomBytes(3).toString('hex')}`;
+    svc.open({ ...base, id: again, draw: { bank: 'junior', seed: 4217 } });
+    expect(svc.spec(again).tasks).toEqual(spec.tasks);
+    // Without a seed one is drawn and recorded; a fixed paper records none.
+    const random = `draw-${randomBytes(3).toString('hex')}`;
+    svc.open({ ...base, id: random, draw: { bank: 'junior' } });
+    const seed = svc.spec(random).draw!.seed;
+    expect(svc.session(random).paper_id).toBe(`junior-draw-${String(seed).padStart(6, '0')}`);
+    expect(svc.spec(random).tasks).toEqual(drawPaper(bank, seed).tasks);
+    const fixed = `draw-${randomBytes(3).toString('hex')}`;
+    svc.open({ ...base, id: fixed, paperId: PAPER });
+    expect(svc.spec(fixed).draw).toBeNull();
+    // Both or neither, an unknown bank, a seed out of range: refused before anything is stored.
+    const refused = (o: object): unknown => {
+      try {
+        svc.open({ ...base, id: 'never-opened', ...o });
+      } catch (e) {
+        return (e as DeploylabError).code;
+      }
+      return 'opened';
+    };
+    expect(refused({ paperId: PAPER, draw: { bank: 'junior' } })).toBe('BAD_FLAG');
+    expect(refused({})).toBe('BAD_FLAG');
+    expect(refused({ draw: { bank: 'nosuch' } })).toBe('BANK_NOT_FOUND');
+    expect(refused({ draw: { bank: 'junior', seed: 0 } })).toBe('BAD_FLAG');
+    expect(svc.list().map((x) => x.id)).not.toContain('never-opened');
   });
 });
