@@ -9,6 +9,7 @@ import { missingCapability, type SeatCapability } from './capabilities.js';
 import { containerKind } from './container/index.js';
 import { datasetKind } from './dataset/index.js';
 import { fileKind } from './file/index.js';
+import { finetuneKind } from './finetune/index.js';
 import { ggufKind } from './gguf/index.js';
 import { httpKind } from './http/index.js';
 import { jsonFileKind } from './json-file/index.js';
@@ -43,6 +44,7 @@ export const PROBE_KINDS = [
   resourceSamplesKind,
   sysenvKind,
   datasetKind,
+  finetuneKind,
 ] as const satisfies readonly ProbeKind[];
 
 type Kinds = typeof PROBE_KINDS;

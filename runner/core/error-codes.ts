@@ -57,6 +57,8 @@ export const ERROR_CODES = {
   EXAMINER_API_DISABLED: { fault: 'config', retryable: false, meaning: { zh: '未配置监考令牌，监考接口已关闭', en: 'the examiner API is off: no examiner token configured' } },
   EXAMINER_THROTTLED: { fault: 'config', retryable: false, meaning: { zh: '该地址的错误监考令牌过多，请稍后再试', en: 'too many wrong examiner tokens from this address' } },
   EXAMINER_UNAUTHORIZED: { fault: 'config', retryable: false, meaning: { zh: '需要有效的监考令牌', en: 'a valid examiner token is required' } },
+  FINETUNE_EVAL_FAILED: { fault: 'infrastructure', retryable: true, meaning: { zh: '评分方的微调模型评估没有给出结果', en: "the grader's evaluation of a fine-tuned model gave no reading" } },
+  FINETUNE_GRADER_FILES: { fault: 'config', retryable: false, meaning: { zh: '考位中评分方自己的微调评分文件缺失或不可用', en: "the grader's own fine-tuning files in the seat are missing or unusable" } },
   GGUF_HEADER_TRUNCATED: { fault: 'config', retryable: false, meaning: { zh: 'GGUF 文件头超出已读取的字节数', en: 'the GGUF header runs past the bytes read' } },
   GGUF_INVALID: { fault: 'candidate', retryable: false, meaning: { zh: '不是有效的 GGUF 文件', en: 'not a valid GGUF file' } },
   GGUF_NOT_FOUND: { fault: 'candidate', retryable: false, meaning: { zh: '找不到 GGUF 文件', en: 'the GGUF file is not found' } },
