@@ -127,16 +127,21 @@ export function findCycles(edges: Map<string, string[]>): string[][] {
  * Read and check one task folder. Cross-checks run on the raw document too, so a schema error
  * elsewhere in the file does not hide an unknown skill code or a dependsOn cycle.
  */
+/** A reporter of problems at a path of one YAML file, with the line it is on. */
+function problemAt(y: YamlFile, file: string, problems: Problem[]): (code: string, path: PropertyKey[], problem: string, extra?: Partial<Problem>) => void {
+  return (code, path, problem, extra = {}) => {
+    const line = lineOf(y, path);
+    problems.push({ code, file, path: formatPath(path), ...(line !== undefined ? { line } : {}), problem, ...extra });
+  };
+}
+
 export function loadTaskDir(dir: string, catalogue: Catalogue = loadCatalogue()): { task?: LoadedTask; problems: Problem[] } {
   const problems: Problem[] = [];
   const file = join(dir, 'task.yaml');
   const y = readYaml(file, problems);
   const parsed = y.value === undefined ? undefined : (schemaProblems(TaskSchema, y, file, 'TASK_SCHEMA', problems) as Task | undefined);
   const raw = isObj(y.value) ? y.value : undefined;
-  const at = (code: string, path: PropertyKey[], problem: string, extra: Partial<Problem> = {}): void => {
-    const line = lineOf(y, path);
-    problems.push({ code, file, path: formatPath(path), ...(line !== undefined ? { line } : {}), problem, ...extra });
-  };
+  const at = problemAt(y, file, problems);
 
   const folderLevel = basename(dirname(resolve(dir)));
   if (raw) {
@@ -244,10 +249,7 @@ export function loadPaperFile(
   const problems: Problem[] = [];
   const y = readYaml(file, problems);
   const paper = y.value === undefined ? undefined : (schemaProblems(PaperSchema, y, file, 'PAPER_SCHEMA', problems) as Paper | undefined);
-  const at = (code: string, path: PropertyKey[], problem: string, extra: Partial<Problem> = {}): void => {
-    const line = lineOf(y, path);
-    problems.push({ code, file, path: formatPath(path), ...(line !== undefined ? { line } : {}), problem, ...extra });
-  };
+  const at = problemAt(y, file, problems);
   if (!paper) return { problems };
   const stem = basename(file).replace(/\.ya?ml$/, '');
   if (paper.id !== stem) at('PAPER_ID_MISMATCH', ['id'], 'id differs from the file name', { found: paper.id, expected: stem });
@@ -309,10 +311,7 @@ export function loadBankFile(
   const problems: Problem[] = [];
   const y = readYaml(file, problems);
   const bank = y.value === undefined ? undefined : (schemaProblems(BankSchema, y, file, 'BANK_SCHEMA', problems) as Bank | undefined);
-  const at = (code: string, path: PropertyKey[], problem: string, extra: Partial<Problem> = {}): void => {
-    const line = lineOf(y, path);
-    problems.push({ code, file, path: formatPath(path), ...(line !== undefined ? { line } : {}), problem, ...extra });
-  };
+  const at = problemAt(y, file, problems);
   if (!bank) return { problems };
   const stem = basename(file).replace(/\.ya?ml$/, '');
   if (bank.id !== stem) at('BANK_ID_MISMATCH', ['id'], 'id differs from the file name', { found: bank.id, expected: stem });
@@ -354,12 +353,7 @@ export function loadBankFile(
 }
 
 export function discoverBankFiles(root: string): string[] {
-  const d = join(root, 'banks');
-  if (!existsSync(d)) return [];
-  return readdirSync(d)
-    .filter((f) => /\.ya?ml$/.test(f))
-    .map((f) => join(d, f))
-    .sort();
+  return yamlFilesIn(join(root, 'banks'));
 }
 
 /** Task folders under <root>/<level>/ (any sub-folder is meant to be a task). */
@@ -373,13 +367,17 @@ export function discoverTaskDirs(root: string): string[] {
   return dirs.sort();
 }
 
-export function discoverPaperFiles(root: string): string[] {
-  const d = join(root, 'papers');
+/** The YAML files directly in a folder, sorted; none when it is absent. */
+function yamlFilesIn(d: string): string[] {
   if (!existsSync(d)) return [];
   return readdirSync(d)
     .filter((f) => /\.ya?ml$/.test(f))
     .map((f) => join(d, f))
     .sort();
+}
+
+export function discoverPaperFiles(root: string): string[] {
+  return yamlFilesIn(join(root, 'papers'));
 }
 
 /** Every task and paper under a root, with every problem found. */
