@@ -42,6 +42,7 @@ export const IMAGE_DEFS: Record<ImageName, ImageDef> = {
     deps: ['base', 'llama-build'],
     depArgs: { base: 'BASE', 'llama-build': 'LLAMA_BUILD' },
     llamaBundle: false,
+    npmTree: 'candidate-node',
     role: 'workspace',
   },
   toolbox: {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SANDBOX_IMAGES_DIR } from './inputs.js';
+import { IMAGE_DEFS, SANDBOX_IMAGES_DIR } from './inputs.js';
 import { ensureNpmTree, npmTreeKey } from './npm-tree.js';
 
 describe('npm trees of images', () => {
@@ -47,11 +47,17 @@ describe('npm trees of images', () => {
     expect(again).toEqual([]);
   });
 
-  it('the toolbox pins exact versions of its packages', () => {
-    const pkg = JSON.parse(readFileSync(join(SANDBOX_IMAGES_DIR, 'toolbox', 'grader-node', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    expect(Object.keys(pkg.dependencies).sort()).toEqual(['newman', 'playwright-core']);
-    for (const v of Object.values(pkg.dependencies)) expect(v).toMatch(/^\d+\.\d+\.\d+$/);
-    const lock = JSON.parse(readFileSync(join(SANDBOX_IMAGES_DIR, 'toolbox', 'grader-node', 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
-    for (const [name, v] of Object.entries(pkg.dependencies)) expect(lock.packages[`node_modules/${name}`]?.version).toBe(v);
+  it('every image pins exact versions of its packages, the toolbox newman and playwright-core, the workspace newman', () => {
+    const trees = Object.values(IMAGE_DEFS).flatMap((d) => (d.npmTree ? [{ image: d.name, dir: join(SANDBOX_IMAGES_DIR, d.name, d.npmTree) }] : []));
+    expect(trees.map((t) => t.image).sort()).toEqual(['toolbox', 'workspace-cpu']);
+    const names: Record<string, string[]> = {};
+    for (const t of trees) {
+      const pkg = JSON.parse(readFileSync(join(t.dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+      names[t.image] = Object.keys(pkg.dependencies).sort();
+      for (const v of Object.values(pkg.dependencies)) expect(v).toMatch(/^\d+\.\d+\.\d+$/);
+      const lock = JSON.parse(readFileSync(join(t.dir, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+      for (const [name, v] of Object.entries(pkg.dependencies)) expect(lock.packages[`node_modules/${name}`]?.version).toBe(v);
+    }
+    expect(names).toEqual({ toolbox: ['newman', 'playwright-core'], 'workspace-cpu': ['newman'] });
   });
 });
