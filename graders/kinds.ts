@@ -5,6 +5,7 @@
  * needs all come from this list.
  */
 import { z } from 'zod';
+import { browserKind } from './browser/index.js';
 import { missingCapability, type SeatCapability } from './capabilities.js';
 import { containerKind } from './container/index.js';
 import { datasetKind } from './dataset/index.js';
@@ -14,6 +15,7 @@ import { ggufKind } from './gguf/index.js';
 import { httpKind } from './http/index.js';
 import { jsonFileKind } from './json-file/index.js';
 import { loadKind } from './load/index.js';
+import { newmanKind } from './newman/index.js';
 import { nginxConfigKind } from './nginx-config/index.js';
 import { nvidiaSmiKind } from './nvidia-smi/index.js';
 import { openaiChatKind } from './openai-chat/index.js';
@@ -45,6 +47,8 @@ export const PROBE_KINDS = [
   sysenvKind,
   datasetKind,
   finetuneKind,
+  newmanKind,
+  browserKind,
 ] as const satisfies readonly ProbeKind[];
 
 type Kinds = typeof PROBE_KINDS;
