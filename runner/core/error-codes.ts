@@ -185,6 +185,7 @@ export const ERROR_CODES = {
   TEST_TOOLS_MISSING_NOT_DEBIAN: { fault: 'infrastructure', retryable: true, meaning: { zh: '缺少测试工具，且本机不是 Debian 系', en: 'test tools are missing and the host is not Debian-based' } },
   TEST_TOOLS_MISSING_NOT_ROOT: { fault: 'infrastructure', retryable: true, meaning: { zh: '缺少测试工具，安装需要 root', en: 'test tools are missing and installing them needs root' } },
   TOOLBOX_FAILED: { fault: 'infrastructure', retryable: true, meaning: { zh: '可信工具箱容器失败', en: 'the trusted toolbox container failed' } },
+  VLLM_LOG_INVALID: { fault: 'candidate', retryable: false, meaning: { zh: 'vLLM 启动日志中的引擎参数无法解析', en: 'the engine settings in the vLLM start-up log cannot be parsed' } },
   WEB_CROSS_ORIGIN: { fault: 'candidate', retryable: false, meaning: { zh: '拒绝跨站请求', en: 'a cross-origin request is refused' } },
   WEB_NOT_LOGGED_IN: { fault: 'candidate', retryable: false, meaning: { zh: '未登录或登录已失效', en: 'not logged in, or the login has ended' } },
   WEB_TASK_SHEET_INVALID: { fault: 'config', retryable: false, meaning: { zh: '题目文件夹无效，无法显示题面', en: 'the task folder is invalid for the task sheet' } },
