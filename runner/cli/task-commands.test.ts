@@ -105,6 +105,8 @@ describe('deploylab tasks list / show, standard show', () => {
     expect(t.stdout).toContain(`${junior!.covered} of 26 skill items graded by a task`);
     expect(t.stdout).toMatch(/2\.4\.1 +— the exam room is offline/);
     expect(t.stdout).toMatch(/1\.3\.1 +finetune \(3 check/);
-    expect(t.stdout).toMatch(/3\.3\.1 +— no task grades it yet/);
+    expect(t.stdout).toMatch(/3\.3\.1 +apitest \(3 check/);
+    expect(t.stdout).toMatch(/3\.3\.2 +— no task grades it yet/);
+    expect(junior!.covered).toBeGreaterThanOrEqual(22);
   });
 });
