@@ -8,7 +8,9 @@ import { DEFAULT_TASKS_ROOT, formatProblem, loadTaskTree, validatePaths, pointsB
 import { contextOf } from './context.js';
 import { drawCount, randomSeed } from '../tasks/bank.js';
 import { drawExamPaper } from '../sessions/paper.js';
-import { verifyDepsFromConfig, verifyTasks, type TaskVerifyReport } from '../grading/verify.js';
+import { newVerifySession, splitByHostFit, verifyDepsFromConfig, verifyTasks, type TaskVerifyReport } from '../grading/verify.js';
+import { gatherGpu } from '../host/inventory.js';
+import type { GpuFacts } from '../host/types.js';
 
 function parseLevel(v: string | undefined): Level | undefined {
   if (v === undefined) return undefined;
@@ -227,16 +229,29 @@ export function registerTaskCommands(program: Command): void {
         }
         chosen = ids.map((id) => tree.tasks.find((t) => t.task.id === id)!);
       }
-      const deps = await verifyDepsFromConfig(ctx.config);
-      const reports = await verifyTasks(chosen, {
-        ...deps,
-        keep: Boolean(opts.keep),
-        progress: (l) => process.stderr.write(`${l.zh === l.en ? l.en : say(ctx.lang, l.zh, l.en)}\n`),
-      });
-      const couldNotRun = reports.some((r) => r.error && r.error.fault !== 'config');
-      if (ctx.json) printJson({ ok: reports.every((r) => r.ok), tasks: reports });
+      // The host's fit first: a GPU task on a host without the GPUs is reported, never run, and
+      // needs no engine (nvidia-smi is asked only when a chosen task needs GPUs).
+      const session = newVerifySession();
+      const gpu: GpuFacts = chosen.some((t) => t.task.needs.gpus > 0) ? await gatherGpu() : { state: 'absent' };
+      const { runnable, notRun } = splitByHostFit(chosen, gpu, session);
+      const ran =
+        runnable.length === 0
+          ? []
+          : await verifyTasks(runnable, {
+              ...(await verifyDepsFromConfig(ctx.config)),
+              session,
+              keep: Boolean(opts.keep),
+              progress: (l) => process.stderr.write(`${l.zh === l.en ? l.en : say(ctx.lang, l.zh, l.en)}\n`),
+            });
+      const reports = chosen.map((t) => [...ran, ...notRun].find((r) => r.taskId === t.task.id)!);
+      // Skipped tasks are neither verified nor failed: they do not decide the exit code, and are listed.
+      const judged = reports.filter((r) => !r.skipped);
+      const notVerified = reports.filter((r) => r.skipped).map((r) => r.taskId);
+      const couldNotRun = judged.some((r) => r.error && r.error.fault !== 'config');
+      const ok = judged.every((r) => r.ok);
+      if (ctx.json) printJson({ ok, tasks: reports, notVerified });
       else printText(verifyText(ctx.lang, reports));
-      process.exitCode = reports.every((r) => r.ok) ? EXIT.ok : couldNotRun ? EXIT.couldNotRun : EXIT.notReady;
+      process.exitCode = ok ? EXIT.ok : couldNotRun ? EXIT.couldNotRun : EXIT.notReady;
     });
 
   const standard = program.command('standard').description('评价标准目录 (the skill standard as data)');
@@ -332,7 +347,7 @@ function verifyText(lang: 'zh' | 'en', reports: TaskVerifyReport[]): string {
       ],
       reports.map((r) => [
         r.taskId,
-        r.ok ? say(lang, '通过', 'verified') : r.error ? say(lang, '无法运行', 'could not run') : say(lang, '未通过', 'FAILED'),
+        r.ok ? say(lang, '通过', 'verified') : r.skipped ? say(lang, '未验证（需 GPU 主机）', 'NOT VERIFIED (needs a GPU host)') : r.error ? say(lang, '无法运行', 'could not run') : say(lang, '未通过', 'FAILED'),
         pts(r.grades.untouched),
         pts(r.grades.solved),
         cases(r, 'tamper'),
@@ -349,10 +364,15 @@ function verifyText(lang: 'zh' | 'en', reports: TaskVerifyReport[]): string {
       out.push(`${r.taskId} / ${label} ${c.script}: ${pts(c.grade)} — ${held}: ${say(lang, c.title.zh, c.title.en)}`);
     }
     if (r.error) out.push(`${r.taskId}: [${r.error.code}] ${say(lang, r.error.message.zh, r.error.message.en)}`);
+    if (r.skipped) out.push(`${r.taskId}: ${say(lang, r.skipped.reason.zh, r.skipped.reason.en)}`);
     for (const f of r.failures) {
       const where = [r.taskId, f.phase, f.case, f.checkId, f.kind].filter(Boolean).join(' / ');
       out.push(`${where}: ${say(lang, f.reason.zh, f.reason.en)}${f.summary ? ` — ${say(lang, f.summary.zh, f.summary.en)}` : ''}`);
     }
+  }
+  const skipped = reports.filter((r) => r.skipped).map((r) => r.taskId);
+  if (skipped.length > 0) {
+    out.push(say(lang, `本机未验证 ${skipped.length} 道考题（本机无其所需 GPU）：${skipped.join(', ')}`, `${skipped.length} task(s) NOT verified on this host (it lacks the GPUs they need): ${skipped.join(', ')}`));
   }
   return out.join('\n');
 }

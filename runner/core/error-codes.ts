@@ -167,6 +167,7 @@ export const ERROR_CODES = {
   SEAT_WORKSPACE_DOWN: { fault: 'infrastructure', retryable: true, meaning: { zh: '考位的工作区容器未运行', en: 'the seat\'s workspace container is not running' } },
   SESSION_CAPACITY: { fault: 'config', retryable: false, meaning: { zh: '考生与题目所需的沙箱数超出上限', en: 'the session needs more seat sandboxes than allowed' } },
   SESSION_EXISTS: { fault: 'config', retryable: false, meaning: { zh: '场次已存在', en: 'the session already exists' } },
+  SESSION_GPU_UNMET: { fault: 'config', retryable: false, meaning: { zh: '本机 GPU 不满足试卷中考题的需要', en: 'this host\'s GPUs do not meet the needs of a task on the paper' } },
   SESSION_ID_INVALID: { fault: 'config', retryable: false, meaning: { zh: '场次编号无效', en: 'the session id is invalid' } },
   SESSION_ILLEGAL_TRANSITION: { fault: 'config', retryable: false, meaning: { zh: '当前状态下不允许该操作', en: 'the action is not allowed in the current state' } },
   SESSION_LOCKED: { fault: 'config', retryable: false, meaning: { zh: '场次正被另一个进程操作', en: 'another process is working on the session' } },

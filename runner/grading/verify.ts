@@ -10,6 +10,8 @@ import { log } from '../core/logger.js';
 import { metrics } from '../core/metrics.js';
 import type { SandboxDriver, SeatRef } from '../sandbox/driver.js';
 import type { LoadedTask } from '../tasks/loader.js';
+import { gpuFit, missingText } from '../host/gpu-fit.js';
+import type { GpuFacts } from '../host/types.js';
 import { seatHandleFor } from './seat-handle.js';
 import { applySetup, currentImageRef, dockerInSeatImages, gradeSeat, planForTask, runSolution, type CheckGrade, type DockerInSeatImages, type SolutionRun, type TaskGrade } from './task-runner.js';
 
@@ -48,6 +50,8 @@ export interface TaskVerifyReport {
   wallMs: number;
   /** Set when verify could not run for this task (engine, images): not a verdict on the task. */
   error?: { code: string; fault: string; message: Bilingual };
+  /** Not run: this host cannot give the task what it needs (GPUs). Neither verified nor failed. */
+  skipped?: { reason: Bilingual; missing: Bilingual[] };
 }
 
 type PhaseGrade = NonNullable<TaskVerifyReport['grades'][Phase]>;
@@ -135,6 +139,34 @@ function judgeCase(kind: CaseKind, script: string, g: TaskGrade, mustNotPass: re
       out.push({ ...base, reason: { zh: `投机做法 ${script} 在此项得分（${o}）：不做真实工作也能得分`, en: `the shortcut ${script} scores on this check (${o}): it can be earned without the real work` } });
   }
   return out;
+}
+
+/**
+ * Which tasks this host can verify. The others get a report of their own without a seat: `skipped`
+ * when the host lacks the GPUs they need, an error (NVIDIA_SMI_FAILED) when its GPUs could not be read.
+ */
+export function splitByHostFit(tasks: readonly LoadedTask[], gpu: GpuFacts, session: string): { runnable: LoadedTask[]; notRun: TaskVerifyReport[] } {
+  const runnable: LoadedTask[] = [];
+  const notRun: TaskVerifyReport[] = [];
+  for (const t of tasks) {
+    const fit = gpuFit(gpu, t.task.needs);
+    if (fit.verdict === 'fits') {
+      runnable.push(t);
+      continue;
+    }
+    const report: TaskVerifyReport = { taskId: t.task.id, ok: false, seat: { session, seat: seatNameFor(t.task.id) }, grades: {}, solution: [], cases: [], failures: [], wallMs: 0 };
+    const why = missingText(fit.missing);
+    if (fit.verdict === 'could-not-check') {
+      report.error = { code: 'NVIDIA_SMI_FAILED', fault: 'infrastructure', message: why };
+    } else {
+      report.skipped = {
+        reason: { zh: `需要 GPU 主机，本机未验证：${why.zh}`, en: `needs a GPU host, not verified here: ${why.en}` },
+        missing: fit.missing,
+      };
+    }
+    notRun.push(report);
+  }
+  return { runnable, notRun };
 }
 
 /** Verify one task on seats of its own. The seat is destroyed at the end unless `keep`. */

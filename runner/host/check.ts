@@ -7,6 +7,8 @@ import { clusterForbidden, probeCluster, type ClusterProbe } from '../sandbox/ba
 import { EXIT_OF, evaluateHost, overallOf } from './evaluate.js';
 import { imageOps } from './images.js';
 import { gatherInventory } from './inventory.js';
+import { gpuTaskFits, type GpuDemand, type GpuTaskFit } from './gpu-fit.js';
+import { DEFAULT_TASKS_ROOT, loadTaskTree } from '../tasks/loader.js';
 import type { CheckItem, HostReport, ItemStatus, Overall } from './types.js';
 
 export interface CheckHostOptions {
@@ -15,6 +17,17 @@ export interface CheckHostOptions {
   inspectImages?: InspectImages;
   /** Defaults to the sandbox backend's probeCluster (asked only when sandbox.driver is k8s). */
   probeCluster?: (config: Config) => Promise<ClusterProbe>;
+  /** The tasks whose GPU needs are judged; the valid tasks of the project's tree by default. */
+  tasks?: { id: string; needs: GpuDemand }[];
+}
+
+/** The project's valid tasks; none when the tree cannot be read (the host check does not judge tasks). */
+function treeTasks(): { id: string; needs: GpuDemand }[] {
+  try {
+    return loadTaskTree(DEFAULT_TASKS_ROOT).tasks.map((t) => ({ id: t.task.id, needs: t.task.needs }));
+  } catch {
+    return [];
+  }
 }
 
 /** Where seats run (config `sandbox.driver`), judged like the other items. */
@@ -85,7 +98,8 @@ export async function checkHost(config: Config, opts: CheckHostOptions = {}): Pr
   ]);
   const host = evaluateHost(inv, config.host);
   const overall = overallOf([backend.status, ...host.items.map((i) => i.status)]);
-  const report: CheckedHost = { ...host, overall, ready: overall === 'ready', exitCode: EXIT_OF[overall], backend };
+  const gpuTasks = gpuTaskFits(inv.gpu, opts.tasks ?? treeTasks());
+  const report: CheckedHost = { ...host, overall, ready: overall === 'ready', exitCode: EXIT_OF[overall], backend, ...(gpuTasks.length > 0 ? { gpuTasks } : {}) };
   for (const i of [backend, ...report.items]) metrics.hostChecks.inc({ item: i.id, status: i.status });
   return report;
 }
@@ -122,5 +136,26 @@ export function renderReport(r: HostReport & { backend?: BackendItem }, lang: La
     .filter((i) => i.hint && i.status !== 'ok')
     .map((i) => `  → ${lang === 'zh' ? i.title.zh : i.title.en}: ${lang === 'zh' ? `${i.hint!.zh} (${i.hint!.en})` : i.hint!.en}`);
   const head = lang === 'zh' ? `${OVERALL[r.overall].zh} (${OVERALL[r.overall].en})` : OVERALL[r.overall].en;
-  return [table(headers, rows), '', head, ...hints].join('\n');
+  return [table(headers, rows), '', head, ...hints, ...gpuTaskLines(r.gpuTasks ?? [], lang)].join('\n');
+}
+
+const FIT: Record<GpuTaskFit['fit']['verdict'], { zh: string; en: string }> = {
+  fits: { zh: '可运行', en: 'can run' },
+  missing: { zh: '不能运行', en: 'cannot run' },
+  'could-not-check': { zh: '无法检查', en: 'could not check' },
+};
+
+/** Which GPU tasks of the tree this host can run, and what the others lack. */
+export function gpuTaskLines(fits: readonly GpuTaskFit[], lang: Lang): string[] {
+  if (fits.length === 0) return [];
+  const pick = (b: { zh: string; en: string }): string => (lang === 'zh' ? `${b.zh} (${b.en})` : b.en);
+  return [
+    '',
+    lang === 'zh' ? 'GPU 考题 (GPU tasks):' : 'GPU tasks:',
+    ...fits.map((f) => {
+      const need = `${f.gpus} × ${f.gpu.partition}${f.gpu.minMemoryMiB > 0 ? ` ≥ ${f.gpu.minMemoryMiB} MiB` : ''}`;
+      const why = f.fit.verdict === 'fits' ? '' : `: ${f.fit.missing.map(pick).join('; ')}`;
+      return `  ${f.taskId} [${need}]: ${pick(FIT[f.fit.verdict])}${why}`;
+    }),
+  ];
 }

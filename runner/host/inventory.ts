@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
@@ -118,22 +118,38 @@ export async function gatherGpu(env: Env = process.env, timeoutMs = 20_000): Pro
     const list = parseList((await run(nvidiaSmi, LIST_ARGS, timeoutMs)).stdout);
     return { state: 'present', nvidiaSmi, gpus, apps, list };
   } catch (cause) {
-    const e = cause as Error & { stdout?: string; stderr?: string };
-    // nvidia-smi explains itself on stdout ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver")
-    const said = `${e.stderr ?? ''}\n${e.stdout ?? ''}`.trim().split('\n')[0] || e.message;
-    return {
-      state: 'error',
-      nvidiaSmi,
-      error: {
-        code: 'NVIDIA_SMI_FAILED',
-        message: { zh: `${nvidiaSmi} 运行失败：${said}`, en: `${nvidiaSmi} failed: ${said}` },
-        hint: {
-          zh: '检查 NVIDIA 驱动是否加载（nvidia-smi 单独运行应列出 GPU）',
-          en: 'check that the NVIDIA driver is loaded (nvidia-smi alone should list the GPUs)',
-        },
-      },
-    };
+    return nvidiaSmiFailed(nvidiaSmi, cause);
   }
+}
+
+/** The same, blocking: for `session open`, which plans without awaiting (asked only for a GPU paper). */
+export function gatherGpuSync(env: Env = process.env, timeoutMs = 20_000): GpuFacts {
+  const nvidiaSmi = findBinary('nvidia-smi', env);
+  if (!nvidiaSmi) return { state: 'absent' };
+  const out = (args: string[]): string => execFileSync(nvidiaSmi, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 8 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    return { state: 'present', nvidiaSmi, gpus: parseQueryGpu(out(GPU_QUERY_ARGS)), apps: parseComputeApps(out(COMPUTE_APPS_ARGS)), list: parseList(out(LIST_ARGS)) };
+  } catch (cause) {
+    return nvidiaSmiFailed(nvidiaSmi, cause);
+  }
+}
+
+function nvidiaSmiFailed(nvidiaSmi: string, cause: unknown): GpuFacts {
+  const e = cause as Error & { stdout?: string | Buffer; stderr?: string | Buffer };
+  // nvidia-smi explains itself on stdout ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver")
+  const said = `${String(e.stderr ?? '')}\n${String(e.stdout ?? '')}`.trim().split('\n')[0] || e.message;
+  return {
+    state: 'error',
+    nvidiaSmi,
+    error: {
+      code: 'NVIDIA_SMI_FAILED',
+      message: { zh: `${nvidiaSmi} 运行失败：${said}`, en: `${nvidiaSmi} failed: ${said}` },
+      hint: {
+        zh: '检查 NVIDIA 驱动是否加载（nvidia-smi 单独运行应列出 GPU）',
+        en: 'check that the NVIDIA driver is loaded (nvidia-smi alone should list the GPUs)',
+      },
+    },
+  };
 }
 
 export async function gatherImages(

@@ -1,6 +1,7 @@
 import type { Bilingual } from '../core/errors.js';
 import type { ImageState } from '../images/types.js';
 import type { ComputeApp, GpuRecord, ListedGpu } from '../../graders/parsers/nvidia-smi.js';
+import type { GpuTaskFit } from './gpu-fit.js';
 
 /** A failure to look at something, kept as data so the report can say what could not be checked. */
 export interface FactError {
@@ -122,6 +123,8 @@ export interface HostReport {
   checkedAt: string;
   items: CheckItem[];
   inventory: HostInventory;
+  /** The tree's GPU tasks and whether this host can run them: information, not part of the verdict. */
+  gpuTasks?: GpuTaskFit[];
 }
 
 export interface Thresholds {

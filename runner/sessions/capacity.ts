@@ -1,6 +1,8 @@
 import { freemem, totalmem } from 'node:os';
 import { DeploylabError, type Bilingual } from '../core/errors.js';
 import type { LoadedTask } from '../tasks/loader.js';
+import { gpuFit, missingText } from '../host/gpu-fit.js';
+import type { GpuFacts } from '../host/types.js';
 
 /**
  * What a room asks of the host, worked out from the roster and the paper before anything is
@@ -52,4 +54,44 @@ export function checkCapacity(
     });
   }
   return warnings;
+}
+
+/**
+ * Refuses a paper with a task whose GPUs this host cannot give (SESSION_GPU_UNMET), naming each
+ * such task and what is missing; NVIDIA_SMI_FAILED where the GPUs could not be read. The host is
+ * asked only when a task needs GPUs.
+ */
+export function checkGpuFit(tasks: readonly LoadedTask[], hostGpu: () => GpuFacts): void {
+  const gpuTasks = tasks.filter((t) => t.task.needs.gpus > 0);
+  if (gpuTasks.length === 0) return;
+  const facts = hostGpu();
+  const unfit = gpuTasks.map((t) => ({ id: t.task.id, fit: gpuFit(facts, t.task.needs) })).filter((u) => u.fit.verdict !== 'fits');
+  if (unfit.length === 0) return;
+  const lines = unfit.map((u) => {
+    const m = missingText(u.fit.verdict === 'fits' ? [] : u.fit.missing);
+    return { zh: `${u.id}：${m.zh}`, en: `${u.id}: ${m.en}` };
+  });
+  const details = { tasks: unfit.map((u) => ({ task: u.id, ...u.fit })) };
+  if (facts.state === 'error') {
+    throw new DeploylabError({
+      code: 'NVIDIA_SMI_FAILED',
+      fault: 'infrastructure',
+      message: { zh: `无法检查本机 GPU 能否承担试卷的 GPU 考题：${facts.error.message.zh}`, en: `cannot check whether this host's GPUs can hold the paper's GPU tasks: ${facts.error.message.en}` },
+      ...(facts.error.hint ? { hint: facts.error.hint } : {}),
+      details,
+    });
+  }
+  throw new DeploylabError({
+    code: 'SESSION_GPU_UNMET',
+    fault: 'config',
+    message: {
+      zh: `本机 GPU 不满足试卷中考题的需要：${lines.map((l) => l.zh).join('；')}`,
+      en: `this host's GPUs do not meet the needs of the paper's tasks: ${lines.map((l) => l.en).join('; ')}`,
+    },
+    hint: {
+      zh: '在满足要求的 GPU 主机上开设此场次，或换用不含这些考题的试卷',
+      en: 'open this session on a GPU host that meets them, or use a paper without these tasks',
+    },
+    details,
+  });
 }

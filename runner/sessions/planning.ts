@@ -4,7 +4,7 @@ import type { DockerInSeatImages } from '../grading/task-runner.js';
 import { distinctCodes, hashCodeSync, newCodeKdf } from '../store/access-code.js';
 import { nowIso } from '../store/db.js';
 import { DEFAULT_TASKS_ROOT } from '../tasks/loader.js';
-import { checkCapacity, roomDemand } from './capacity.js';
+import { checkCapacity, checkGpuFit, roomDemand } from './capacity.js';
 import type { SeatCodes, SeatRow, SessionRow, SessionSpec } from './ledger-store.js';
 import { randomSeed } from '../tasks/bank.js';
 import { drawExamPaper, loadExamPaper, type DrawnExamPaper, type LoadedExamPaper } from './paper.js';
@@ -83,6 +83,7 @@ function openWithPaper(ctx: RoomContext, opts: OpenOptions, tasksRoot: string, p
     throw new DeploylabError({ code: 'SESSION_EXISTS', fault: 'config', message: { zh: `场次 ${id} 已存在`, en: `session ${id} already exists` } });
   }
   // Before the codes are hashed (about 50 ms each) and before any seat is made.
+  checkGpuFit(p.tasks, ctx.hostGpu);
   const warnings = checkCapacity(roomDemand(opts.roster.length, p.tasks), { sandboxesPerSession: ctx.driver.sandboxesPerSession });
   const spec: SessionSpec = {
     paperId: p.paper.id,

@@ -1,4 +1,5 @@
 import type { HostFree } from './disk-watch.js';
+import type { GpuFacts } from '../host/types.js';
 import { join } from 'node:path';
 import type { Bilingual } from '../core/errors.js';
 import type { SandboxDriver } from '../sandbox/driver.js';
@@ -25,6 +26,8 @@ export interface RoomContext {
   readonly disk: DiskPolicy;
   /** Free bytes and inodes on the host where seats and the store live; each null where it cannot be measured. */
   readonly hostFree: () => Promise<HostFree>;
+  /** The host's GPUs (nvidia-smi), asked when a paper needs GPUs: can it hold the room? */
+  readonly hostGpu: () => GpuFacts;
 }
 
 export const sessionDir = (ctx: Pick<RoomContext, 'dataDir'>, id: string): string => join(ctx.dataDir, 'sessions', id);

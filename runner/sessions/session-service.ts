@@ -1,6 +1,8 @@
 import { log } from '../core/logger.js';
 import type { SandboxDriver } from '../sandbox/driver.js';
 import type { DB } from '../store/db.js';
+import { gatherGpuSync } from '../host/inventory.js';
+import type { GpuFacts } from '../host/types.js';
 import { defaultDiskPolicy, hostFree, type DiskPolicy, type DiskStepResult, type SeatDiskRow } from './disk-watch.js';
 import { archiveSession, type Archived } from './archive.js';
 import { gradeRoom, type Graded } from './grading-run.js';
@@ -46,6 +48,8 @@ export interface SessionDeps {
   hostFree?: () => Promise<number | null>;
   /** Free inodes there, likewise (with hostFree; without it both are measured on the filesystems). */
   hostFreeFiles?: () => Promise<number | null>;
+  /** The host's GPUs; nvidia-smi by default (asked only for a paper with GPU tasks). */
+  hostGpu?: () => GpuFacts;
 }
 
 const slog = log.child({ module: 'sessions' });
@@ -88,6 +92,7 @@ export class SessionService {
             const root = (await deps.driver.hostEngine?.dataRoot().catch(() => null)) ?? null;
             return hostFree([deps.dataDir, ...(root ? [root] : [])]);
           },
+      hostGpu: deps.hostGpu ?? (() => gatherGpuSync()),
     };
   }
 

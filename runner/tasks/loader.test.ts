@@ -185,6 +185,22 @@ describe('probe params', () => {
     expect(TaskSchema.safeParse({ ...doc, needs: { profile: 'gpu', gpus: 1, estimatedMinutes: 5 } }).success).toBe(true);
     expect(TaskSchema.safeParse({ ...doc, needs: { profile: 'workspace-cpu', gpus: 1, estimatedMinutes: 5 } }).success).toBe(false);
   });
+  it('needs.gpu: defaults, strict, only with gpus ≥ 1', () => {
+    const doc = parse(readFileSync(join(BROKEN, 'junior', 'ok', 'task.yaml'), 'utf8')) as Record<string, unknown>;
+    const ok = TaskSchema.safeParse({ ...doc, needs: { profile: 'gpu', gpus: 1, gpu: {}, estimatedMinutes: 5 } });
+    expect(ok.success && ok.data.needs.gpu).toEqual({ minMemoryMiB: 0, partition: 'whole' });
+    const mig = TaskSchema.safeParse({ ...doc, needs: { profile: 'gpu', gpus: 1, gpu: { minMemoryMiB: 40960, partition: 'mig' }, estimatedMinutes: 5 } });
+    expect(mig.success && mig.data.needs.gpu).toEqual({ minMemoryMiB: 40960, partition: 'mig' });
+    const bad = [
+      { profile: 'workspace-cpu', gpu: {}, estimatedMinutes: 5 },
+      { profile: 'gpu', gpus: 1, gpu: { partition: 'half' }, estimatedMinutes: 5 },
+      { profile: 'gpu', gpus: 1, gpu: { minMemoryMiB: -1 }, estimatedMinutes: 5 },
+      { profile: 'gpu', gpus: 1, gpu: { vram: 1 }, estimatedMinutes: 5 },
+    ];
+    for (const needs of bad) expect(TaskSchema.safeParse({ ...doc, needs }).success, JSON.stringify(needs)).toBe(false);
+    const cpu = TaskSchema.safeParse({ ...doc, needs: { profile: 'workspace-cpu', gpu: {}, estimatedMinutes: 5 } });
+    expect(cpu.success ? [] : cpu.error.issues.map((i) => [i.path.join('.'), i.message])).toContainEqual(['needs.gpu', 'needs.gpu is only allowed when gpus ≥ 1']);
+  });
 });
 
 describe('generated JSON Schema', () => {

@@ -15,15 +15,29 @@ const RelativePath = z
   .string()
   .regex(/^(?!\/)(?!.*(^|\/)\.\.(\/|$))[^\0]+$/, 'a relative path that stays inside the folder');
 
+/** What each of a task's GPUs must be: the host's GPUs are matched against it before a seat is made. */
+export const GpuNeedsSchema = z.strictObject({
+  /** Memory per GPU (or per MIG instance); 0: any. */
+  minMemoryMiB: z.number().int().min(0).max(1_048_576).default(0),
+  /** whole: full GPUs (MIG disabled); mig: MIG instances; any: either. */
+  partition: z.enum(['whole', 'mig', 'any']).default('whole'),
+});
+export type GpuNeeds = z.output<typeof GpuNeedsSchema>;
+/** What `needs.gpu` means when a GPU task leaves it out. */
+export const GPU_NEEDS_DEFAULT: GpuNeeds = GpuNeedsSchema.parse({});
+
 export const NeedsSchema = z
   .strictObject({
     profile: z.enum(['workspace-cpu', 'docker-in-seat', 'gpu']),
     cpus: z.number().positive().max(64).default(1),
     memoryMiB: z.number().int().min(256).max(1_048_576).default(2048),
     gpus: z.number().int().min(0).max(8).default(0),
+    gpu: GpuNeedsSchema.optional(),
     estimatedMinutes: z.number().int().min(1).max(480),
   })
-  .refine((n) => (n.profile === 'gpu') === n.gpus > 0, { message: 'profile gpu needs gpus ≥ 1, other profiles gpus = 0', path: ['gpus'] });
+  .refine((n) => (n.profile === 'gpu') === n.gpus > 0, { message: 'profile gpu needs gpus ≥ 1, other profiles gpus = 0', path: ['gpus'] })
+  .refine((n) => n.gpu === undefined || n.gpus >= 1, { message: 'needs.gpu is only allowed when gpus ≥ 1', path: ['gpu'] });
+export type Needs = z.output<typeof NeedsSchema>;
 
 const User = z.enum(['root', 'candidate']);
 
