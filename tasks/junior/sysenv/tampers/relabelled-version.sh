@@ -18,7 +18,8 @@ sudo sed -i 's/2\.0\.0/1.4.0/' $site/labworker/__init__.py
 # Same size, same second: the byte code pip compiled would still say 2.0.0.
 sudo rm -rf $site/labworker/__pycache__
 /opt/venvs/labworker/bin/python -c 'import labworker; assert labworker.__version__ == "1.4.0"'
-/opt/venvs/labworker/bin/pip list 2>/dev/null | grep -Eq '^labworker +1\.4\.0'
+# grep reads all of pip's output (no -q): pip cut off mid-write exits 120, which pipefail reports.
+/opt/venvs/labworker/bin/pip list 2>/dev/null | grep -E '^labworker +1\.4\.0' >/dev/null
 sudo -u modelsvc bash -lc 'cd /srv/modelsvc && setsid nohup /opt/venvs/labworker/bin/python -m labworker >/srv/modelsvc/labworker.log 2>&1 </dev/null &'
 for _ in $(seq 1 30); do
   pgrep -u modelsvc -f 'labworker/bin/python -m labworker' >/dev/null && break
